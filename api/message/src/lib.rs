@@ -1,1 +1,65 @@
-//! eider-message
+//! Eider's message model: parse once at ingest, keep what every reader needs,
+//! split the raw message into a compressed skeleton plus content-addressed
+//! attachment blobs, and reassemble it byte-for-byte (whole or by range).
+//!
+//! This crate is pure and synchronous: no I/O, no async. The service layer
+//! fetches blobs from its store and drives the streaming reassembly plan.
+
+mod error;
+pub mod index;
+pub mod layout;
+
+pub use error::MessageError;
+pub use index::{Address, AttachmentInfo, BodyPart, Envelope, HeaderLine, MessageIndex, PartKind};
+pub use layout::{BlobEncoding, BlobHash, Layout, Piece, Segment};
+
+/// Limits applied while ingesting untrusted input.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Leaf bodies at least this large (decoded) are moved to the blob store.
+    pub blob_threshold: usize,
+    /// Deepest MIME nesting that is indexed; deeper parts are kept as opaque bodies.
+    pub max_depth: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            blob_threshold: 2048,
+            max_depth: 128,
+        }
+    }
+}
+
+/// A blob extracted from a message: decoded content keyed by its sha256.
+#[derive(Debug, Clone)]
+pub struct ExtractedBlob {
+    pub hash: BlobHash,
+    pub data: Vec<u8>,
+}
+
+/// The result of ingesting one raw message.
+#[derive(Debug, Clone)]
+pub struct Ingested {
+    /// Everything readers need without re-parsing (ENVELOPE, BODYSTRUCTURE, text, html, ...).
+    pub index: MessageIndex,
+    /// How to rebuild the raw bytes from the skeleton and the blobs.
+    pub layout: Layout,
+    /// The raw bytes that are not in any blob, concatenated in order.
+    pub skeleton: Vec<u8>,
+    /// Distinct blobs referenced by `layout` (deduplicated within the message).
+    pub blobs: Vec<ExtractedBlob>,
+}
+
+/// Parse, index and split `raw`. Never fails on malformed MIME: whatever cannot be
+/// understood is indexed as best it can and stored raw. Fails only on empty input.
+pub fn ingest(raw: &[u8], opts: &IngestOptions) -> Result<Ingested, MessageError> {
+    let index = index::build(raw, opts)?;
+    let (layout, skeleton, blobs) = layout::split(raw, &index, opts);
+    Ok(Ingested {
+        index,
+        layout,
+        skeleton,
+        blobs,
+    })
+}

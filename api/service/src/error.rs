@@ -1,0 +1,110 @@
+//! Errors of the service layer. Each maps to one of WildDuck's API error codes,
+//! so every gateway can answer in its own protocol and the API answers `{error, code}`.
+
+use thiserror::Error;
+
+/// What a Store can fail with. Backends translate their own errors into these.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique key is taken; the string names the key ("username", "address", "path", ...).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("over quota")]
+    OverQuota,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage backend error: {0}")]
+    Backend(String),
+}
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{0}")]
+    Validation(String),
+    #[error("This user does not exist")]
+    UserNotFound,
+    #[error("This username already exists")]
+    UserExists,
+    #[error("Invalid or unknown email address identifier")]
+    AddressNotFound,
+    #[error("Address already exists")]
+    AddressExists,
+    #[error("Can not change special address")]
+    ChangeNotAllowed,
+    #[error("Can not set wildcard address as default")]
+    WildcardNotPermitted,
+    #[error("This domain alias already exists")]
+    AliasExists,
+    #[error("This alias does not exist")]
+    AliasNotFound,
+    #[error("This mailbox does not exist")]
+    NoSuchMailbox,
+    #[error("This mailbox already exists")]
+    MailboxExists,
+    #[error("{0}")]
+    MailboxNotAllowed(&'static str),
+    #[error("Invalid message identifier")]
+    MessageNotFound,
+    #[error("User is over quota")]
+    OverQuota,
+    #[error("Message is too large")]
+    MessageTooLarge,
+    #[error("Empty message provided")]
+    EmptyMessage,
+    #[error("Authentication failed")]
+    AuthFailed,
+    #[error("Authentication was rate limited")]
+    RateLimited,
+    #[error("Internal error: {0}")]
+    Internal(String),
+    #[error("Database error: {0}")]
+    Database(String),
+}
+
+impl Error {
+    /// WildDuck's API error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "InputValidationError",
+            Error::UserNotFound => "UserNotFound",
+            Error::UserExists => "UserExistsError",
+            Error::AddressNotFound => "AddressNotFound",
+            Error::AddressExists => "AddressExistsError",
+            Error::ChangeNotAllowed => "ChangeNotAllowed",
+            Error::WildcardNotPermitted => "WildcardNotPermitted",
+            Error::AliasExists => "AliasExists",
+            Error::AliasNotFound => "AliasNotFound",
+            Error::NoSuchMailbox => "NoSuchMailbox",
+            Error::MailboxExists => "MailboxExistsError",
+            Error::MailboxNotAllowed(_) => "CannotDelete",
+            Error::MessageNotFound => "MessageNotFound",
+            Error::OverQuota => "OverQuotaError",
+            Error::MessageTooLarge => "InputValidationError",
+            Error::EmptyMessage => "EmptyMessage",
+            Error::AuthFailed => "AuthFailed",
+            Error::RateLimited => "RateLimitedError",
+            Error::Internal(_) => "InternalError",
+            Error::Database(_) => "InternalDatabaseError",
+        }
+    }
+
+    /// True for failures of the server rather than of the request.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Error::Internal(_) | Error::Database(_))
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::OverQuota => Error::OverQuota,
+            StoreError::NotFound => Error::Database("record not found".into()),
+            StoreError::Conflict(what) => Error::Validation(format!("{what} already exists")),
+            StoreError::Corrupt(m) | StoreError::Backend(m) => Error::Database(m),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,122 @@
+use chrono::{DateTime, Utc};
+use eider_message::{BlobHash, ExtractedBlob, Layout, MessageIndex};
+use serde::{Deserialize, Serialize};
+
+use crate::ObjectId;
+
+/// The per-copy row of a message: what listings, FLAGS and SEARCH on flags need.
+/// The content (index, layout, blobs) is shared between copies of the same message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    pub id: ObjectId,
+    pub user: ObjectId,
+    pub mailbox: ObjectId,
+    pub uid: u32,
+    pub modseq: u64,
+    /// System flags ("\\Seen", ...) and keywords, in canonical case, sorted.
+    pub flags: Vec<String>,
+    pub internal_date: DateTime<Utc>,
+    pub header_date: Option<DateTime<Utc>>,
+    pub size: u64,
+    pub thread: ObjectId,
+    /// The shared content this copy points at.
+    pub content: ObjectId,
+    pub subject: String,
+    pub message_id: Option<String>,
+    pub has_attachments: bool,
+    /// Deleted automatically after this time (retention or API `expires`).
+    pub expires: Option<DateTime<Utc>>,
+    /// API-provided metadata (JSON object).
+    pub meta_data: serde_json::Value,
+}
+
+impl MessageMeta {
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+    }
+    pub fn seen(&self) -> bool {
+        self.has_flag("\\Seen")
+    }
+}
+
+/// A message with its parsed index and the recipe to rebuild its bytes.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub meta: MessageMeta,
+    pub index: MessageIndex,
+    pub layout: Layout,
+    /// Blob holding the skeleton (the bytes not in attachment blobs).
+    pub skeleton: BlobHash,
+}
+
+/// Content produced by ingest, to be stored once and shared by copies.
+#[derive(Debug, Clone)]
+pub struct NewContent {
+    pub index: MessageIndex,
+    pub layout: Layout,
+    pub skeleton: Vec<u8>,
+    pub blobs: Vec<ExtractedBlob>,
+}
+
+/// Everything a store needs to append one message atomically.
+#[derive(Debug, Clone)]
+pub struct AppendRequest {
+    pub id: ObjectId,
+    pub user: ObjectId,
+    pub mailbox: ObjectId,
+    pub content: NewContent,
+    pub flags: Vec<String>,
+    pub internal_date: DateTime<Utc>,
+    pub thread: ObjectId,
+    pub expires: Option<DateTime<Utc>>,
+    pub meta_data: serde_json::Value,
+    /// Refuse with OverQuota when storage used + size would exceed this.
+    pub quota_limit: Option<u64>,
+    /// When set and a message with this Message-ID already exists in the mailbox,
+    /// nothing is stored and that message's uid is returned (duplicate suppression).
+    pub dedupe_message_id: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub id: ObjectId,
+    pub uid: u32,
+    pub modseq: u64,
+    pub uid_validity: u32,
+    /// True when an existing duplicate was found and nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A copy made by COPY/MOVE: source uid, the new uid and id in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopiedMessage {
+    pub source_uid: u32,
+    pub uid: u32,
+    pub id: ObjectId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+#[derive(Debug, Clone)]
+pub struct FlagUpdate {
+    pub op: FlagOp,
+    pub flags: Vec<String>,
+    /// CONDSTORE UNCHANGEDSINCE: messages with a higher modseq are not changed.
+    pub unchanged_since: Option<u64>,
+}
+
+/// Result of a flag update.
+#[derive(Debug, Clone, Default)]
+pub struct FlagsChanged {
+    /// (uid, new flags, new modseq) of every message whose flags changed.
+    pub changed: Vec<(u32, Vec<String>, u64)>,
+    /// UIDs skipped because of UNCHANGEDSINCE.
+    pub conflicts: Vec<u32>,
+    /// The mailbox's highest modseq after the update.
+    pub modseq: u64,
+}

@@ -1,0 +1,151 @@
+//! Normalized keys for usernames and addresses: what makes "John.Doe",
+//! "johndoe" and "JOHNDOE" the same account, and "jöhn@xn--bcher-kva.example"
+//! the same address as "jöhn@bücher.example".
+
+use crate::{Error, Result};
+
+/// Longest username accepted, in characters.
+pub const MAX_USERNAME_CHARS: usize = 128;
+
+/// Validate a username and return its normalized view (lower-case, dots removed).
+pub fn username_view(username: &str) -> Result<String> {
+    let u = username.trim();
+    let count = u.chars().count();
+    if count == 0 || count > MAX_USERNAME_CHARS {
+        return Err(Error::Validation(format!(
+            "username must be 1 to {MAX_USERNAME_CHARS} characters"
+        )));
+    }
+    if !u
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
+    {
+        return Err(Error::Validation(
+            "username may contain letters, digits, '.', '-', '_' and '@'".into(),
+        ));
+    }
+    let view: String = u
+        .chars()
+        .filter(|c| *c != '.')
+        .flat_map(char::to_lowercase)
+        .collect();
+    if view.is_empty() {
+        return Err(Error::Validation(
+            "username must contain a letter or digit".into(),
+        ));
+    }
+    Ok(view)
+}
+
+/// A syntactically valid address split into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedAddress {
+    /// Local part as written ("*" for a catch-all).
+    pub local: String,
+    /// Domain in unicode form, lower-case.
+    pub domain: String,
+}
+
+impl ParsedAddress {
+    /// Display form: local part as written, domain in unicode.
+    pub fn display(&self) -> String {
+        format!("{}@{}", self.local, self.domain)
+    }
+
+    /// The key addresses are stored and matched under.
+    pub fn view(&self) -> String {
+        format!("{}@{}", local_view(&self.local), self.domain)
+    }
+
+    /// The key with any `+label` removed from the local part.
+    pub fn view_without_label(&self) -> String {
+        let base = self.local.split('+').next().unwrap_or(&self.local);
+        format!("{}@{}", local_view(base), self.domain)
+    }
+
+    pub fn is_wildcard(&self) -> bool {
+        self.local == "*"
+    }
+}
+
+fn local_view(local: &str) -> String {
+    local
+        .chars()
+        .filter(|c| *c != '.')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Convert a domain (unicode or xn-- form) to lower-case unicode; None if invalid.
+pub fn domain_unicode(domain: &str) -> Option<String> {
+    let d = domain.trim().trim_end_matches('.');
+    if d.is_empty() || d.len() > 253 {
+        return None;
+    }
+    // Validate through the ASCII form so that both spellings are checked alike.
+    let ascii = idna::domain_to_ascii(d).ok()?;
+    if ascii.is_empty() || ascii.split('.').any(|l| l.is_empty() || l.len() > 63) {
+        return None;
+    }
+    let (uni, res) = idna::domain_to_unicode(&ascii);
+    res.ok()?;
+    Some(uni.to_lowercase())
+}
+
+/// Parse `local@domain`; the local part may be unicode, or "*" for a catch-all.
+pub fn parse_address(input: &str) -> Result<ParsedAddress> {
+    let s = input.trim();
+    let invalid = || Error::Validation(format!("invalid email address: {input:?}"));
+    let (local, domain) = s.rsplit_once('@').ok_or_else(invalid)?;
+    if local.is_empty()
+        || local.chars().count() > 64
+        || local.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '@' | ',' | ';')
+        })
+        || local.starts_with('.')
+        || local.ends_with('.')
+    {
+        return Err(invalid());
+    }
+    let domain = domain_unicode(domain).ok_or_else(invalid)?;
+    Ok(ParsedAddress {
+        local: local.to_string(),
+        domain,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_ignore_case_and_dots() {
+        assert_eq!(username_view("John.Doe").ok().as_deref(), Some("johndoe"));
+        assert_eq!(username_view("андрис").ok().as_deref(), Some("андрис"));
+        assert_eq!(username_view("ÄNDRIS").ok().as_deref(), Some("ändris"));
+        assert!(username_view("").is_err());
+        assert!(username_view("a b").is_err());
+        assert!(username_view("...").is_err());
+        assert!(username_view(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn addresses_match_across_case_dots_labels_and_idn() {
+        let a = parse_address("John.Doe+news@Example.COM").expect("valid");
+        assert_eq!(a.view(), "johndoe+news@example.com");
+        assert_eq!(a.view_without_label(), "johndoe@example.com");
+        let idn = parse_address("jöhn@xn--bcher-kva.example").expect("valid");
+        let uni = parse_address("Jöhn@BÜCHER.example").expect("valid");
+        assert_eq!(idn.view(), uni.view());
+        assert_eq!(uni.domain, "bücher.example");
+        assert!(parse_address("*@example.com").expect("valid").is_wildcard());
+        assert!(parse_address("no-at-sign").is_err());
+        assert!(parse_address("a@").is_err());
+        assert!(parse_address("a b@example.com").is_err());
+        assert!(parse_address("a@exa mple.com").is_err());
+        assert_eq!(
+            parse_address("андрис@уайлддак.орг").expect("valid").view(),
+            "андрис@уайлддак.орг"
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! Messages: ingest and append, copy, move, flags, expunge, listing, journal.
+
+use chrono::{DateTime, Duration, Utc};
+use eider_message::MessageIndex;
+
+use super::Service;
+use crate::flags::normalize_flags;
+use crate::model::{
+    AppendRequest, Appended, CopiedMessage, FlagOp, FlagUpdate, FlagsChanged, JournalEntry,
+    Mailbox, MessageMeta, NewContent, SearchQuery, SortOrder, StoredMessage, UidSet,
+};
+use crate::{Error, ObjectId, Result};
+
+/// Options of an append (IMAP APPEND, API upload, delivery).
+#[derive(Debug, Clone, Default)]
+pub struct AppendOptions {
+    pub flags: Vec<String>,
+    /// Defaults to now.
+    pub internal_date: Option<DateTime<Utc>>,
+    pub meta_data: Option<serde_json::Value>,
+    /// Explicit expiry; otherwise the mailbox's retention applies.
+    pub expires: Option<DateTime<Utc>>,
+    /// Skip storing when the same Message-ID is already in the mailbox.
+    pub dedupe_message_id: bool,
+    /// Skip the quota check (system messages such as bounces).
+    pub ignore_quota: bool,
+}
+
+impl Service {
+    /// Parse and index a raw message off the async workers.
+    pub async fn ingest(&self, raw: Vec<u8>) -> Result<NewContent> {
+        if raw.is_empty() {
+            return Err(Error::EmptyMessage);
+        }
+        if raw.len() as u64 > self.config().max_message_size {
+            return Err(Error::MessageTooLarge);
+        }
+        let opts = self.config().ingest.clone();
+        let ingested = tokio::task::spawn_blocking(move || eider_message::ingest(&raw, &opts))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|_| Error::EmptyMessage)?;
+        Ok(NewContent {
+            index: ingested.index,
+            layout: ingested.layout,
+            skeleton: ingested.skeleton,
+            blobs: ingested.blobs,
+        })
+    }
+
+    /// Append a raw message to a mailbox.
+    pub async fn append(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        raw: Vec<u8>,
+        opts: AppendOptions,
+    ) -> Result<Appended> {
+        let content = self.ingest(raw).await?;
+        self.append_content(user, mailbox, content, opts).await
+    }
+
+    /// Append already-ingested content (delivery ingests once for many recipients).
+    pub async fn append_content(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        content: NewContent,
+        opts: AppendOptions,
+    ) -> Result<Appended> {
+        let owner = self.get_user(user).await?;
+        let mbox = self.get_mailbox(user, mailbox).await?;
+        let flags = normalize_flags(&opts.flags)?;
+        let internal_date = opts.internal_date.unwrap_or_else(Utc::now);
+        let thread = self
+            .store()
+            .resolve_thread(
+                user,
+                &content.index.thread_subject,
+                &thread_ids(&content.index),
+            )
+            .await?;
+        let expires = opts
+            .expires
+            .or_else(|| retention_expiry(&mbox, internal_date));
+        let req = AppendRequest {
+            id: ObjectId::new(),
+            user,
+            mailbox,
+            content,
+            flags,
+            internal_date,
+            thread,
+            expires,
+            meta_data: opts.meta_data.unwrap_or_else(|| serde_json::json!({})),
+            quota_limit: (!opts.ignore_quota).then(|| self.quota_limit(&owner)),
+            dedupe_message_id: opts.dedupe_message_id,
+        };
+        let appended = self.store().append(req).await?;
+        if !appended.duplicate {
+            self.announce(user, Some(mailbox), appended.modseq);
+        }
+        Ok(appended)
+    }
+
+    pub async fn copy_messages(
+        &self,
+        user: ObjectId,
+        source: ObjectId,
+        uids: &UidSet,
+        target: ObjectId,
+    ) -> Result<Vec<CopiedMessage>> {
+        let owner = self.get_user(user).await?;
+        self.get_mailbox(user, source).await?;
+        self.get_mailbox(user, target).await?;
+        let copied = self
+            .store()
+            .copy_messages(user, source, uids, target, Some(self.quota_limit(&owner)))
+            .await?;
+        if !copied.is_empty() {
+            self.announce(user, Some(target), 0);
+        }
+        Ok(copied)
+    }
+
+    pub async fn move_messages(
+        &self,
+        user: ObjectId,
+        source: ObjectId,
+        uids: &UidSet,
+        target: ObjectId,
+    ) -> Result<Vec<CopiedMessage>> {
+        self.get_mailbox(user, source).await?;
+        self.get_mailbox(user, target).await?;
+        if source == target {
+            return Err(Error::Validation(
+                "source and target mailbox are the same".into(),
+            ));
+        }
+        let moved = self
+            .store()
+            .move_messages(user, source, uids, target)
+            .await?;
+        if !moved.is_empty() {
+            self.announce(user, Some(source), 0);
+            self.announce(user, Some(target), 0);
+        }
+        Ok(moved)
+    }
+
+    pub async fn update_flags(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        op: FlagOp,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<FlagsChanged> {
+        self.get_mailbox(user, mailbox).await?;
+        let update = FlagUpdate {
+            op,
+            flags: normalize_flags(flags)?,
+            unchanged_since,
+        };
+        let changed = self.store().update_flags(mailbox, uids, &update).await?;
+        if !changed.changed.is_empty() {
+            self.announce(user, Some(mailbox), changed.modseq);
+        }
+        Ok(changed)
+    }
+
+    /// Remove messages; with `only_deleted` just those flagged \Deleted (IMAP EXPUNGE).
+    pub async fn expunge(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        only_deleted: bool,
+    ) -> Result<Vec<u32>> {
+        self.get_mailbox(user, mailbox).await?;
+        let removed = self.store().expunge(mailbox, uids, only_deleted).await?;
+        if !removed.is_empty() {
+            self.announce(user, Some(mailbox), 0);
+        }
+        Ok(removed)
+    }
+
+    pub async fn update_message_attributes(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uid: u32,
+        meta_data: Option<serde_json::Value>,
+        expires: Option<Option<DateTime<Utc>>>,
+    ) -> Result<()> {
+        self.get_mailbox(user, mailbox).await?;
+        if self
+            .store()
+            .update_message_attributes(mailbox, uid, meta_data, expires)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::MessageNotFound)
+        }
+    }
+
+    pub async fn list_uids(&self, user: ObjectId, mailbox: ObjectId) -> Result<Vec<u32>> {
+        self.get_mailbox(user, mailbox).await?;
+        Ok(self.store().list_uids(mailbox).await?)
+    }
+
+    pub async fn list_messages(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        order: SortOrder,
+        limit: u32,
+    ) -> Result<Vec<MessageMeta>> {
+        self.get_mailbox(user, mailbox).await?;
+        Ok(self
+            .store()
+            .list_messages(mailbox, uids, order, limit)
+            .await?)
+    }
+
+    pub async fn get_message(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uid: u32,
+    ) -> Result<StoredMessage> {
+        self.get_mailbox(user, mailbox).await?;
+        self.store()
+            .get_message(mailbox, uid)
+            .await?
+            .ok_or(Error::MessageNotFound)
+    }
+
+    pub async fn get_message_by_id(&self, user: ObjectId, id: ObjectId) -> Result<MessageMeta> {
+        self.store()
+            .get_message_meta_by_id(user, id)
+            .await?
+            .ok_or(Error::MessageNotFound)
+    }
+
+    pub async fn search(&self, query: &SearchQuery) -> Result<Vec<MessageMeta>> {
+        if let Some(m) = query.mailbox {
+            self.get_mailbox(query.user, m).await?;
+        }
+        Ok(self.store().search(query).await?)
+    }
+
+    /// Journal entries of a mailbox newer than `since` (what a session applies on NOOP/IDLE).
+    pub async fn journal_since(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        since: u64,
+    ) -> Result<Vec<JournalEntry>> {
+        self.get_mailbox(user, mailbox).await?;
+        Ok(self.store().journal_since(mailbox, since).await?)
+    }
+
+    /// A user's journal after an entry id (the SSE change stream).
+    pub async fn user_journal_after(
+        &self,
+        user: ObjectId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<JournalEntry>> {
+        Ok(self.store().user_journal_after(user, after, limit).await?)
+    }
+
+    pub async fn last_journal_id(&self) -> Result<u64> {
+        Ok(self.store().last_journal_id().await?)
+    }
+
+    /// Delete messages whose expiry has passed; returns how many were removed.
+    pub async fn sweep_expired(&self, limit: u32) -> Result<usize> {
+        let expired = self.store().expired_messages(Utc::now(), limit).await?;
+        let mut removed = 0;
+        for (mailbox, uid) in expired {
+            removed += self
+                .store()
+                .expunge(mailbox, &UidSet::from_uids([uid]), false)
+                .await?
+                .len();
+        }
+        Ok(removed)
+    }
+}
+
+fn thread_ids(index: &MessageIndex) -> Vec<String> {
+    let mut ids: Vec<String> = index.references.clone();
+    if let Some(r) = &index.in_reply_to {
+        ids.push(r.clone());
+    }
+    if let Some(m) = &index.message_id {
+        ids.push(m.clone());
+    }
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+fn retention_expiry(mailbox: &Mailbox, internal_date: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (mailbox.retention > 0).then(|| {
+        internal_date + Duration::milliseconds(mailbox.retention.min(i64::MAX as u64) as i64)
+    })
+}

@@ -1,0 +1,76 @@
+//! The service: accounts, authentication, mailboxes, messages and delivery rules.
+
+mod addresses;
+mod auth;
+mod body;
+mod mailboxes;
+mod messages;
+mod users;
+
+use std::sync::Arc;
+
+use eider_message::IngestOptions;
+
+use crate::{Bus, Store};
+
+pub use addresses::{NewAddress, ResolvedRecipient};
+pub use auth::{AuthRequest, AuthSuccess, Protocol};
+pub use body::BodyReader;
+pub use messages::AppendOptions;
+pub use users::{NewUser, UserUpdate};
+
+/// Server-wide rules the service applies.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Quota for users that have none set, in bytes.
+    pub default_quota: u64,
+    /// Largest message accepted by any path, in bytes.
+    pub max_message_size: u64,
+    /// Domain for addresses generated from usernames that are not addresses.
+    pub email_domain: Option<String>,
+    pub ingest: IngestOptions,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            default_quota: 1024 * 1024 * 1024,
+            max_message_size: 64 * 1024 * 1024,
+            email_domain: None,
+            ingest: IngestOptions::default(),
+        }
+    }
+}
+
+/// The authority over accounts and mail. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    config: ServiceConfig,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: ServiceConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner { store, bus, config }),
+        }
+    }
+
+    /// Gateways never reach the store: every read and write goes through a service call.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.inner.bus
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.inner.config
+    }
+}

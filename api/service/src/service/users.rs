@@ -1,0 +1,287 @@
+//! Accounts: creation with default mailboxes and main address, updates, listing.
+
+use chrono::Utc;
+
+use super::Service;
+use crate::model::{Address, Mailbox, Page, SpecialUse, User, UserProfile, UserQuery};
+use crate::normalize::{parse_address, username_view};
+use crate::{Error, ObjectId, Result, StoreError};
+
+/// What creating a user takes. Mirrors POST /users.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub username: String,
+    /// Plain password, or a hash when `hashed_password`; None disables password login.
+    pub password: Option<String>,
+    pub hashed_password: bool,
+    pub address: Option<String>,
+    /// Do not generate an address when none is given.
+    pub empty_address: bool,
+    pub name: Option<String>,
+    pub quota: Option<u64>,
+    pub tags: Vec<String>,
+    pub add_tags_to_address: bool,
+    pub meta_data: Option<serde_json::Value>,
+    pub internal_data: Option<serde_json::Value>,
+    pub profile: UserProfile,
+    /// Custom names for the special-use mailboxes.
+    pub mailbox_names: Vec<(SpecialUse, String)>,
+}
+
+/// A partial update of a user. Mirrors PUT /users/{user}; None leaves a field as is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub name: Option<Option<String>>,
+    pub password: Option<Option<String>>,
+    pub hashed_password: bool,
+    pub quota: Option<u64>,
+    pub disabled: Option<bool>,
+    pub suspended: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    pub meta_data: Option<serde_json::Value>,
+    pub internal_data: Option<serde_json::Value>,
+    /// Replaces the stored profile (callers read, modify and pass it back).
+    pub profile: Option<UserProfile>,
+}
+
+const DEFAULT_FOLDERS: [SpecialUse; 4] = [
+    SpecialUse::Drafts,
+    SpecialUse::Junk,
+    SpecialUse::Sent,
+    SpecialUse::Trash,
+];
+
+pub(crate) fn new_uid_validity() -> u32 {
+    // Seconds since the epoch: increases across re-creations of the same path.
+    Utc::now().timestamp().clamp(1, i64::from(u32::MAX)) as u32
+}
+
+pub(crate) fn new_mailbox(
+    user: ObjectId,
+    path: &str,
+    special_use: Option<SpecialUse>,
+    retention: u64,
+) -> Mailbox {
+    Mailbox {
+        id: ObjectId::new(),
+        user,
+        path: path.to_string(),
+        special_use,
+        uid_validity: new_uid_validity(),
+        uid_next: 1,
+        modify_index: 0,
+        subscribed: true,
+        retention,
+        hidden: false,
+        created: Utc::now(),
+    }
+}
+
+fn json_object(v: Option<serde_json::Value>) -> Result<serde_json::Value> {
+    match v {
+        None => Ok(serde_json::json!({})),
+        Some(serde_json::Value::String(s)) => {
+            let parsed: serde_json::Value = serde_json::from_str(&s)
+                .map_err(|_| Error::Validation("metadata must be a JSON object".into()))?;
+            json_object(Some(parsed))
+        }
+        Some(v @ serde_json::Value::Object(_)) => Ok(v),
+        Some(_) => Err(Error::Validation("metadata must be a JSON object".into())),
+    }
+}
+
+impl Service {
+    async fn password_field(
+        &self,
+        password: Option<String>,
+        hashed: bool,
+    ) -> Result<Option<String>> {
+        match password {
+            None => Ok(None),
+            Some(p) if p.is_empty() => Ok(None),
+            Some(p) if hashed => Ok(Some(p)),
+            Some(p) => {
+                let hash = tokio::task::spawn_blocking(move || eider_auth::hash_password(&p))
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?
+                    .map_err(|e| Error::Internal(e.to_string()))?;
+                Ok(Some(hash))
+            }
+        }
+    }
+
+    pub async fn create_user(&self, new: NewUser) -> Result<User> {
+        let unameview = username_view(&new.username)?;
+        let id = ObjectId::new();
+        let address_text = match (&new.address, new.empty_address) {
+            (Some(a), _) => Some(a.clone()),
+            (None, true) => None,
+            (None, false) if new.username.contains('@') => Some(new.username.clone()),
+            (None, false) => self
+                .config()
+                .email_domain
+                .as_ref()
+                .map(|d| format!("{}@{}", new.username.trim(), d)),
+        };
+        let address = match address_text {
+            Some(text) => {
+                let parsed = parse_address(&text)?;
+                if parsed.is_wildcard() {
+                    return Err(Error::WildcardNotPermitted);
+                }
+                Some(Address {
+                    id: ObjectId::new(),
+                    user: Some(id),
+                    address: parsed.display(),
+                    addrview: parsed.view(),
+                    name: new.name.clone(),
+                    main: true,
+                    tags: if new.add_tags_to_address {
+                        new.tags.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    targets: Vec::new(),
+                    forwards: None,
+                    meta_data: serde_json::json!({}),
+                    internal_data: serde_json::json!({}),
+                    created: Utc::now(),
+                })
+            }
+            None => None,
+        };
+        let password = self
+            .password_field(new.password, new.hashed_password)
+            .await?;
+        let user = User {
+            id,
+            username: new.username.trim().to_string(),
+            unameview,
+            name: new.name,
+            address: address
+                .as_ref()
+                .map(|a| a.address.clone())
+                .unwrap_or_default(),
+            password,
+            quota: new.quota.unwrap_or(0),
+            storage_used: 0,
+            disabled: false,
+            suspended: false,
+            tags: new.tags,
+            meta_data: json_object(new.meta_data)?,
+            internal_data: json_object(new.internal_data)?,
+            profile: new.profile,
+            created: Utc::now(),
+        };
+        let retention = user.profile.retention;
+        let mut mailboxes = vec![new_mailbox(id, "INBOX", None, retention)];
+        for role in DEFAULT_FOLDERS {
+            let name = new
+                .mailbox_names
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, n)| n.clone())
+                .unwrap_or_else(|| role.default_name().to_string());
+            mailboxes.push(new_mailbox(id, &name, Some(role), retention));
+        }
+        match self
+            .store()
+            .create_user(&user, address.as_ref(), &mailboxes)
+            .await
+        {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict("username")) => Err(Error::UserExists),
+            Err(StoreError::Conflict("address")) => Err(Error::AddressExists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn get_user(&self, id: ObjectId) -> Result<User> {
+        self.store().get_user(id).await?.ok_or(Error::UserNotFound)
+    }
+
+    /// Find a user by username (any case, dots ignored) or by one of its addresses.
+    pub async fn find_user(&self, name: &str) -> Result<User> {
+        if name.contains('@') {
+            if let Ok(view) = username_view(name) {
+                if let Some(u) = self.store().find_user_by_unameview(&view).await? {
+                    return Ok(u);
+                }
+            }
+            let addr = self
+                .lookup_address(name)
+                .await?
+                .ok_or(Error::UserNotFound)?;
+            let user = addr.user.ok_or(Error::UserNotFound)?;
+            return self.get_user(user).await;
+        }
+        let view = username_view(name).map_err(|_| Error::UserNotFound)?;
+        self.store()
+            .find_user_by_unameview(&view)
+            .await?
+            .ok_or(Error::UserNotFound)
+    }
+
+    pub async fn list_users(&self, query: &UserQuery) -> Result<Page<User>> {
+        Ok(self.store().list_users(query).await?)
+    }
+
+    pub async fn update_user(&self, id: ObjectId, update: UserUpdate) -> Result<User> {
+        let mut user = self.get_user(id).await?;
+        if let Some(name) = update.name {
+            user.name = name;
+        }
+        if let Some(password) = update.password {
+            user.password = self
+                .password_field(password, update.hashed_password)
+                .await?;
+            user.profile.password_changed = Some(Utc::now());
+        }
+        if let Some(q) = update.quota {
+            user.quota = q;
+        }
+        if let Some(d) = update.disabled {
+            user.disabled = d;
+        }
+        if let Some(s) = update.suspended {
+            user.suspended = s;
+        }
+        if let Some(t) = update.tags {
+            user.tags = t;
+        }
+        if let Some(m) = update.meta_data {
+            user.meta_data = json_object(Some(m))?;
+        }
+        if let Some(m) = update.internal_data {
+            user.internal_data = json_object(Some(m))?;
+        }
+        if let Some(p) = update.profile {
+            user.profile = p;
+        }
+        self.store().update_user(&user).await?;
+        Ok(user)
+    }
+
+    pub async fn delete_user(&self, id: ObjectId) -> Result<()> {
+        if self.store().delete_user(id).await? {
+            Ok(())
+        } else {
+            Err(Error::UserNotFound)
+        }
+    }
+
+    /// The quota limit in force for a user.
+    pub fn quota_limit(&self, user: &User) -> u64 {
+        if user.quota > 0 {
+            user.quota
+        } else {
+            self.config().default_quota
+        }
+    }
+
+    /// Recount a user's storage from its messages.
+    pub async fn recalculate_quota(&self, id: ObjectId) -> Result<u64> {
+        self.get_user(id).await?;
+        Ok(self.store().recalculate_storage(id).await?)
+    }
+}

@@ -1,0 +1,196 @@
+//! The Store traits: domain-level persistence, implemented by each backend
+//! (embedded SQLite, MongoDB). Every multi-step change is atomic inside the
+//! backend; the service layer decides *what* to change, the store makes it so.
+//!
+//! Rules every implementation follows (the conformance suite checks them):
+//! - a call that returns Ok has been durably committed;
+//! - every change to a mailbox's messages bumps its MODSEQ and writes journal
+//!   entries in the same transaction;
+//! - content and blobs are reference-counted: the last message referencing them frees them.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use eider_message::BlobHash;
+
+use crate::model::*;
+use crate::{ObjectId, StoreError};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Create the user, its main address (if any) and its mailboxes atomically.
+    /// Conflict("username") / Conflict("address") when taken.
+    async fn create_user(
+        &self,
+        user: &User,
+        address: Option<&Address>,
+        mailboxes: &[Mailbox],
+    ) -> StoreResult<()>;
+    async fn get_user(&self, id: ObjectId) -> StoreResult<Option<User>>;
+    async fn find_user_by_unameview(&self, unameview: &str) -> StoreResult<Option<User>>;
+    /// Replace the user's mutable fields (everything but id, created, storage_used).
+    async fn update_user(&self, user: &User) -> StoreResult<()>;
+    /// Delete the user with all its addresses, mailboxes, messages and journal.
+    async fn delete_user(&self, id: ObjectId) -> StoreResult<bool>;
+    async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>>;
+    /// Recompute storage_used from the stored messages; returns the new value.
+    async fn recalculate_storage(&self, user: ObjectId) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait AddressStore: Send + Sync {
+    /// Conflict("address") when the addrview is taken.
+    async fn create_address(&self, address: &Address) -> StoreResult<()>;
+    async fn get_address(&self, id: ObjectId) -> StoreResult<Option<Address>>;
+    async fn find_address(&self, addrview: &str) -> StoreResult<Option<Address>>;
+    async fn list_user_addresses(&self, user: ObjectId) -> StoreResult<Vec<Address>>;
+    async fn list_addresses(&self, query: &AddressQuery) -> StoreResult<Page<Address>>;
+    /// Replace the address's mutable fields; when `main` is set, the user's other
+    /// addresses lose `main` and the user's `address` field follows, atomically.
+    async fn update_address(&self, address: &Address) -> StoreResult<()>;
+    async fn delete_address(&self, id: ObjectId) -> StoreResult<bool>;
+
+    async fn create_domain_alias(&self, alias: &DomainAlias) -> StoreResult<()>;
+    async fn find_domain_alias(&self, alias: &str) -> StoreResult<Option<DomainAlias>>;
+    async fn get_domain_alias(&self, id: ObjectId) -> StoreResult<Option<DomainAlias>>;
+    async fn list_domain_aliases(&self, paging: &Paging) -> StoreResult<Page<DomainAlias>>;
+    async fn delete_domain_alias(&self, id: ObjectId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait MailboxStore: Send + Sync {
+    async fn list_mailboxes(&self, user: ObjectId) -> StoreResult<Vec<Mailbox>>;
+    async fn get_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<Option<Mailbox>>;
+    async fn find_mailbox(&self, user: ObjectId, path: &str) -> StoreResult<Option<Mailbox>>;
+    /// Conflict("path") when the path exists. Writes a MailboxCreate journal entry.
+    async fn create_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()>;
+    /// Rename several mailboxes at once (a folder and its children); Conflict("path")
+    /// if any target exists. Writes MailboxRename journal entries.
+    async fn rename_mailboxes(
+        &self,
+        user: ObjectId,
+        renames: &[(ObjectId, String)],
+    ) -> StoreResult<()>;
+    /// Update subscribed, retention, hidden, special_use.
+    async fn update_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()>;
+    /// Delete the mailbox and its messages (releasing content, adjusting quota).
+    async fn delete_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<bool>;
+    async fn mailbox_counters(&self, mailbox: ObjectId) -> StoreResult<MailboxCounters>;
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Find the thread for a message by its Message-ID/References/In-Reply-To ids,
+    /// else by normalized subject within the user; create one if none matches.
+    async fn resolve_thread(
+        &self,
+        user: ObjectId,
+        thread_subject: &str,
+        ids: &[String],
+    ) -> StoreResult<ObjectId>;
+
+    /// Store content + blobs (de-duplicated), allocate a UID and MODSEQ, insert the
+    /// message, journal an Exists entry, count it against quota. One transaction.
+    async fn append(&self, req: AppendRequest) -> StoreResult<Appended>;
+
+    /// Copy messages (sharing content) into `target`, in UID order.
+    async fn copy_messages(
+        &self,
+        user: ObjectId,
+        source: ObjectId,
+        uids: &UidSet,
+        target: ObjectId,
+        quota_limit: Option<u64>,
+    ) -> StoreResult<Vec<CopiedMessage>>;
+
+    /// Move messages: copy to `target` and expunge from `source` atomically.
+    async fn move_messages(
+        &self,
+        user: ObjectId,
+        source: ObjectId,
+        uids: &UidSet,
+        target: ObjectId,
+    ) -> StoreResult<Vec<CopiedMessage>>;
+
+    async fn update_flags(
+        &self,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        update: &FlagUpdate,
+    ) -> StoreResult<FlagsChanged>;
+
+    /// Remove messages in `uids` (when `only_deleted`, only those flagged \Deleted).
+    /// Returns the removed UIDs in ascending order.
+    async fn expunge(
+        &self,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        only_deleted: bool,
+    ) -> StoreResult<Vec<u32>>;
+
+    /// Replace the API-visible attributes of a message (meta_data, expires).
+    async fn update_message_attributes(
+        &self,
+        mailbox: ObjectId,
+        uid: u32,
+        meta_data: Option<serde_json::Value>,
+        expires: Option<Option<chrono::DateTime<chrono::Utc>>>,
+    ) -> StoreResult<bool>;
+
+    /// UIDs of the mailbox in ascending order (what SELECT loads).
+    async fn list_uids(&self, mailbox: ObjectId) -> StoreResult<Vec<u32>>;
+
+    /// Message rows with UIDs in `uids`, ascending by UID, at most `limit` (0 = no limit).
+    async fn list_messages(
+        &self,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        order: SortOrder,
+        limit: u32,
+    ) -> StoreResult<Vec<MessageMeta>>;
+
+    async fn get_message(&self, mailbox: ObjectId, uid: u32) -> StoreResult<Option<StoredMessage>>;
+    async fn get_message_meta_by_id(
+        &self,
+        user: ObjectId,
+        id: ObjectId,
+    ) -> StoreResult<Option<MessageMeta>>;
+
+    /// UIDs (or, with no mailbox, message rows across the user) matching the query.
+    async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<MessageMeta>>;
+
+    /// Journal entries of a mailbox with modseq > `since`, in order.
+    async fn journal_since(&self, mailbox: ObjectId, since: u64) -> StoreResult<Vec<JournalEntry>>;
+    /// Journal entries of a user with id > `after`, in order, at most `limit`.
+    async fn user_journal_after(
+        &self,
+        user: ObjectId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<JournalEntry>>;
+    /// Highest journal id written so far (for SSE starting points).
+    async fn last_journal_id(&self) -> StoreResult<u64>;
+
+    /// Messages whose `expires` has passed, at most `limit` (retention sweeps).
+    async fn expired_messages(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<(ObjectId, u32)>>;
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Decoded bytes `start..end` of a blob (clamped to its length).
+    async fn read_blob(&self, hash: &BlobHash, start: u64, end: u64) -> StoreResult<Bytes>;
+    /// Length of a stored blob, None when absent.
+    async fn blob_len(&self, hash: &BlobHash) -> StoreResult<Option<u64>>;
+    /// Number of distinct blobs stored (for tests and storage reports).
+    async fn blob_count(&self) -> StoreResult<u64>;
+}
+
+/// Everything a backend provides.
+pub trait Store: UserStore + AddressStore + MailboxStore + MessageStore + BlobStore {}
+
+impl<T: UserStore + AddressStore + MailboxStore + MessageStore + BlobStore> Store for T {}
