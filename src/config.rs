@@ -1,0 +1,203 @@
+//! Configuration: `config/default.toml` (compiled in), merged with the user's file,
+//! then environment variables, then `--set` overrides. Keys match case-insensitively
+//! against the defaults so `EIDER_IMAP__DISABLESTARTTLS` finds `disableSTARTTLS`.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use thiserror::Error;
+use toml::{Table, Value};
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "EIDER_";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid TOML in {0}: {1}")]
+    Parse(String, toml::de::Error),
+    #[error("invalid setting {0:?}: expected KEY=VALUE with a dotted key")]
+    Override(String),
+    #[error("invalid value in [{0}]: {1}")]
+    Section(String, String),
+}
+
+/// The merged configuration tree; sections are read into typed structs on demand.
+#[derive(Debug, Clone)]
+pub struct Config {
+    root: Table,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageConfig {
+    pub backend: String,
+    pub path: PathBuf,
+    pub synchronous: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfig {
+    pub level: String,
+}
+
+impl Config {
+    /// Defaults, then `file`, then the process environment, then `overrides` ("a.b=value").
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(file, &env, overrides)
+    }
+
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let mut root: Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e| ConfigError::Parse("config/default.toml".into(), e))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Read(path.to_path_buf(), e))?;
+            let user: Table = text
+                .parse()
+                .map_err(|e| ConfigError::Parse(path.display().to_string(), e))?;
+            merge(&mut root, user);
+        }
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                let path: Vec<&str> = rest.split("__").collect();
+                if path.iter().all(|p| !p.is_empty()) {
+                    set_path(&mut root, &path, parse_scalar(value));
+                }
+            }
+        }
+        for o in overrides {
+            let (key, value) = o
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Override(o.clone()))?;
+            let path: Vec<&str> = key.trim().split('.').collect();
+            if path.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::Override(o.clone()));
+            }
+            set_path(&mut root, &path, parse_scalar(value.trim()));
+        }
+        Ok(Self { root })
+    }
+
+    /// Read a section (dotted name, "" for the root) into a typed struct.
+    pub fn section<T: DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
+        let mut value = Value::Table(self.root.clone());
+        for part in name.split('.').filter(|p| !p.is_empty()) {
+            value = match value {
+                Value::Table(mut t) => t.remove(part).unwrap_or(Value::Table(Table::new())),
+                _ => Value::Table(Table::new()),
+            };
+        }
+        value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Section(name.to_string(), e.to_string()))
+    }
+
+    /// A top-level scalar.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.root.get(key)
+    }
+}
+
+/// Values from the environment or `--set`: TOML scalars when they parse, else strings.
+fn parse_scalar(s: &str) -> Value {
+    let wrapped = format!("v = {s}");
+    match wrapped.parse::<Table>() {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(s.to_string())),
+        Err(_) => Value::String(s.to_string()),
+    }
+}
+
+/// Find the existing key spelled like `key` ignoring case.
+fn canonical_key(table: &Table, key: &str) -> String {
+    table
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(key))
+        .cloned()
+        .unwrap_or_else(|| key.to_string())
+}
+
+fn merge(base: &mut Table, over: Table) {
+    for (k, v) in over {
+        let key = canonical_key(base, &k);
+        match (base.get_mut(&key), v) {
+            (Some(Value::Table(b)), Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut Table, path: &[&str], value: Value) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    let key = canonical_key(table, first);
+    if rest.is_empty() {
+        table.insert(key, value);
+        return;
+    }
+    let entry = table
+        .entry(key)
+        .or_insert_with(|| Value::Table(Table::new()));
+    if !entry.is_table() {
+        *entry = Value::Table(Table::new());
+    }
+    if let Value::Table(t) = entry {
+        set_path(t, rest, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Imap {
+        port: u16,
+        #[serde(rename = "disableSTARTTLS")]
+        disable_starttls: bool,
+        host: String,
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("eider.toml");
+        std::fs::write(&file, "[imap]\nport = 1143\nhost = \"0.0.0.0\"\n").expect("write");
+        let env = vec![
+            ("EIDER_IMAP__PORT".to_string(), "2143".to_string()),
+            ("EIDER_IMAP__DISABLESTARTTLS".to_string(), "true".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let cfg = Config::load_with_env(Some(&file), &env, &["imap.host=127.0.0.2".into()])
+            .expect("load");
+        let imap: Imap = cfg.section("imap").expect("imap");
+        assert_eq!(imap.port, 2143);
+        assert!(imap.disable_starttls);
+        assert_eq!(imap.host, "127.0.0.2");
+        let storage: StorageConfig = cfg.section("storage").expect("storage");
+        assert_eq!(storage.backend, "embedded");
+    }
+
+    #[test]
+    fn bad_input_is_reported() {
+        assert!(Config::load_with_env(None, &[], &["novalue".into()]).is_err());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[imap\n").expect("write");
+        assert!(Config::load_with_env(Some(&file), &[], &[]).is_err());
+        assert!(Config::load_with_env(Some(&dir.path().join("missing.toml")), &[], &[]).is_err());
+    }
+}

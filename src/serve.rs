@@ -1,0 +1,148 @@
+//! `eider serve`: open the store, start each enabled listener, stop cleanly on
+//! SIGTERM or Ctrl-C (exit status 0).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eider_service::{InProcessBus, Service, ServiceConfig};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, LogConfig, StorageConfig};
+
+/// How long in-flight work may take to finish after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(cfg: Config) -> ExitCode {
+    let log: LogConfig = cfg.section("log").unwrap_or(LogConfig {
+        level: "info".into(),
+    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn service_config(cfg: &Config) -> ServiceConfig {
+    let mut sc = ServiceConfig::default();
+    if let Some(mb) = cfg.get("maxStorage").and_then(|v| v.as_integer()) {
+        sc.default_quota = (mb.max(0) as u64) * 1024 * 1024;
+    }
+    if let Some(d) = cfg.get("emailDomain").and_then(|v| v.as_str()) {
+        if !d.trim().is_empty() {
+            sc.email_domain = Some(d.trim().to_string());
+        }
+    }
+    sc
+}
+
+async fn serve(cfg: Config) -> Result<(), String> {
+    let storage: StorageConfig = cfg.section("storage").map_err(|e| e.to_string())?;
+    let store = match storage.backend.as_str() {
+        "embedded" => {
+            let opts = eider_store_sqlite::SqliteOptions {
+                synchronous_full: storage.synchronous != "normal",
+                ..Default::default()
+            };
+            let store = eider_store_sqlite::SqliteStore::open(&storage.path, opts)
+                .map_err(|e| format!("cannot open the store in {}: {e}", storage.path.display()))?;
+            info!(path = %storage.path.display(), "embedded store opened");
+            Arc::new(store)
+        }
+        other => return Err(format!("storage backend {other:?} is not available in this build")),
+    };
+    let service = Service::new(store, Arc::new(InProcessBus::new()), service_config(&cfg));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let api: eider_http::ApiConfig = cfg.section("api").map_err(|e| e.to_string())?;
+    if api.enabled {
+        let server = eider_http::bind(service.clone(), &api).await.map_err(|e| e.to_string())?;
+        if let Some(addr) = server.local_addr() {
+            info!("API listening on http://{addr}");
+        }
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
+    }
+
+    // Retention: remove expired messages once a minute.
+    {
+        let service = service.clone();
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = service.sweep_expired(1000).await {
+                            warn!("retention sweep failed: {e}");
+                        }
+                    }
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
+        });
+    }
+
+    let outcome = tokio::select! {
+        _ = shutdown_signal() => { info!("stop requested, shutting down"); Ok(()) }
+        Some(res) = tasks.join_next() => match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(format!("a server task failed: {e}")),
+        },
+    };
+    let _ = stop_tx.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
+    }
+    outcome
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
