@@ -1,10 +1,22 @@
 //! What ingest computes once so that no reader has to parse MIME again.
 
+mod address;
+mod content;
+mod decode;
+mod envelope;
+mod fields;
+mod lines;
+mod mime;
+mod text;
+mod thread;
+
 use serde::{Deserialize, Serialize};
 
-use crate::{layout::BlobHash, IngestOptions, MessageError};
+use crate::{imap_render, layout::BlobHash, IngestOptions, MessageError};
 
 /// A mailbox address as found in a header, decoded (RFC 2047) for display.
+/// A group (`Team: a@x, b@y;`) appears as a marker entry with the group's name
+/// and an empty `address`, followed by its members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Address {
     /// Display name, decoded; empty when absent.
@@ -59,18 +71,25 @@ pub struct BodyPart {
     pub media_type: String,
     pub media_subtype: String,
     /// Content-Type parameters, names lower-cased, values as written (unquoted).
+    /// RFC 2231 continuations are merged; an extended value stays encoded under
+    /// `name*` (`utf-8''%E2%82%AC.pdf`). text/* parts without a charset get
+    /// `charset=us-ascii` (the RFC 2046 default), as Dovecot reports it.
     pub params: Vec<(String, String)>,
     pub id: Option<String>,
     pub description: Option<String>,
     /// Content-Transfer-Encoding as written, upper-cased ("7BIT" when absent).
     pub encoding: String,
     pub md5: Option<String>,
+    /// Content-Disposition type (lower-cased) and parameters (as `params`).
     pub disposition: Option<(String, Vec<(String, String)>)>,
     pub language: Option<Vec<String>>,
     pub location: Option<String>,
     /// Body size in octets (body_end - body_start).
     pub size: u64,
-    /// Number of lines in the body (text/* and message/rfc822 report it in BODYSTRUCTURE).
+    /// Number of lines in the body (text/* and message/rfc822 report it in
+    /// BODYSTRUCTURE): the number of LF bytes in the body, as Dovecot counts — a
+    /// last line without a line break is not counted, and the line break before a
+    /// MIME delimiter belongs to the delimiter, not to the body.
     pub lines: u64,
     pub kind: PartKind,
 }
@@ -93,17 +112,22 @@ pub struct AttachmentInfo {
     /// Stable id within the message: "ATT00001", "ATT00002", ...
     pub id: String,
     pub filename: Option<String>,
+    /// `type/subtype`, lower-case.
     pub content_type: String,
+    /// Disposition type, lower-case (`attachment`, `inline`).
     pub disposition: Option<String>,
+    /// Content-Transfer-Encoding, lower-case (`base64`, `7bit`).
     pub transfer_encoding: String,
     /// Decoded size in bytes.
     pub size: u64,
+    /// Content-ID without angle brackets.
     pub content_id: Option<String>,
     /// True when referenced from the html body (cid:) or disposition inline.
     pub related: bool,
     /// IMAP section path of the part ("2", "1.3").
     pub part: String,
-    /// The blob holding the decoded content, when the body was moved to the blob store.
+    /// The blob holding the decoded content, when the body was moved to the blob store
+    /// (filled by [`crate::ingest`]; [`build`] alone leaves it `None`).
     pub blob: Option<BlobHash>,
 }
 
@@ -113,11 +137,12 @@ pub struct MessageIndex {
     /// RFC822.SIZE: the exact length of the raw message.
     pub size: u64,
     pub envelope: Envelope,
-    /// RFC 3501 ENVELOPE, rendered.
+    /// RFC 3501 ENVELOPE, rendered with its outer parentheses (see `imap_render`
+    /// for the string/literal and case rules).
     pub imap_envelope: String,
-    /// RFC 3501 BODYSTRUCTURE (extended form), rendered.
+    /// RFC 3501 BODYSTRUCTURE (extended form), rendered with its outer parentheses.
     pub imap_bodystructure: String,
-    /// RFC 3501 BODY (non-extended form), rendered.
+    /// RFC 3501 BODY (non-extended form), rendered with its outer parentheses.
     pub imap_body: String,
     pub root: BodyPart,
     /// Top-level header fields in order.
@@ -152,37 +177,121 @@ pub struct MessageIndex {
 
 impl MessageIndex {
     /// The part addressed by an IMAP section path like [2, 1]; `[]` is the root.
+    ///
+    /// Numbering follows RFC 3501 6.4.5: the parts of a message (this one, or one
+    /// encapsulated in a message/rfc822 part) are the children of its multipart
+    /// body, or its single non-multipart body as part 1; a multipart's children
+    /// are numbered from 1; a non-multipart part also answers to `.1` (itself).
     pub fn section(&self, path: &[u32]) -> Option<&BodyPart> {
-        index_section(&self.root, path)
+        if path.is_empty() {
+            return Some(&self.root);
+        }
+        message_section(&self.root, path)
     }
 }
 
-fn index_section<'a>(part: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
+/// `path` (non-empty) within a message whose root part is `root`.
+fn message_section<'a>(root: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
+    match &root.kind {
+        PartKind::Multipart(_) => part_section(root, path),
+        _ => {
+            let (&first, rest) = path.split_first()?;
+            if first != 1 {
+                return None;
+            }
+            part_section(root, rest)
+        }
+    }
+}
+
+/// `path` below `part` (empty: `part` itself).
+fn part_section<'a>(part: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
     let Some((&first, rest)) = path.split_first() else {
         return Some(part);
     };
     match &part.kind {
         PartKind::Multipart(children) => {
             let child = children.get((first as usize).checked_sub(1)?)?;
-            index_section(child, rest)
+            part_section(child, rest)
         }
-        // Per RFC 3501, the parts of a message/rfc822 are those of its body.
-        PartKind::Message { root, .. } => match &root.kind {
-            PartKind::Multipart(_) => index_section(root, path),
-            _ if first == 1 => index_section(root, rest),
-            _ => None,
-        },
-        // A non-multipart part has exactly one part: itself, numbered 1.
-        PartKind::Leaf if first == 1 => index_section(part, rest),
+        PartKind::Message { root, .. } => message_section(root, path),
+        PartKind::Leaf if first == 1 => part_section(part, rest),
         PartKind::Leaf => None,
     }
 }
 
-/// Parse `raw` and compute its index.
+/// Parse `raw` and compute its index. Never fails on malformed input; only an
+/// empty message is refused. Attachment `blob` fields are left `None` here
+/// ([`crate::ingest`] fills them from the layout).
 pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageError> {
     if raw.is_empty() {
         return Err(MessageError::Empty);
     }
-    let _ = opts;
-    todo!("implemented by the message model work")
+    let root = mime::Parser::new(raw, opts.max_depth).parse();
+    let top = fields::split_fields(&raw[..root.body_start as usize]);
+    let envelope = envelope::envelope(&top);
+
+    let headers: Vec<HeaderLine> = top
+        .iter()
+        .map(|f| HeaderLine {
+            key: fields::lossy(f.name).trim().to_string(),
+            value: decode::decode_words(f.value),
+        })
+        .collect();
+    let mut search_headers = String::new();
+    for h in &headers {
+        search_headers.push_str(&h.key);
+        search_headers.push_str(": ");
+        search_headers.push_str(&h.value);
+        search_headers.push('\n');
+    }
+    let field = |name: &str| fields::first(&top, name).map(|f| f.value);
+    let addresses = |name: &str| {
+        field(name)
+            .map(|v| address::decoded_addresses(&address::parse_list(v)))
+            .unwrap_or_default()
+    };
+    let first_id = |name: &str| field(name).and_then(|v| decode::parse_ids(v).into_iter().next());
+    let subject = field("Subject")
+        .map(decode::decode_words)
+        .unwrap_or_default();
+    let list_id = field("List-ID").and_then(|v| {
+        let v = fields::lossy(&fields::unfold(v));
+        let id = match (v.rfind('<'), v.rfind('>')) {
+            (Some(a), Some(b)) if a < b => v[a + 1..b].trim().to_string(),
+            _ => v.trim().to_string(),
+        };
+        (!id.is_empty()).then_some(id)
+    });
+
+    let body = text::extract(raw, &root);
+    Ok(MessageIndex {
+        size: raw.len() as u64,
+        imap_envelope: imap_render::envelope(&envelope),
+        imap_bodystructure: imap_render::body(&root, true),
+        imap_body: imap_render::body(&root, false),
+        envelope,
+        thread_subject: thread::thread_subject(&subject),
+        subject,
+        from: addresses("From"),
+        sender: addresses("Sender"),
+        reply_to: addresses("Reply-To"),
+        to: addresses("To"),
+        cc: addresses("Cc"),
+        bcc: addresses("Bcc"),
+        date: field("Date").and_then(decode::parse_date),
+        message_id: first_id("Message-ID"),
+        in_reply_to: first_id("In-Reply-To"),
+        references: field("References")
+            .map(decode::parse_ids)
+            .unwrap_or_default(),
+        list_id,
+        headers,
+        text: body.text,
+        html: body.html,
+        attachments: body.attachments,
+        search_headers,
+        search_body: body.search_body,
+        root,
+    })
 }

@@ -1,10 +1,23 @@
 //! Splitting a raw message into skeleton + blobs, and putting it back together.
+//!
+//! The raw message is a sequence of [`Segment`]s: runs of the skeleton (headers,
+//! delimiters, small bodies) and blobs (large leaf bodies, stored decoded so that
+//! the same file sent by different clients is stored once). A blob keeps just
+//! enough ([`BlobEncoding`]) to be re-encoded byte for byte; [`Layout::plan`]
+//! turns any byte range of the raw message into steps a streaming reader can run.
+
+mod encoder;
+mod plan;
+mod reassemble;
+pub(crate) mod split;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{index::MessageIndex, ExtractedBlob, IngestOptions, MessageError};
+pub use encoder::Encoder;
+pub use reassemble::{read_range, reassemble};
+pub use split::split;
 
 /// sha256 of a blob's decoded content.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,11 +79,33 @@ pub enum BlobEncoding {
 }
 
 impl BlobEncoding {
-    /// Length of the encoded form of `decoded_len` bytes.
+    /// Length of the encoded form of `decoded_len` bytes. Empty content encodes to
+    /// nothing (no line break either).
     pub fn encoded_len(&self, decoded_len: u64) -> u64 {
-        let _ = decoded_len;
-        todo!("implemented by the message model work")
+        match *self {
+            BlobEncoding::Identity => decoded_len,
+            BlobEncoding::Base64 {
+                line_len,
+                crlf,
+                final_newline,
+            } => {
+                if decoded_len == 0 {
+                    return 0;
+                }
+                let line = effective_line_len(line_len);
+                let chars = decoded_len.div_ceil(3) * 4;
+                let lines = chars.div_ceil(line);
+                let breaks = lines - 1 + u64::from(final_newline);
+                chars + breaks * if crlf { 2 } else { 1 }
+            }
+        }
     }
+}
+
+/// The line length actually used for `line_len`: a positive multiple of 4
+/// (other values, which [`split`] never produces, are rounded up).
+pub(crate) fn effective_line_len(line_len: u32) -> u64 {
+    u64::from(line_len.max(1)).div_ceil(4) * 4
 }
 
 /// One run of the raw message.
@@ -128,12 +163,6 @@ impl Layout {
         self.len() == 0
     }
 
-    /// The steps that produce raw bytes `start..end` (clamped to the message).
-    pub fn plan(&self, start: u64, end: u64) -> Vec<Piece> {
-        let _ = (start, end);
-        todo!("implemented by the message model work")
-    }
-
     /// Distinct blobs this layout references.
     pub fn blob_hashes(&self) -> Vec<BlobHash> {
         let mut v: Vec<BlobHash> = self
@@ -148,51 +177,4 @@ impl Layout {
         v.dedup();
         v
     }
-}
-
-/// Streaming encoder for a blob piece: feed decoded bytes, get raw bytes.
-pub struct Encoder {
-    _private: (),
-}
-
-impl Encoder {
-    /// An encoder for `encoding`, positioned at decoded offset `decoded_start`
-    /// (as given by a [`Piece::Blob`]) of a blob of `decoded_len` bytes.
-    pub fn new(encoding: BlobEncoding, decoded_len: u64, decoded_start: u64) -> Self {
-        let _ = (encoding, decoded_len, decoded_start);
-        todo!("implemented by the message model work")
-    }
-
-    /// Encode `input` (the next decoded bytes) and append the raw bytes to `out`.
-    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let _ = (input, out);
-        todo!("implemented by the message model work")
-    }
-
-    /// Flush what is pending; `at_blob_end` tells whether the input reached the blob's end.
-    pub fn finish(self, at_blob_end: bool, out: &mut Vec<u8>) {
-        let _ = (at_blob_end, out);
-        todo!("implemented by the message model work")
-    }
-}
-
-/// Split `raw` into a layout, its skeleton and its blobs. Every blob segment is
-/// verified to re-encode to exactly the original bytes; a part that does not is kept inline.
-pub fn split(
-    raw: &[u8],
-    index: &MessageIndex,
-    opts: &IngestOptions,
-) -> (Layout, Vec<u8>, Vec<ExtractedBlob>) {
-    let _ = (raw, index, opts);
-    todo!("implemented by the message model work")
-}
-
-/// Rebuild the whole raw message (tests, verification, small messages).
-pub fn reassemble<'a>(
-    layout: &Layout,
-    skeleton: &[u8],
-    blob: impl Fn(&BlobHash) -> Option<&'a [u8]>,
-) -> Result<Vec<u8>, MessageError> {
-    let _ = (layout, skeleton, blob);
-    todo!("implemented by the message model work")
 }

@@ -6,12 +6,18 @@
 //! fetches blobs from its store and drives the streaming reassembly plan.
 
 mod error;
+pub mod imap_render;
 pub mod index;
 pub mod layout;
+mod transfer;
 
 pub use error::MessageError;
-pub use index::{Address, AttachmentInfo, BodyPart, Envelope, HeaderLine, MessageIndex, PartKind};
-pub use layout::{BlobEncoding, BlobHash, Layout, Piece, Segment};
+pub use index::{
+    Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress, HeaderLine, MessageIndex,
+    PartKind,
+};
+pub use layout::{read_range, reassemble, BlobEncoding, BlobHash, Encoder, Layout, Piece, Segment};
+pub use transfer::decode_body;
 
 /// Limits applied while ingesting untrusted input.
 #[derive(Debug, Clone)]
@@ -19,6 +25,7 @@ pub struct IngestOptions {
     /// Leaf bodies at least this large (decoded) are moved to the blob store.
     pub blob_threshold: usize,
     /// Deepest MIME nesting that is indexed; deeper parts are kept as opaque bodies.
+    /// Capped at 256 whatever the setting, to bound recursion.
     pub max_depth: usize,
 }
 
@@ -53,13 +60,36 @@ pub struct Ingested {
 
 /// Parse, index and split `raw`. Never fails on malformed MIME: whatever cannot be
 /// understood is indexed as best it can and stored raw. Fails only on empty input.
+///
+/// Each blob segment is verified to re-encode to the original bytes before it is
+/// chosen, so reassembly is exact. Attachments whose body went to a blob get its
+/// hash in [`AttachmentInfo::blob`].
 pub fn ingest(raw: &[u8], opts: &IngestOptions) -> Result<Ingested, MessageError> {
-    let index = index::build(raw, opts)?;
-    let (layout, skeleton, blobs) = layout::split(raw, &index, opts);
+    let mut index = index::build(raw, opts)?;
+    let split = layout::split::split_parts(raw, &index.root, opts);
+    let blobs: Vec<Option<BlobHash>> = index
+        .attachments
+        .iter()
+        .map(|a| {
+            let path: Option<Vec<u32>> = a.part.split('.').map(|n| n.parse().ok()).collect();
+            let part = index.section(&path?)?;
+            if !matches!(part.kind, PartKind::Leaf) {
+                return None;
+            }
+            split
+                .by_body_start
+                .iter()
+                .find(|(start, _)| *start == part.body_start)
+                .map(|(_, hash)| *hash)
+        })
+        .collect();
+    for (a, blob) in index.attachments.iter_mut().zip(blobs) {
+        a.blob = blob;
+    }
     Ok(Ingested {
         index,
-        layout,
-        skeleton,
-        blobs,
+        layout: split.layout,
+        skeleton: split.skeleton,
+        blobs: split.blobs,
     })
 }

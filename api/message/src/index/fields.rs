@@ -109,10 +109,40 @@ pub(crate) fn unfold(value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Bytes as a string: UTF-8 when valid, otherwise lossily (8-bit headers in
-/// legacy charsets have no declared charset to go by).
+/// Windows-1252 characters for bytes 0x80..=0x9F (the rest of the upper half is Latin-1).
+const CP1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}', '\u{8F}',
+    '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}', '\u{178}',
+];
+
+/// Bytes as a string: UTF-8 sequences as such, and every byte that is not part of
+/// valid UTF-8 read as Windows-1252 — undeclared 8-bit text in headers is nearly
+/// always UTF-8 or Latin-1/1252, and this keeps both readable.
 pub(crate) fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, bad) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let n = e.error_len().unwrap_or(bad.len()).max(1);
+                for &b in &bad[..n] {
+                    out.push(match b {
+                        0x80..=0x9f => CP1252_HIGH[usize::from(b - 0x80)],
+                        _ => char::from(b),
+                    });
+                }
+                rest = &bad[n..];
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,7 +151,8 @@ mod tests {
 
     #[test]
     fn splits_and_unfolds() {
-        let block = b"Subject: hello\r\n  world\r\nX-A : b\r\nbogus line\r\nTo: x@y\r\n\r\nBody: no\r\n";
+        let block =
+            b"Subject: hello\r\n  world\r\nX-A : b\r\nbogus line\r\nTo: x@y\r\n\r\nBody: no\r\n";
         let f = split_fields(block);
         assert_eq!(f.len(), 3);
         assert_eq!(f[0].name, b"Subject");
@@ -129,6 +160,11 @@ mod tests {
         assert_eq!(f[1].name, b"X-A");
         assert_eq!(f[2].name, b"To");
         assert!(first(&f, "to").is_some());
+    }
+
+    #[test]
+    fn lossy_mixes_utf8_and_cp1252() {
+        assert_eq!(lossy(b"Ren\xe9 M\xc3\xbcller \x80"), "René Müller €");
     }
 
     #[test]

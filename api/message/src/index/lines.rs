@@ -90,6 +90,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Jump to the end of the message, counting the line feeds on the way.
+    pub fn skip_to_end(&mut self) {
+        let rest = &self.raw[self.pos.min(self.raw.len())..];
+        self.lfs += memchr::memchr_iter(b'\n', rest).count() as u64;
+        self.pos = self.raw.len();
+    }
+
     /// Content of a line.
     pub fn content(&self, line: &Line) -> &'a [u8] {
         &self.raw[line.start..line.content_end]
@@ -98,9 +105,15 @@ impl<'a> Cursor<'a> {
     /// Where a delimiter that begins with the line at `line_start` really starts,
     /// and the LF count there: the line break before a boundary line belongs to the
     /// boundary (RFC 2046 5.1.1), unless it lies before `floor` (outside the body).
-    pub fn delimiter_start(&self, line_start: usize, lfs_at_line: u64, floor: usize) -> (usize, u64) {
+    pub fn delimiter_start(
+        &self,
+        line_start: usize,
+        lfs_at_line: u64,
+        floor: usize,
+    ) -> (usize, u64) {
         if line_start > floor && line_start > 0 && self.raw[line_start - 1] == b'\n' {
-            let cr = line_start >= 2 && line_start - 2 >= floor && self.raw[line_start - 2] == b'\r';
+            let cr =
+                line_start >= 2 && line_start - 2 >= floor && self.raw[line_start - 2] == b'\r';
             (line_start - if cr { 2 } else { 1 }, lfs_at_line - 1)
         } else {
             (line_start, lfs_at_line)
