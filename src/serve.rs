@@ -82,6 +82,69 @@ async fn serve(cfg: Config) -> Result<(), String> {
         tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
     }
 
+    // TLS for every listener: configured PEM files or a self-signed certificate kept
+    // under the storage path; reloaded on SIGHUP.
+    let tls_config: eider_imap::tls::TlsConfig = cfg.section("tls").map_err(|e| e.to_string())?;
+    let tls = match eider_imap::tls::Tls::load(&tls_config, &storage.path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            warn!("TLS is not available: {e}");
+            None
+        }
+    };
+    if let Some(tls) = tls.clone() {
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = eider_imap::tls::reload_on_sighup(tls) => {}
+                _ = stop.changed() => {}
+            }
+            Ok(())
+        });
+    }
+
+    let imap: eider_imap::ImapConfig = cfg.section("imap").map_err(|e| e.to_string())?;
+    if imap.enabled {
+        let server = eider_imap::bind(service.clone(), &imap, tls.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(addr) = server.local_addr() {
+            let name = if server.is_secure() { "IMAPS" } else { "IMAP" };
+            info!("{name} listening on {addr}");
+        }
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
+    }
+
+    let pop3: eider_pop3::Pop3Config = cfg.section("pop3").map_err(|e| e.to_string())?;
+    if pop3.enabled {
+        let server = eider_pop3::bind(service.clone(), &pop3, tls.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(addr) = server.local_addr() {
+            let name = if server.is_secure() { "POP3S" } else { "POP3" };
+            info!("{name} listening on {addr}");
+        }
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
+    }
+
+    let mut lmtp: eider_lmtp::LmtpConfig = cfg.section("lmtp").map_err(|e| e.to_string())?;
+    if lmtp.enabled {
+        // [spam] and [relay] are delivery settings shared with the API's uploads.
+        lmtp.spam = cfg.section("spam").map_err(|e| e.to_string())?;
+        lmtp.relay = cfg.section("relay").map_err(|e| e.to_string())?;
+        // STARTTLS is offered once the shared eider-tls instance is passed here.
+        let server = eider_lmtp::bind(service.clone(), &lmtp, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(addr) = server.local_addr() {
+            info!("LMTP listening on {addr}");
+        }
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
+    }
+
     // Retention: remove expired messages once a minute.
     {
         let service = service.clone();

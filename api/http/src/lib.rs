@@ -1,13 +1,32 @@
-//! Eider's HTTP API: WildDuck-compatible REST routes over the service layer.
+//! Eider's HTTP API: WildDuck-compatible REST routes over the service layer,
+//! described by utoipa (GET /openapi.json), with a Server-Sent Events change
+//! stream. Handlers are thin: parse, ask the service, render.
+
+mod auth;
+mod compose;
+mod de;
+mod error;
+mod extract;
+mod openapi;
+mod routes;
+mod sanitize;
+mod schema;
+mod sse;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::Router;
+use eider_service::api::AccessPolicy;
 use eider_service::Service;
 use serde::Deserialize;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use openapi::{openapi_document, openapi_json};
 
 /// `[api]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,7 +50,7 @@ pub struct AccessControl {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum ServerError {
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
     #[error("refusing to serve the API on {0} without access control; enable [api.accessControl] or set allowInsecure")]
@@ -40,39 +59,80 @@ pub enum ApiError {
     Serve(std::io::Error),
 }
 
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub service: Service,
+    pub policy: Arc<AccessPolicy>,
+    /// Largest request body, in bytes (`api.maxMB`).
+    pub max_body: usize,
+    /// Turns true when the server stops, so that change streams end.
+    pub stopping: watch::Receiver<bool>,
+}
+
 /// A bound API listener, ready to serve.
 pub struct ApiServer {
     listener: TcpListener,
     router: Router,
+    stop: watch::Sender<bool>,
 }
 
 /// The API's routes over a service.
 pub fn router(service: Service, config: &ApiConfig) -> Router {
-    let _ = config;
-    Router::new()
-        .route("/health", get(health))
-        .with_state(service)
+    // Nobody stops a bare router; its streams treat the closed channel as "never".
+    let (_, stopping) = watch::channel(false);
+    build(service, config, stopping)
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "success": true }))
+fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) -> Router {
+    let max_body = usize::try_from(config.max_mb.max(1).saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    let state = AppState {
+        service,
+        policy: Arc::new(AccessPolicy {
+            enabled: config.access_control.enabled,
+            secret: config.access_control.secret.clone(),
+        }),
+        max_body,
+        stopping,
+    };
+    let (routes, _doc) = routes::all().split_for_parts();
+    routes
+        .route("/openapi.json", axum::routing::get(openapi::serve))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::access_control,
+        ))
+        // Bodies a little over the message limit still parse, so that an oversized
+        // message is refused by the service with a clear answer.
+        .layer(DefaultBodyLimit::max(max_body.saturating_mul(4) / 3 + 64 * 1024))
+        .with_state(state)
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", "Resource does not exist")
 }
 
 /// Bind the API listener. Refuses to expose an open API beyond loopback.
-pub async fn bind(service: Service, config: &ApiConfig) -> Result<ApiServer, ApiError> {
+pub async fn bind(service: Service, config: &ApiConfig) -> Result<ApiServer, ServerError> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr)
         .await
-        .map_err(|e| ApiError::Bind(addr.clone(), e))?;
+        .map_err(|e| ServerError::Bind(addr.clone(), e))?;
     let local = listener
         .local_addr()
-        .map_err(|e| ApiError::Bind(addr.clone(), e))?;
-    if !local.ip().is_loopback() && !config.access_control.enabled && !config.access_control.allow_insecure {
-        return Err(ApiError::Insecure(local.to_string()));
+        .map_err(|e| ServerError::Bind(addr.clone(), e))?;
+    if !local.ip().is_loopback()
+        && !config.access_control.enabled
+        && !config.access_control.allow_insecure
+    {
+        return Err(ServerError::Insecure(local.to_string()));
     }
+    let (stop, stopping) = watch::channel(false);
     Ok(ApiServer {
         listener,
-        router: router(service, config),
+        router: build(service, config, stopping),
+        stop,
     })
 }
 
@@ -82,10 +142,18 @@ impl ApiServer {
     }
 
     /// Serve until `shutdown` completes, then finish in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ApiError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let stop = self.stop;
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                // End the change streams, which would otherwise never finish.
+                let _ = stop.send(true);
+            })
             .await
-            .map_err(ApiError::Serve)
+            .map_err(ServerError::Serve)
     }
 }

@@ -2,6 +2,8 @@
 //! the IMAP, POP3 and LMTP gateways call it; it calls the Store and the Bus.
 
 mod bus;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod flags;
 mod id;
@@ -13,6 +15,15 @@ mod store;
 pub use bus::{Bus, InProcessBus};
 pub use error::{Error, Result, StoreError};
 pub use id::{InvalidObjectId, ObjectId};
+pub use service::api;
+/// Delivery (LMTP, API upload): recipients, filters, spam, forwarding, autoreply.
+pub use service::{
+    apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
+    Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
+    ForwardTarget, MailEnvelope, MessageFacts, Outbound, OutboundMessage, Recipient,
+    RecipientCheck, RecipientTarget, SpamConfig, UserRules, DEFAULT_MAX_FILTERS,
+    DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
+};
 pub use service::{
     AppendOptions, AuthRequest, AuthSuccess, BodyReader, NewAddress, NewUser, Protocol,
     ResolvedRecipient, Service, ServiceConfig, UserUpdate,

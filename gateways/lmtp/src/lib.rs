@@ -1,1 +1,258 @@
-//! eider-lmtp
+//! Eider's LMTP gateway (RFC 2033): the MTA in front hands mail over here, many
+//! recipients per transaction, one reply per recipient after DATA, each positive
+//! only once that copy is durably stored.
+//!
+//! Modules by concept: [`parser`] (command lines), [`data`] (dot-unstuffing with
+//! a size limit), [`reply`] (codes and rendering), [`session`] (one connection's
+//! state machine), [`backend`] (what a session asks of the store: the service
+//! layer's delivery rules), [`relay`] (outbound SMTP and HTTP for forwards and
+//! autoreplies), [`client`] (the SMTP/LMTP client side, and `push_message`).
+
+pub mod backend;
+pub mod client;
+pub mod data;
+pub mod parser;
+pub mod relay;
+pub mod reply;
+pub mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eider_service::{Deliverer, DeliveryConfig, Service, SpamConfig};
+use serde::Deserialize;
+use thiserror::Error;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tracing::{debug, info, warn};
+
+pub use backend::{Backend, ServiceBackend, Transaction};
+pub use client::{push_message, sample_message, PushResult};
+pub use relay::{RelayConfig, SmtpRelay};
+pub use session::{Session, SessionConfig, SessionEnd};
+
+/// `[lmtp]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct LmtpConfig {
+    pub enabled: bool,
+    pub host: String,
+    pub port: u16,
+    /// Largest message accepted, in megabytes.
+    #[serde(rename = "maxMB")]
+    pub max_mb: u64,
+    /// Server name in the greeting and the LHLO reply.
+    pub name: String,
+    /// Most recipients in one transaction.
+    pub max_recipients: usize,
+    /// Seconds to wait for a command or a chunk of message data.
+    pub timeout: u64,
+    /// Most simultaneous connections; more are answered 421 and closed.
+    pub max_connections: usize,
+    /// Seconds within which a message whose Message-ID is already in the target
+    /// mailbox is not stored again (answered 250); 0 for no time limit.
+    pub duplicate_window: u64,
+    /// Do not offer STARTTLS even when TLS is available.
+    #[serde(rename = "disableSTARTTLS")]
+    pub disable_starttls: bool,
+    /// The `[spam]` section (read by the binary: shared with the API's uploads).
+    #[serde(skip)]
+    pub spam: SpamConfig,
+    /// The `[relay]` section (outbound SMTP for forwards and autoreplies).
+    #[serde(skip)]
+    pub relay: RelayConfig,
+}
+
+impl Default for LmtpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host: "127.0.0.1".into(),
+            port: 2424,
+            max_mb: 64,
+            name: String::new(),
+            max_recipients: 1000,
+            timeout: 300,
+            max_connections: 1000,
+            duplicate_window: 7 * 24 * 3600,
+            disable_starttls: false,
+            spam: SpamConfig::default(),
+            relay: RelayConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum LmtpError {
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("invalid LMTP setting: {0}")]
+    Config(String),
+    #[error("LMTP listener failed: {0}")]
+    Accept(std::io::Error),
+}
+
+/// A bound LMTP listener, ready to serve.
+pub struct LmtpServer {
+    listener: TcpListener,
+    backend: Arc<ServiceBackend>,
+    session: Arc<SessionConfig>,
+    tls: Option<eider_tls::Tls>,
+    max_connections: usize,
+}
+
+/// Bind the LMTP listener over `service`. With `tls`, STARTTLS is offered.
+pub async fn bind(
+    service: Service,
+    config: &LmtpConfig,
+    tls: Option<eider_tls::Tls>,
+) -> Result<LmtpServer, LmtpError> {
+    config.spam.validate().map_err(LmtpError::Config)?;
+    if config.max_mb == 0 {
+        return Err(LmtpError::Config("maxMB must be at least 1".into()));
+    }
+    let max_size = usize::try_from(config.max_mb.saturating_mul(1024 * 1024))
+        .map_err(|_| LmtpError::Config("maxMB is too large".into()))?;
+    let addr = format!("{}:{}", config.host, config.port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| LmtpError::Bind(addr.clone(), e))?;
+    let mut deliverer = Deliverer::new(
+        service,
+        DeliveryConfig {
+            spam: config.spam.clone(),
+            autoreply_interval: None,
+            duplicate_window: (config.duplicate_window > 0)
+                .then(|| Duration::from_secs(config.duplicate_window)),
+        },
+    );
+    if config.relay.enabled {
+        deliverer = deliverer.with_outbound(Arc::new(SmtpRelay::new(config.relay.clone())));
+    }
+    let name = match config.name.trim() {
+        "" => "localhost".to_string(),
+        n => n.to_string(),
+    };
+    let tls = tls.filter(|_| !config.disable_starttls);
+    Ok(LmtpServer {
+        listener,
+        backend: Arc::new(ServiceBackend::new(deliverer)),
+        session: Arc::new(SessionConfig {
+            name,
+            max_size,
+            max_recipients: config.max_recipients.max(1),
+            timeout: Duration::from_secs(config.timeout.max(1)),
+            starttls: tls.is_some(),
+            max_errors: 20,
+        }),
+        tls,
+        max_connections: config.max_connections.max(1),
+    })
+}
+
+impl LmtpServer {
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serve until `shutdown` completes; then stop accepting, tell idle sessions
+    /// (421) and wait for the ones in a delivery to finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), LmtpError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let limit = Arc::new(Semaphore::new(self.max_connections));
+        let mut sessions = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of descriptors and the like: back off, keep serving.
+                            warn!("LMTP accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let permit = limit.clone().try_acquire_owned().ok();
+                    let backend = self.backend.clone();
+                    let config = self.session.clone();
+                    let tls = self.tls.clone();
+                    let stop = stop_rx.clone();
+                    sessions.spawn(async move {
+                        match permit {
+                            Some(_permit) => serve_connection(backend, config, tls, stream, peer, stop).await,
+                            None => refuse(stream).await,
+                        }
+                    });
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+        while sessions.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+async fn refuse(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream
+        .write_all(&reply::too_many_connections().to_bytes())
+        .await;
+    let _ = stream.shutdown().await;
+}
+
+async fn serve_connection(
+    backend: Arc<ServiceBackend>,
+    config: Arc<SessionConfig>,
+    tls: Option<eider_tls::Tls>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
+    debug!(%peer, "LMTP connection");
+    let peer_text = peer.to_string();
+    let session = Session::new(
+        backend.clone(),
+        config.clone(),
+        stream,
+        peer_text.clone(),
+        stop.clone(),
+        false,
+    );
+    let plain = match session.run(true).await {
+        Ok(SessionEnd::Closed) => return,
+        Ok(SessionEnd::StartTls(stream)) => stream,
+        Err(e) => {
+            debug!(%peer, "LMTP connection ended: {e}");
+            return;
+        }
+    };
+    let Some(tls) = tls else {
+        return;
+    };
+    let handshake = tokio::time::timeout(config.timeout, tls.acceptor().accept(plain)).await;
+    let secured = match handshake {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            info!(%peer, "LMTP TLS handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            info!(%peer, "LMTP TLS handshake timed out");
+            return;
+        }
+    };
+    let session = Session::new(backend, config, secured, peer_text, stop, true);
+    if let Err(e) = session.run(false).await {
+        debug!(%peer, "LMTP connection ended: {e}");
+    }
+}

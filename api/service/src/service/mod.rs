@@ -1,10 +1,14 @@
 //! The service: accounts, authentication, mailboxes, messages and delivery rules.
 
 mod addresses;
+pub mod api;
 mod auth;
 mod body;
+mod delivery;
+mod imap_support;
 mod mailboxes;
 mod messages;
+mod pop3_support;
 mod users;
 
 use std::sync::Arc;
@@ -16,6 +20,13 @@ use crate::{Bus, Store};
 pub use addresses::{NewAddress, ResolvedRecipient};
 pub use auth::{AuthRequest, AuthSuccess, Protocol};
 pub use body::BodyReader;
+pub use delivery::{
+    apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
+    Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
+    ForwardTarget, MailEnvelope, MessageFacts, Outbound, OutboundMessage, Recipient,
+    RecipientCheck, RecipientTarget, SpamConfig, UserRules, DEFAULT_MAX_FILTERS,
+    DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
+};
 pub use messages::AppendOptions;
 pub use users::{NewUser, UserUpdate};
 

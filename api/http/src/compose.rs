@@ -1,0 +1,255 @@
+//! Compose an RFC 5322 message from the JSON fields of an upload (from, to,
+//! subject, text, html, attachments, custom headers).
+
+use base64::Engine;
+use mail_builder::headers::address::Address as MbAddress;
+use mail_builder::headers::date::Date;
+use mail_builder::headers::raw::Raw;
+use mail_builder::mime::MimePart;
+use mail_builder::MessageBuilder;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::de;
+use crate::error::{ApiError, ApiResult};
+use crate::sanitize::html_to_text;
+
+/// An address with an optional name.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct AddressOptionalName {
+    /// Name of the sender/recipient
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub name: Option<String>,
+    /// Address of the sender/recipient
+    pub address: String,
+}
+
+/// A custom header.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct Header {
+    /// Header key ('X-Mailer')
+    pub key: String,
+    /// Header value ('My Awesome Mailing Service')
+    pub value: String,
+}
+
+/// An attachment to include.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// Attachment filename
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub filename: Option<String>,
+    /// MIME type for the attachment file
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub content_type: Option<String>,
+    /// Encoding of `content`: "base64" (the default) or "utf-8"
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub encoding: Option<String>,
+    /// Transfer encoding (accepted; base64 is always used)
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub content_transfer_encoding: Option<String>,
+    /// Base64 encoded attachment content
+    pub content: String,
+    /// Content-ID value if you want to reference to this attachment from HTML formatted message
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub cid: Option<String>,
+    /// Content Disposition: "inline" or "attachment"
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub content_disposition: Option<String>,
+}
+
+/// What a composed message is made of.
+#[derive(Debug, Default)]
+pub struct Composition {
+    pub from: Option<AddressOptionalName>,
+    pub reply_to: Option<AddressOptionalName>,
+    pub to: Vec<AddressOptionalName>,
+    pub cc: Vec<AddressOptionalName>,
+    pub bcc: Vec<AddressOptionalName>,
+    pub headers: Vec<Header>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub date: chrono::DateTime<chrono::Utc>,
+}
+
+fn check_address(field: &str, a: &AddressOptionalName) -> ApiResult<()> {
+    let ok = a.address.contains('@')
+        && !a.address.chars().any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>');
+    let name_ok = a.name.as_deref().is_none_or(|n| !n.chars().any(char::is_control));
+    if ok && name_ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(field, "must be a valid email address"))
+    }
+}
+
+fn mb_address(a: &AddressOptionalName) -> MbAddress<'static> {
+    match a.name.as_deref().filter(|n| !n.is_empty()) {
+        Some(n) => MbAddress::from((n.to_string(), a.address.clone())),
+        None => MbAddress::from(a.address.clone()),
+    }
+}
+
+fn address_list(list: &[AddressOptionalName]) -> MbAddress<'static> {
+    MbAddress::new_list(list.iter().map(mb_address).collect())
+}
+
+/// Headers the composer writes itself.
+const RESERVED: [&str; 6] = ["content-type", "content-transfer-encoding", "mime-version", "from", "to", "subject"];
+
+fn check_header(h: &Header) -> ApiResult<()> {
+    let key_ok = !h.key.is_empty()
+        && h.key.len() <= 76
+        && h.key.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+    if !key_ok || RESERVED.contains(&h.key.to_ascii_lowercase().as_str()) {
+        return Err(ApiError::invalid("headers", format!("has an invalid header key {:?}", h.key)));
+    }
+    if h.value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+        return Err(ApiError::invalid("headers", "values can not contain line breaks"));
+    }
+    Ok(())
+}
+
+/// Build the raw message.
+pub fn compose(c: Composition) -> ApiResult<Vec<u8>> {
+    let mut b = MessageBuilder::new();
+    if let Some(from) = &c.from {
+        check_address("from", from)?;
+        b = b.from(mb_address(from));
+    }
+    if let Some(r) = &c.reply_to {
+        check_address("replyTo", r)?;
+        b = b.reply_to(mb_address(r));
+    }
+    for (field, list) in [("to", &c.to), ("cc", &c.cc), ("bcc", &c.bcc)] {
+        for a in list.iter() {
+            check_address(field, a)?;
+        }
+    }
+    if !c.to.is_empty() {
+        b = b.to(address_list(&c.to));
+    }
+    if !c.cc.is_empty() {
+        b = b.cc(address_list(&c.cc));
+    }
+    if !c.bcc.is_empty() {
+        b = b.bcc(address_list(&c.bcc));
+    }
+    let domain = c
+        .from
+        .as_ref()
+        .and_then(|f| f.address.rsplit_once('@').map(|(_, d)| d.to_string()))
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        .unwrap_or_else(|| "eider.local".to_string());
+    b = b.message_id(format!("{}@{domain}", eider_service::ObjectId::new().to_hex()));
+    b = b.date(Date::new(c.date.timestamp()));
+    if let Some(s) = &c.subject {
+        if s.chars().any(|ch| ch == '\r' || ch == '\n') {
+            return Err(ApiError::invalid("subject", "can not contain line breaks"));
+        }
+        b = b.subject(s.clone());
+    }
+    for h in &c.headers {
+        check_header(h)?;
+        b = b.header(h.key.clone(), Raw::new(h.value.clone()));
+    }
+    let text = match (&c.text, &c.html) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Some(h)) => Some(html_to_text(h)),
+        (None, None) => None,
+    };
+    if let Some(t) = text {
+        b = b.text_body(t);
+    }
+    if let Some(h) = &c.html {
+        b = b.html_body(h.clone());
+    }
+    for (i, a) in c.attachments.iter().enumerate() {
+        let content = match a.encoding.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("base64") => base64::engine::general_purpose::STANDARD
+                .decode(a.content.split_whitespace().collect::<String>())
+                .map_err(|_| ApiError::invalid(&format!("attachments.{i}.content"), "must be base64 encoded"))?,
+            Some("utf-8") | Some("utf8") | Some("text") => a.content.clone().into_bytes(),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    &format!("attachments.{i}.encoding"),
+                    format!("{other:?} is not supported"),
+                ))
+            }
+        };
+        let ctype = a
+            .content_type
+            .clone()
+            .filter(|t| t.contains('/') && !t.chars().any(|c| c.is_control()))
+            .unwrap_or_else(|| "application/octet-stream".to_string());
+        let inline = a.content_disposition.as_deref() == Some("inline") || a.cid.is_some();
+        let mut part = MimePart::new(ctype, content);
+        part = if inline { part.inline() } else { part.attachment(a.filename.clone().unwrap_or_else(|| format!("attachment-{}", i + 1))) };
+        if let Some(cid) = &a.cid {
+            part = part.cid(cid.trim_matches(['<', '>']).to_string());
+        }
+        b.attachments.get_or_insert_with(Vec::new).push(part);
+    }
+    b.write_to_vec()
+        .map_err(|e| ApiError::invalid("message", format!("could not be composed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(a: &str) -> AddressOptionalName {
+        AddressOptionalName {
+            name: Some("Név".into()),
+            address: a.into(),
+        }
+    }
+
+    #[test]
+    fn composes_with_attachments() {
+        let raw = compose(Composition {
+            from: Some(addr("a@example.com")),
+            to: vec![addr("b@example.com")],
+            subject: Some("Hello".into()),
+            html: Some("<p>Hi</p>".into()),
+            attachments: vec![Attachment {
+                filename: Some("a.txt".into()),
+                content_type: Some("text/plain".into()),
+                encoding: None,
+                content_transfer_encoding: None,
+                content: "aGVsbG8=".into(),
+                cid: None,
+                content_disposition: None,
+            }],
+            date: chrono::Utc::now(),
+            ..Default::default()
+        })
+        .expect("composes");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("Subject: Hello"));
+        assert!(text.contains("multipart/mixed"));
+        assert!(text.contains("a.txt"));
+        assert!(text.contains("aGVsbG8="));
+        assert!(text.contains("Message-ID: <"));
+    }
+
+    #[test]
+    fn refuses_header_injection() {
+        let c = Composition {
+            headers: vec![Header {
+                key: "X-Test".into(),
+                value: "a\r\nBcc: evil@example.com".into(),
+            }],
+            ..Default::default()
+        };
+        assert!(compose(c).is_err());
+        let c = Composition {
+            to: vec![AddressOptionalName { name: None, address: "no at sign".into() }],
+            ..Default::default()
+        };
+        assert!(compose(c).is_err());
+    }
+}

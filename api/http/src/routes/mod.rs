@@ -1,0 +1,29 @@
+//! The routes, one module per resource.
+
+pub mod addresses;
+pub mod authentication;
+pub mod domainaliases;
+pub mod health;
+pub mod mailboxes;
+pub mod message_view;
+pub mod messages;
+pub mod search;
+pub mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+/// Every documented route.
+pub fn all() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(<crate::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .merge(users::router())
+        .merge(addresses::router())
+        .merge(domainaliases::router())
+        .merge(mailboxes::router())
+        .merge(messages::router())
+        .merge(search::router())
+        .merge(health::router())
+        .merge(authentication::router())
+        .merge(crate::sse::router())
+}

@@ -1,0 +1,210 @@
+//! SEARCH as one SQL statement. Flags, sizes, dates, UIDs, MODSEQ, thread and
+//! attachments are plain column predicates. Text keys are case-insensitive substring
+//! matches: a needle of 3+ characters is first looked up in the FTS5 trigram index
+//! (which narrows candidates but may over-match), then every candidate is confirmed by
+//! an exact test on the decoded text; shorter needles are tested on every candidate.
+//! Because each text key is "index hit AND exact test", NOT and OR stay exact.
+
+use eider_service::model::{DateField, MessageMeta, SearchKey, SearchQuery};
+use eider_service::StoreError;
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Transaction};
+
+use crate::codec::{int, ms};
+use crate::error::{Result, SqliteError};
+use crate::messages::{meta, COLS};
+use crate::sqlfn::uid_spec;
+
+/// Deepest nesting of AND/OR/NOT accepted (gateways limit it long before this).
+const MAX_DEPTH: usize = 64;
+/// UID sets with more ranges than this are tested by a function instead of BETWEENs.
+const INLINE_RANGES: usize = 16;
+/// The trigram tokenizer needs three characters to match anything.
+const MIN_INDEXED_CHARS: usize = 3;
+
+/// Builds the WHERE clause. Parameters are numbered (`?N`) so that the order in
+/// which pieces are bound never has to match the order they appear in the text.
+struct Compiler {
+    params: Vec<Value>,
+}
+
+impl Compiler {
+    fn bind(&mut self, v: Value) -> String {
+        self.params.push(v);
+        format!("?{}", self.params.len())
+    }
+
+    fn text(&mut self, s: &str) -> String {
+        self.bind(Value::Text(s.to_string()))
+    }
+
+    fn int(&mut self, v: i64) -> String {
+        self.bind(Value::Integer(v))
+    }
+
+    fn key(&mut self, k: &SearchKey, depth: usize) -> Result<String> {
+        if depth > MAX_DEPTH {
+            return Err(SqliteError::Store(StoreError::Backend(
+                "search query is nested too deeply".into(),
+            )));
+        }
+        Ok(match k {
+            SearchKey::All => "1".into(),
+            SearchKey::Uids(set) => {
+                let ranges = set.ranges();
+                if ranges.is_empty() {
+                    "0".into()
+                } else if ranges.len() <= INLINE_RANGES {
+                    let parts: Vec<String> = ranges
+                        .iter()
+                        .map(|&(lo, hi)| {
+                            let a = self.int(i64::from(lo));
+                            let b = self.int(i64::from(hi));
+                            format!("m.uid BETWEEN {a} AND {b}")
+                        })
+                        .collect();
+                    format!("({})", parts.join(" OR "))
+                } else {
+                    format!("eider_uids(m.uid, {})", self.text(&uid_spec(ranges)))
+                }
+            }
+            SearchKey::Flag(flag, set) => {
+                let column = match flag.to_ascii_lowercase().as_str() {
+                    "\\seen" => Some("m.seen"),
+                    "\\deleted" => Some("m.deleted"),
+                    "\\flagged" => Some("m.flagged"),
+                    _ => None,
+                };
+                let test = match column {
+                    Some(c) => c.to_string(),
+                    None => format!("eider_has_flag(m.flags, {})", self.text(flag)),
+                };
+                if *set {
+                    format!("({test})")
+                } else {
+                    format!("NOT ({test})")
+                }
+            }
+            SearchKey::Larger(n) => format!("m.size > {}", self.int(int(*n))),
+            SearchKey::Smaller(n) => format!("m.size < {}", self.int(int(*n))),
+            SearchKey::Since(field, t) => format!("{} >= {}", date(*field), self.int(ms(*t))),
+            SearchKey::Before(field, t) => format!("{} < {}", date(*field), self.int(ms(*t))),
+            SearchKey::Header(name, needle) => {
+                let confirm = format!(
+                    "COALESCE((SELECT eider_header(t.headers, {}, {}) FROM content_text t
+                               WHERE t.rowid = m.content), 0)",
+                    self.text(name),
+                    self.text(needle)
+                );
+                self.prefiltered(Some("headers"), needle, confirm)
+            }
+            SearchKey::Body(needle) => {
+                if needle.is_empty() {
+                    return Ok("1".into());
+                }
+                let confirm = format!(
+                    "COALESCE((SELECT eider_contains(t.body, {}) FROM content_text t
+                               WHERE t.rowid = m.content), 0)",
+                    self.text(needle)
+                );
+                self.prefiltered(Some("body"), needle, confirm)
+            }
+            SearchKey::Text(needle) => {
+                if needle.is_empty() {
+                    return Ok("1".into());
+                }
+                let confirm = format!(
+                    "COALESCE((SELECT eider_contains(t.headers, {}) OR eider_contains(t.body, {})
+                               FROM content_text t WHERE t.rowid = m.content), 0)",
+                    self.text(needle),
+                    self.text(needle)
+                );
+                self.prefiltered(None, needle, confirm)
+            }
+            SearchKey::ModSeq(n) => format!("m.modseq >= {}", self.int(int(*n))),
+            SearchKey::Thread(id) => {
+                format!("m.thread = {}", self.bind(Value::Blob(id.0.to_vec())))
+            }
+            SearchKey::HasAttachment(b) => {
+                format!("m.has_attachments = {}", self.int(i64::from(*b)))
+            }
+            SearchKey::And(keys) => {
+                if keys.is_empty() {
+                    "1".into()
+                } else {
+                    let parts = keys
+                        .iter()
+                        .map(|k| self.key(k, depth + 1))
+                        .collect::<Result<Vec<_>>>()?;
+                    format!("({})", parts.join(" AND "))
+                }
+            }
+            SearchKey::Or(a, b) => {
+                let a = self.key(a, depth + 1)?;
+                let b = self.key(b, depth + 1)?;
+                format!("({a} OR {b})")
+            }
+            SearchKey::Not(a) => format!("NOT ({})", self.key(a, depth + 1)?),
+        })
+    }
+
+    /// `confirm` guarded by an FTS lookup when the needle is long enough to use one.
+    fn prefiltered(&mut self, column: Option<&str>, needle: &str, confirm: String) -> String {
+        if needle.chars().count() < MIN_INDEXED_CHARS {
+            return confirm;
+        }
+        // An FTS5 string: the needle as one phrase, quotes doubled; a phrase of
+        // trigrams matches exactly where the needle occurs as a substring.
+        let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+        let query = match column {
+            Some(c) => format!("{c} : {phrase}"),
+            None => phrase,
+        };
+        format!(
+            "(m.content IN (SELECT rowid FROM content_text WHERE content_text MATCH {}) AND {confirm})",
+            self.text(&query)
+        )
+    }
+}
+
+fn date(field: DateField) -> &'static str {
+    match field {
+        DateField::Internal => "m.internal_date",
+        // Without a Date: header the internal date stands in, as other servers do.
+        DateField::Header => "COALESCE(m.header_date, m.internal_date)",
+    }
+}
+
+pub(crate) fn run(tx: &Transaction<'_>, q: &SearchQuery) -> Result<Vec<MessageMeta>> {
+    let mut c = Compiler { params: Vec::new() };
+    let mut sql = format!("SELECT {} FROM messages m WHERE ", prefixed_cols());
+    match q.mailbox {
+        Some(mailbox) => {
+            let m = c.bind(Value::Blob(mailbox.0.to_vec()));
+            let u = c.bind(Value::Blob(q.user.0.to_vec()));
+            sql.push_str(&format!("m.mailbox = {m} AND m.user = {u}"));
+        }
+        None => {
+            let u = c.bind(Value::Blob(q.user.0.to_vec()));
+            sql.push_str(&format!(
+                "m.mailbox IN (SELECT id FROM mailboxes WHERE user = {u})"
+            ));
+        }
+    }
+    let cond = c.key(&q.key, 0)?;
+    sql.push_str(" AND ");
+    sql.push_str(&cond);
+    sql.push_str(" ORDER BY m.mailbox, m.uid");
+    let mut stmt = tx.prepare(&sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(&c.params), meta)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+fn prefixed_cols() -> String {
+    COLS.split(',')
+        .map(|c| format!("m.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,562 @@
+//! Mailbox commands: SELECT/EXAMINE (with CONDSTORE/QRESYNC), CREATE, DELETE,
+//! RENAME, SUBSCRIBE/UNSUBSCRIBE, LIST/LSUB/XLIST (LIST-EXTENDED, LIST-STATUS,
+//! SPECIAL-USE), STATUS, GETQUOTA/GETQUOTAROOT.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io;
+
+use eider_service::model::{JournalKind, Mailbox, SpecialUse, UidSet};
+use eider_service::Error as ServiceError;
+
+use crate::mailbox_names::{from_wire, to_wire, Pattern, DELIMITER};
+use crate::parser::{ListCommand, SelectParams, SeqBound, SequenceSet, StatusItem};
+use crate::response::{compress_set, flag_list, service_error, write_string, Reply};
+use crate::session::{Selected, Session, State};
+
+/// Longest LIST pattern or reference accepted, in bytes.
+const MAX_PATTERN: usize = 2048;
+
+fn no_such_mailbox() -> Reply {
+    Reply::no("Mailbox does not exist").with_code("NONEXISTENT")
+}
+
+/// Whether `uid` is in an unresolved UID set (QRESYNC known-uids).
+fn set_contains(set: &SequenceSet, uid: u32) -> bool {
+    set.0.iter().any(|&(a, b)| {
+        let a = match a {
+            SeqBound::Num(n) => n,
+            SeqBound::Star => u32::MAX,
+        };
+        let b = match b {
+            SeqBound::Num(n) => n,
+            SeqBound::Star => u32::MAX,
+        };
+        (a.min(b)..=a.max(b)).contains(&uid)
+    })
+}
+
+/// One line of a LIST answer before it is written.
+struct ListEntry {
+    path: String,
+    attrs: Vec<&'static str>,
+    child_info_subscribed: bool,
+    mailbox: Option<Mailbox>,
+}
+
+impl Session {
+    /// A mailbox name from the wire as a stored path.
+    pub(crate) fn mailbox_path(&self, raw: &[u8]) -> Option<String> {
+        from_wire(raw, self.utf8)
+    }
+
+    /// Write a mailbox name (modified UTF-7 unless UTF8=ACCEPT).
+    pub(crate) fn write_mailbox_name(&self, out: &mut Vec<u8>, path: &str) {
+        write_string(out, to_wire(path, self.utf8).as_bytes(), self.utf8);
+    }
+
+    /// Find a mailbox by its wire name.
+    pub(crate) async fn lookup_mailbox(&self, raw: &[u8]) -> Result<Mailbox, Reply> {
+        let Some(path) = self.mailbox_path(raw) else {
+            return Err(no_such_mailbox());
+        };
+        self.service()
+            .find_mailbox(self.user_id(), &path)
+            .await
+            .map_err(|e| service_error(&e))
+    }
+
+    pub(crate) async fn cmd_select(
+        &mut self,
+        raw: Vec<u8>,
+        readonly: bool,
+        params: SelectParams,
+    ) -> io::Result<Reply> {
+        if self.selected.is_some() {
+            self.deselect();
+            if self.qresync {
+                self.untagged("OK [CLOSED] Previous mailbox closed");
+            }
+        }
+        if params.qresync.is_some() && !self.qresync {
+            return Ok(Reply::bad("QRESYNC is not enabled"));
+        }
+        if params.condstore {
+            self.condstore = true;
+        }
+        let mailbox = match self.lookup_mailbox(&raw).await {
+            Ok(m) => m,
+            Err(r) => return Ok(r),
+        };
+        let user = self.user_id();
+        let snap = match self.service().imap_select(user, mailbox.id).await {
+            Ok(s) => s,
+            Err(e) => return Ok(service_error(&e)),
+        };
+        let recent: HashSet<u32> = self
+            .shared
+            .claim_recent(mailbox.id, &snap.uids, !readonly)
+            .into_iter()
+            .collect();
+        let sel = Selected {
+            id: mailbox.id,
+            path: snap.mailbox.path.clone(),
+            readonly,
+            uid_validity: snap.mailbox.uid_validity,
+            uids: snap.uids,
+            modseq: snap.mailbox.modify_index,
+            recent,
+            keywords: snap.keywords.into_iter().collect::<BTreeSet<_>>(),
+            pending_expunge: BTreeSet::new(),
+            reported: HashMap::new(),
+        };
+        let first_unseen = snap.first_unseen.and_then(|u| sel.seq_of(u));
+        let lines = [
+            format!("FLAGS {}", sel.flags_line()),
+            format!(
+                "OK [PERMANENTFLAGS {}] {}",
+                sel.permanent_flags_line(),
+                if readonly {
+                    "No permanent flags permitted"
+                } else {
+                    "Flags permitted"
+                }
+            ),
+            format!("{} EXISTS", sel.exists()),
+            format!("{} RECENT", sel.recent.len()),
+        ];
+        for l in &lines {
+            self.untagged(l);
+        }
+        if let Some(seq) = first_unseen {
+            self.untagged(&format!("OK [UNSEEN {seq}] First unseen"));
+        }
+        self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", sel.uid_validity));
+        self.untagged(&format!(
+            "OK [UIDNEXT {}] Predicted next UID",
+            snap.mailbox.uid_next
+        ));
+        self.untagged(&format!("OK [HIGHESTMODSEQ {}] Highest", sel.modseq));
+        let qresync = params.qresync.clone();
+        self.selected = Some(sel);
+        self.state = State::Selected;
+        if let Some(q) = qresync {
+            if q.uid_validity == snap.mailbox.uid_validity {
+                self.qresync_catch_up(q.modseq, q.known_uids.as_ref())
+                    .await?;
+            }
+        }
+        let code = if readonly { "READ-ONLY" } else { "READ-WRITE" };
+        Ok(Reply::ok(if readonly {
+            "EXAMINE completed"
+        } else {
+            "SELECT completed"
+        })
+        .with_code(code))
+    }
+
+    /// QRESYNC (RFC 7162 3.2.5): VANISHED (EARLIER) and FETCH for changes since `modseq`.
+    async fn qresync_catch_up(
+        &mut self,
+        modseq: u64,
+        known: Option<&SequenceSet>,
+    ) -> io::Result<()> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(());
+        };
+        let (user, mailbox) = (self.user_id(), sel.id);
+        let mut vanished: Vec<u32> = match self.service().journal_since(user, mailbox, modseq).await
+        {
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|e| e.kind == JournalKind::Expunge)
+                .filter_map(|e| e.uid)
+                .filter(|&u| known.is_none_or(|k| set_contains(k, u)))
+                .filter(|u| sel.uids.binary_search(u).is_err())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        vanished.sort_unstable();
+        vanished.dedup();
+        if !vanished.is_empty() {
+            let l = format!("VANISHED (EARLIER) {}", compress_set(&vanished));
+            self.untagged(&l);
+        }
+        let changed = self
+            .service()
+            .list_messages(
+                user,
+                mailbox,
+                &UidSet::all(),
+                eider_service::model::SortOrder::Ascending,
+                0,
+            )
+            .await
+            .unwrap_or_default();
+        for meta in changed.into_iter().filter(|m| m.modseq > modseq) {
+            let Some(sel) = self.selected.as_ref() else {
+                break;
+            };
+            let Some(seq) = sel.seq_of(meta.uid) else {
+                continue;
+            };
+            let l = format!(
+                "{seq} FETCH (UID {} FLAGS {} MODSEQ ({}))",
+                meta.uid,
+                flag_list(&meta.flags, sel.recent.contains(&meta.uid)),
+                meta.modseq
+            );
+            self.note_keywords(&meta.flags);
+            self.untagged(&l);
+            self.conn.maybe_flush().await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn cmd_create(&mut self, raw: Vec<u8>, special_use: Vec<String>) -> Reply {
+        let Some(path) = self.mailbox_path(&raw) else {
+            return Reply::no("Invalid mailbox name").with_code("CANNOT");
+        };
+        let path = path.trim_end_matches(DELIMITER).to_string();
+        if path.eq_ignore_ascii_case("INBOX") {
+            return Reply::no("INBOX already exists").with_code("ALREADYEXISTS");
+        }
+        let mut role = None;
+        for u in &special_use {
+            match SpecialUse::parse(u) {
+                Some(r) if role.is_none() => role = Some(r),
+                _ => return Reply::no("Unsupported special-use attribute").with_code("USEATTR"),
+            }
+        }
+        match self
+            .service()
+            .imap_create_mailbox(self.user_id(), &path, role)
+            .await
+        {
+            Ok(_) => Reply::ok("CREATE completed"),
+            Err(e) => service_error(&e),
+        }
+    }
+
+    pub(crate) async fn cmd_delete(&mut self, raw: Vec<u8>) -> Reply {
+        let mailbox = match self.lookup_mailbox(&raw).await {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        match self
+            .service()
+            .delete_mailbox(self.user_id(), mailbox.id)
+            .await
+        {
+            Ok(()) => {
+                if self.selected.as_ref().is_some_and(|s| s.id == mailbox.id) {
+                    self.deselect();
+                }
+                Reply::ok("DELETE completed")
+            }
+            Err(e) => service_error(&e),
+        }
+    }
+
+    pub(crate) async fn cmd_rename(&mut self, from: Vec<u8>, to: Vec<u8>) -> Reply {
+        let mailbox = match self.lookup_mailbox(&from).await {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        let Some(target) = self.mailbox_path(&to) else {
+            return Reply::no("Invalid mailbox name").with_code("CANNOT");
+        };
+        let target = target.trim_end_matches(DELIMITER).to_string();
+        if target.eq_ignore_ascii_case("INBOX") {
+            return Reply::no("INBOX already exists").with_code("ALREADYEXISTS");
+        }
+        match self
+            .service()
+            .rename_mailbox(self.user_id(), mailbox.id, &target)
+            .await
+        {
+            Ok(renamed) => {
+                if let Some(sel) = self.selected.as_mut() {
+                    if sel.id == renamed.id {
+                        sel.path = renamed.path;
+                    }
+                }
+                Reply::ok("RENAME completed")
+            }
+            Err(e) => service_error(&e),
+        }
+    }
+
+    pub(crate) async fn cmd_subscribe(&mut self, raw: Vec<u8>, subscribe: bool) -> Reply {
+        let mailbox = match self.lookup_mailbox(&raw).await {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        match self
+            .service()
+            .set_subscribed(self.user_id(), mailbox.id, subscribe)
+            .await
+        {
+            Ok(()) if subscribe => Reply::ok("SUBSCRIBE completed"),
+            Ok(()) => Reply::ok("UNSUBSCRIBE completed"),
+            Err(e) => service_error(&e),
+        }
+    }
+
+    pub(crate) async fn cmd_list(&mut self, list: ListCommand) -> io::Result<Reply> {
+        let keyword = if list.lsub {
+            "LSUB"
+        } else if list.xlist {
+            "XLIST"
+        } else {
+            "LIST"
+        };
+        let Some(reference) = self.mailbox_path(&list.reference) else {
+            return Ok(Reply::ok(format!("{keyword} completed")));
+        };
+        // LIST "" "": the hierarchy delimiter and root.
+        if list.patterns.len() == 1 && list.patterns[0].is_empty() && !list.select.subscribed {
+            let root = reference.split(DELIMITER).next().unwrap_or("");
+            let mut out = format!("* {keyword} (\\Noselect) \"/\" ").into_bytes();
+            write_string(&mut out, to_wire(root, self.utf8).as_bytes(), self.utf8);
+            out.extend_from_slice(b"\r\n");
+            self.conn.out().extend_from_slice(&out);
+            return Ok(Reply::ok(format!("{keyword} completed")));
+        }
+        // Matching costs pattern length x name length per mailbox: bound it.
+        if list.patterns.iter().any(|p| p.len() > MAX_PATTERN) || list.reference.len() > MAX_PATTERN
+        {
+            return Ok(Reply::bad("Mailbox pattern too long"));
+        }
+        let patterns: Vec<Pattern> = list
+            .patterns
+            .iter()
+            .filter_map(|p| self.mailbox_path(p))
+            .map(|p| Pattern::new(&reference, &p))
+            .collect();
+        let mailboxes: Vec<Mailbox> = match self.service().list_mailboxes(self.user_id()).await {
+            Ok(m) => m.into_iter().filter(|m| !m.hidden).collect(),
+            Err(e) => return Ok(service_error(&e)),
+        };
+        let only_subscribed = list.lsub || list.select.subscribed;
+        let all_paths: HashSet<&str> = mailboxes.iter().map(|m| m.path.as_str()).collect();
+        let has_children = |path: &str| {
+            let prefix = format!("{path}{DELIMITER}");
+            mailboxes.iter().any(|m| m.path.starts_with(&prefix))
+        };
+        let subscribed_child = |path: &str| {
+            let prefix = format!("{path}{DELIMITER}");
+            mailboxes
+                .iter()
+                .any(|m| m.subscribed && m.path.starts_with(&prefix))
+        };
+        let show_special =
+            !list.lsub && (!list.extended || list.ret.special_use || list.select.special_use);
+        let show_subscribed = !list.lsub && (list.ret.subscribed || list.select.subscribed);
+        let mut entries: BTreeMap<(bool, String), ListEntry> = BTreeMap::new();
+        // The mailboxes in the selection, whose names match.
+        let in_selection = |m: &Mailbox| {
+            (!only_subscribed || m.subscribed)
+                && (!list.select.special_use || m.special_use.is_some())
+        };
+        for m in &mailboxes {
+            let matched = patterns.iter().any(|p| p.matches(&m.path));
+            if !matched {
+                continue;
+            }
+            let selected_here = in_selection(m);
+            let child_info = !selected_here
+                && list.select.recursive_match
+                && list.select.subscribed
+                && subscribed_child(&m.path);
+            if !selected_here && !child_info {
+                continue;
+            }
+            let mut attrs: Vec<&'static str> = Vec::new();
+            if !list.lsub {
+                attrs.push(if has_children(&m.path) {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
+            }
+            if show_subscribed && m.subscribed {
+                attrs.push("\\Subscribed");
+            }
+            if list.xlist && m.is_inbox() {
+                attrs.push("\\Inbox");
+            }
+            if show_special {
+                if let Some(role) = m.special_use {
+                    attrs.push(Session::special_use_attr(role, list.xlist));
+                }
+            }
+            entries.insert(
+                (!m.is_inbox(), m.path.clone()),
+                ListEntry {
+                    path: m.path.clone(),
+                    attrs,
+                    child_info_subscribed: child_info,
+                    mailbox: selected_here.then(|| m.clone()),
+                },
+            );
+        }
+        // Parents that do not exist (or are not subscribed, for LSUB) but whose
+        // children the pattern does not reach: listed \Noselect so the tree shows.
+        if !list.select.special_use {
+            for m in mailboxes
+                .iter()
+                .filter(|m| !only_subscribed || m.subscribed)
+            {
+                let mut prefix = String::new();
+                let segments: Vec<&str> = m.path.split(DELIMITER).collect();
+                for seg in &segments[..segments.len().saturating_sub(1)] {
+                    if !prefix.is_empty() {
+                        prefix.push(DELIMITER);
+                    }
+                    prefix.push_str(seg);
+                    let key = (prefix != "INBOX", prefix.clone());
+                    if entries.contains_key(&key) {
+                        continue;
+                    }
+                    let exists = all_paths.contains(prefix.as_str());
+                    let listed_anyway = exists
+                        && mailboxes
+                            .iter()
+                            .any(|x| x.path == prefix && (!only_subscribed || x.subscribed));
+                    if listed_anyway {
+                        continue;
+                    }
+                    let reaches = patterns
+                        .iter()
+                        .any(|p| p.matches(&prefix) && !p.matches(&m.path));
+                    if !reaches {
+                        continue;
+                    }
+                    let mut attrs: Vec<&'static str> = Vec::new();
+                    if list.lsub || !exists {
+                        attrs.push("\\Noselect");
+                    }
+                    if !list.lsub {
+                        if !exists && list.extended {
+                            attrs.push("\\NonExistent");
+                        }
+                        attrs.push("\\HasChildren");
+                    }
+                    entries.insert(
+                        key,
+                        ListEntry {
+                            path: prefix.clone(),
+                            attrs,
+                            child_info_subscribed: list.select.recursive_match,
+                            mailbox: None,
+                        },
+                    );
+                }
+            }
+        }
+        let status_items = list.ret.status.clone();
+        for entry in entries.into_values() {
+            let mut out = format!("* {keyword} ({}) \"/\" ", entry.attrs.join(" ")).into_bytes();
+            self.write_mailbox_name(&mut out, &entry.path);
+            if entry.child_info_subscribed {
+                out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
+            out.extend_from_slice(b"\r\n");
+            self.conn.out().extend_from_slice(&out);
+            if let (Some(items), Some(m)) = (&status_items, &entry.mailbox) {
+                if let Ok(line) = self.status_line(m, items).await {
+                    self.conn.out().extend_from_slice(&line);
+                }
+            }
+            self.conn.maybe_flush().await?;
+        }
+        Ok(Reply::ok(format!("{keyword} completed")))
+    }
+
+    /// `* STATUS name (items)\r\n` for one mailbox.
+    async fn status_line(
+        &mut self,
+        mailbox: &Mailbox,
+        items: &[StatusItem],
+    ) -> Result<Vec<u8>, ServiceError> {
+        let user = self.user_id();
+        let counters = self.service().mailbox_counters(user, mailbox.id).await?;
+        let mut parts: Vec<String> = Vec::new();
+        for item in items {
+            let value = match item {
+                StatusItem::Messages => counters.total,
+                StatusItem::Unseen => counters.unseen,
+                StatusItem::UidNext => u64::from(mailbox.uid_next),
+                StatusItem::UidValidity => u64::from(mailbox.uid_validity),
+                StatusItem::HighestModSeq => {
+                    self.condstore = true;
+                    mailbox.modify_index
+                }
+                StatusItem::Size => counters.size,
+                StatusItem::AppendLimit => self.shared.max_message,
+                StatusItem::Recent => {
+                    let uids = self.service().list_uids(user, mailbox.id).await?;
+                    self.shared.count_recent(mailbox.id, &uids) as u64
+                }
+            };
+            parts.push(format!("{} {value}", item.name()));
+        }
+        let mut out = b"* STATUS ".to_vec();
+        self.write_mailbox_name(&mut out, &mailbox.path);
+        out.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
+        Ok(out)
+    }
+
+    pub(crate) async fn cmd_status(&mut self, raw: Vec<u8>, items: Vec<StatusItem>) -> Reply {
+        let mailbox = match self.lookup_mailbox(&raw).await {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        match self.status_line(&mailbox, &items).await {
+            Ok(line) => {
+                self.conn.out().extend_from_slice(&line);
+                Reply::ok("STATUS completed")
+            }
+            Err(e) => service_error(&e),
+        }
+    }
+
+    fn quota_line(used: u64, limit: u64) -> String {
+        format!(
+            "QUOTA \"\" (STORAGE {} {})",
+            used.div_ceil(1024),
+            limit / 1024
+        )
+    }
+
+    pub(crate) async fn cmd_getquota(&mut self, root: Vec<u8>) -> Reply {
+        if !root.is_empty() {
+            return Reply::no("No such quota root").with_code("NONEXISTENT");
+        }
+        match self.service().quota_usage(self.user_id()).await {
+            Ok((used, limit)) => {
+                self.untagged(&Self::quota_line(used, limit));
+                Reply::ok("GETQUOTA completed")
+            }
+            Err(e) => service_error(&e),
+        }
+    }
+
+    pub(crate) async fn cmd_getquotaroot(&mut self, raw: Vec<u8>) -> Reply {
+        let mailbox = match self.lookup_mailbox(&raw).await {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        match self.service().quota_usage(self.user_id()).await {
+            Ok((used, limit)) => {
+                let mut out = b"* QUOTAROOT ".to_vec();
+                self.write_mailbox_name(&mut out, &mailbox.path);
+                out.extend_from_slice(b" \"\"\r\n");
+                self.conn.out().extend_from_slice(&out);
+                self.untagged(&Self::quota_line(used, limit));
+                Reply::ok("GETQUOTAROOT completed")
+            }
+            Err(e) => service_error(&e),
+        }
+    }
+}

@@ -1,0 +1,678 @@
+//! FETCH: flags and dates from the message rows, ENVELOPE/BODYSTRUCTURE from
+//! the precomputed index (no MIME parsing), and body sections streamed from the
+//! store as literals, so a large message or a long range is never buffered whole.
+
+use std::collections::HashSet;
+use std::io;
+
+use base64::Engine;
+use eider_service::message::{BodyPart, PartKind};
+use eider_service::model::{FlagOp, JournalKind, MessageMeta, SortOrder, StoredMessage, UidSet};
+use eider_service::Service;
+
+use crate::parser::{FetchAtt, FetchModifiers, Partial, Section, SectionText, SequenceSet};
+use crate::response::{compress_set, flag_list, internal_date, service_error, Reply};
+use crate::session::Session;
+
+/// Messages loaded per round trip to the store.
+const CHUNK_CONTENT: usize = 64;
+const CHUNK_META: usize = 1000;
+/// Largest header block filtered for HEADER.FIELDS (it is read into memory).
+const MAX_HEADER_FILTER: u64 = 4 * 1024 * 1024;
+
+/// Why a FETCH stopped early.
+enum Abort {
+    Io(io::Error),
+    Reply(Reply),
+}
+
+impl From<io::Error> for Abort {
+    fn from(e: io::Error) -> Self {
+        Abort::Io(e)
+    }
+}
+
+fn needs_content(a: &FetchAtt) -> bool {
+    matches!(
+        a,
+        FetchAtt::Envelope
+            | FetchAtt::Body
+            | FetchAtt::BodyStructure
+            | FetchAtt::Rfc822
+            | FetchAtt::Rfc822Header
+            | FetchAtt::Rfc822Text
+            | FetchAtt::BodySection { .. }
+            | FetchAtt::Binary { .. }
+            | FetchAtt::BinarySize(_)
+    )
+}
+
+fn sets_seen(a: &FetchAtt) -> bool {
+    matches!(
+        a,
+        FetchAtt::Rfc822
+            | FetchAtt::Rfc822Text
+            | FetchAtt::BodySection { peek: false, .. }
+            | FetchAtt::Binary { peek: false, .. }
+    )
+}
+
+/// What a section resolves to.
+enum Content {
+    /// Raw bytes `start..end` of the message, streamed.
+    Range(u64, u64),
+    /// Computed bytes (HEADER.FIELDS, decoded BINARY).
+    Bytes(Vec<u8>),
+}
+
+impl Content {
+    fn len(&self) -> u64 {
+        match self {
+            Content::Range(a, b) => b - a,
+            Content::Bytes(v) => v.len() as u64,
+        }
+    }
+
+    fn partial(self, partial: Partial) -> Content {
+        let Some((start, count)) = partial else {
+            return self;
+        };
+        match self {
+            Content::Range(a, b) => {
+                let s = a.saturating_add(start).min(b);
+                Content::Range(s, s.saturating_add(count).min(b))
+            }
+            Content::Bytes(v) => {
+                let s = (start.min(v.len() as u64)) as usize;
+                let e = (start.saturating_add(count).min(v.len() as u64)) as usize;
+                Content::Bytes(v[s..e].to_vec())
+            }
+        }
+    }
+}
+
+/// Raw byte range of a section, or None when the message has no such part.
+fn section_range(msg: &StoredMessage, section: &Section) -> Option<(u64, u64, bool)> {
+    let index = &msg.index;
+    let size = msg.meta.size;
+    if section.part.is_empty() {
+        let root = &index.root;
+        return Some(match section.text {
+            None => (0, size, false),
+            Some(SectionText::Header) => (root.header_start, root.body_start, false),
+            Some(SectionText::HeaderFields(_)) | Some(SectionText::HeaderFieldsNot(_)) => {
+                (root.header_start, root.body_start, true)
+            }
+            Some(SectionText::Text) => (root.body_start, size.max(root.body_start), false),
+            Some(SectionText::Mime) => return None,
+        });
+    }
+    let part = index.section(&section.part)?;
+    let message_root = || -> Option<&BodyPart> {
+        match &part.kind {
+            PartKind::Message { root, .. } => Some(root),
+            _ => None,
+        }
+    };
+    Some(match &section.text {
+        None => (part.body_start, part.body_end, false),
+        Some(SectionText::Mime) => (part.header_start, part.body_start, false),
+        Some(SectionText::Header) => {
+            let r = message_root()?;
+            (r.header_start, r.body_start, false)
+        }
+        Some(SectionText::HeaderFields(_)) | Some(SectionText::HeaderFieldsNot(_)) => {
+            let r = message_root()?;
+            (r.header_start, r.body_start, true)
+        }
+        Some(SectionText::Text) => {
+            let r = message_root()?;
+            (r.body_start, r.body_end, false)
+        }
+    })
+}
+
+/// The fields of a header block whose names are (or, with `not`, are not) in `names`,
+/// followed by the blank line.
+pub fn filter_headers(raw: &[u8], names: &[String], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut fields: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    // Split into fields: a line starting with SP/HT continues the previous one.
+    while i < raw.len() {
+        let line_end = memchr::memchr(b'\n', &raw[i..]).map_or(raw.len(), |p| i + p + 1);
+        let line = &raw[i..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        let continuation = matches!(line.first(), Some(b' ') | Some(b'\t'));
+        if !continuation && i > start {
+            fields.push(&raw[start..i]);
+            start = i;
+        }
+        i = line_end;
+    }
+    if i > start {
+        fields.push(&raw[start..i]);
+    }
+    for f in fields {
+        let name_end = memchr::memchr(b':', f).unwrap_or(f.len());
+        let name = String::from_utf8_lossy(&f[..name_end]);
+        let name = name.trim();
+        let listed = names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        if listed != not && name_end < f.len() {
+            out.extend_from_slice(f);
+            if !f.ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Decode quoted-printable (RFC 2045 6.7), leniently.
+pub fn decode_qp(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    while i < input.len() {
+        let b = input[i];
+        if b == b'=' {
+            // Soft line break: "=" then optional whitespace then CRLF/LF.
+            let mut j = i + 1;
+            while j < input.len() && (input[j] == b' ' || input[j] == b'\t') {
+                j += 1;
+            }
+            if input.get(j) == Some(&b'\r') && input.get(j + 1) == Some(&b'\n') {
+                i = j + 2;
+                continue;
+            }
+            if input.get(j) == Some(&b'\n') {
+                i = j + 1;
+                continue;
+            }
+            if let (Some(h), Some(l)) = (
+                input.get(i + 1).and_then(|&c| hex(c)),
+                input.get(i + 2).and_then(|&c| hex(c)),
+            ) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+            out.push(b'=');
+            i += 1;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Decode base64, ignoring line breaks and other non-alphabet bytes.
+pub fn decode_base64(input: &[u8]) -> Vec<u8> {
+    let clean: Vec<u8> = input
+        .iter()
+        .copied()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        .collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let usable = clean.len() - clean.len() % 4
+        + if clean.len() % 4 >= 2 {
+            clean.len() % 4
+        } else {
+            0
+        };
+    engine.decode(&clean[..usable]).unwrap_or_default()
+}
+
+async fn read_range(
+    service: &Service,
+    msg: &StoredMessage,
+    a: u64,
+    b: u64,
+) -> Result<Vec<u8>, Abort> {
+    service
+        .body_reader(msg, a, b)
+        .read_all()
+        .await
+        .map_err(|e| Abort::Reply(service_error(&e)))
+}
+
+impl Session {
+    pub(crate) async fn cmd_fetch(
+        &mut self,
+        uid_mode: bool,
+        set: SequenceSet,
+        mut items: Vec<FetchAtt>,
+        modifiers: FetchModifiers,
+    ) -> io::Result<Reply> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(Reply::bad("No mailbox selected"));
+        };
+        let Ok(uids) = sel.resolve(&set, uid_mode) else {
+            return Ok(Reply::bad("Invalid message sequence number"));
+        };
+        let (mailbox, readonly) = (sel.id, sel.readonly);
+        if uid_mode && !items.contains(&FetchAtt::Uid) {
+            items.insert(0, FetchAtt::Uid);
+        }
+        if modifiers.changed_since.is_some() && !items.contains(&FetchAtt::ModSeq) {
+            items.push(FetchAtt::ModSeq);
+        }
+        if items.contains(&FetchAtt::ModSeq) {
+            self.condstore = true;
+        }
+        let user = self.user_id();
+        let service = self.service().clone();
+        if modifiers.vanished {
+            if let Some(since) = modifiers.changed_since {
+                self.report_vanished_earlier(&set, since).await?;
+            }
+        }
+        let content = items.iter().any(needs_content);
+        let mark_seen = !readonly && items.iter().any(sets_seen);
+        let want_flags = items.contains(&FetchAtt::Flags);
+        let chunk_size = if content { CHUNK_CONTENT } else { CHUNK_META };
+        for chunk in uids.chunks(chunk_size) {
+            let chunk_set = UidSet::from_uids(chunk.iter().copied());
+            // Rows first when they decide which messages to load, or to set \Seen.
+            let mut selected_uids: Vec<u32> = chunk.to_vec();
+            let mut seen_now: HashSet<u32> = HashSet::new();
+            let mut metas: Option<Vec<MessageMeta>> = None;
+            if mark_seen || modifiers.changed_since.is_some() || !content {
+                let mut rows = match service
+                    .list_messages(user, mailbox, &chunk_set, SortOrder::Ascending, 0)
+                    .await
+                {
+                    Ok(m) => m,
+                    Err(e) => return Ok(service_error(&e)),
+                };
+                if mark_seen {
+                    let unseen: Vec<u32> =
+                        rows.iter().filter(|m| !m.seen()).map(|m| m.uid).collect();
+                    if !unseen.is_empty() {
+                        match service
+                            .update_flags(
+                                user,
+                                mailbox,
+                                &UidSet::from_uids(unseen),
+                                FlagOp::Add,
+                                &["\\Seen".to_string()],
+                                None,
+                            )
+                            .await
+                        {
+                            Ok(changed) => {
+                                for (uid, flags, modseq) in changed.changed {
+                                    if let Some(sel) = self.selected.as_mut() {
+                                        sel.reported.insert(uid, modseq);
+                                    }
+                                    if let Some(row) = rows.iter_mut().find(|r| r.uid == uid) {
+                                        row.flags = flags;
+                                        row.modseq = modseq;
+                                    }
+                                    seen_now.insert(uid);
+                                }
+                            }
+                            Err(e) => return Ok(service_error(&e)),
+                        }
+                    }
+                }
+                if let Some(since) = modifiers.changed_since {
+                    rows.retain(|m| m.modseq > since);
+                }
+                selected_uids = rows.iter().map(|m| m.uid).collect();
+                metas = Some(rows);
+            }
+            let result = if content {
+                let messages = match service.get_messages(user, mailbox, &selected_uids).await {
+                    Ok(m) => m,
+                    Err(e) => return Ok(service_error(&e)),
+                };
+                let mut r = Ok(());
+                for mut msg in messages {
+                    // Rows read after a \Seen update carry the newer flags.
+                    if let Some(row) = metas
+                        .as_ref()
+                        .and_then(|m| m.iter().find(|r| r.uid == msg.meta.uid))
+                    {
+                        msg.meta.flags = row.flags.clone();
+                        msg.meta.modseq = row.modseq;
+                    }
+                    let add_flags = seen_now.contains(&msg.meta.uid) && !want_flags;
+                    r = self
+                        .write_fetch(&service, &msg.meta, Some(&msg), &items, add_flags)
+                        .await;
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                r
+            } else {
+                let mut r = Ok(());
+                for meta in metas.unwrap_or_default() {
+                    r = self.write_fetch(&service, &meta, None, &items, false).await;
+                    if r.is_err() {
+                        break;
+                    }
+                }
+                r
+            };
+            match result {
+                Ok(()) => {}
+                Err(Abort::Io(e)) => return Err(e),
+                Err(Abort::Reply(r)) => return Ok(r),
+            }
+        }
+        Ok(Reply::ok("FETCH completed"))
+    }
+
+    /// UID FETCH ... (CHANGEDSINCE n VANISHED): UIDs of the set expunged since n.
+    async fn report_vanished_earlier(&mut self, set: &SequenceSet, since: u64) -> io::Result<()> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(());
+        };
+        let Ok(entries) = self
+            .service()
+            .journal_since(self.user_id(), sel.id, since)
+            .await
+        else {
+            return Ok(());
+        };
+        let max = sel.uids.last().copied().unwrap_or(u32::MAX);
+        let in_set = |uid: u32| {
+            set.0.iter().any(|&(a, b)| {
+                let v = |x| match x {
+                    crate::parser::SeqBound::Num(n) => n,
+                    crate::parser::SeqBound::Star => max,
+                };
+                let (a, b) = (v(a), v(b));
+                (a.min(b)..=a.max(b)).contains(&uid)
+            })
+        };
+        let mut gone: Vec<u32> = entries
+            .into_iter()
+            .filter(|e| e.kind == JournalKind::Expunge)
+            .filter_map(|e| e.uid)
+            .filter(|&u| in_set(u) && sel.uids.binary_search(&u).is_err())
+            .collect();
+        gone.sort_unstable();
+        gone.dedup();
+        if !gone.is_empty() {
+            let l = format!("VANISHED (EARLIER) {}", compress_set(&gone));
+            self.untagged(&l);
+        }
+        Ok(())
+    }
+
+    /// Write one `* n FETCH (...)` response.
+    async fn write_fetch(
+        &mut self,
+        service: &Service,
+        meta: &MessageMeta,
+        msg: Option<&StoredMessage>,
+        items: &[FetchAtt],
+        add_flags: bool,
+    ) -> Result<(), Abort> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(());
+        };
+        let Some(seq) = sel.seq_of(meta.uid) else {
+            return Ok(());
+        };
+        let recent = sel.recent.contains(&meta.uid);
+        self.note_keywords(&meta.flags);
+        self.conn.write(format!("* {seq} FETCH (").as_bytes());
+        let mut first = true;
+        let mut sep = |conn: &mut crate::transport::Connection| {
+            if !first {
+                conn.write(b" ");
+            }
+            first = false;
+        };
+        for item in items {
+            sep(&mut self.conn);
+            match item {
+                FetchAtt::Uid => self.conn.write(format!("UID {}", meta.uid).as_bytes()),
+                FetchAtt::Flags => self
+                    .conn
+                    .write(format!("FLAGS {}", flag_list(&meta.flags, recent)).as_bytes()),
+                FetchAtt::InternalDate => self.conn.write(
+                    format!("INTERNALDATE {}", internal_date(&meta.internal_date)).as_bytes(),
+                ),
+                FetchAtt::Rfc822Size => self
+                    .conn
+                    .write(format!("RFC822.SIZE {}", meta.size).as_bytes()),
+                FetchAtt::ModSeq => self
+                    .conn
+                    .write(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+                FetchAtt::Envelope => {
+                    if let Some(m) = msg {
+                        self.conn.write(b"ENVELOPE ");
+                        self.conn.write(m.index.imap_envelope.as_bytes());
+                    }
+                }
+                FetchAtt::Body => {
+                    if let Some(m) = msg {
+                        self.conn.write(b"BODY ");
+                        self.conn.write(m.index.imap_body.as_bytes());
+                    }
+                }
+                FetchAtt::BodyStructure => {
+                    if let Some(m) = msg {
+                        self.conn.write(b"BODYSTRUCTURE ");
+                        self.conn.write(m.index.imap_bodystructure.as_bytes());
+                    }
+                }
+                FetchAtt::Rfc822 | FetchAtt::Rfc822Header | FetchAtt::Rfc822Text => {
+                    let Some(m) = msg else { continue };
+                    let (name, text) = match item {
+                        FetchAtt::Rfc822 => ("RFC822", None),
+                        FetchAtt::Rfc822Header => ("RFC822.HEADER", Some(SectionText::Header)),
+                        _ => ("RFC822.TEXT", Some(SectionText::Text)),
+                    };
+                    let section = Section {
+                        part: Vec::new(),
+                        text,
+                    };
+                    let content = match section_range(m, &section) {
+                        Some((a, b, _)) => Content::Range(a, b),
+                        None => Content::Bytes(Vec::new()),
+                    };
+                    self.conn.write(name.as_bytes());
+                    self.conn.write(b" ");
+                    self.write_content(service, m, content, false).await?;
+                }
+                FetchAtt::BodySection {
+                    section, partial, ..
+                } => {
+                    let Some(m) = msg else { continue };
+                    let content = match section_range(m, section) {
+                        Some((a, b, true)) => {
+                            let raw =
+                                read_range(service, m, a, b.min(a + MAX_HEADER_FILTER)).await?;
+                            let (names, not) = match &section.text {
+                                Some(SectionText::HeaderFieldsNot(n)) => (n.as_slice(), true),
+                                Some(SectionText::HeaderFields(n)) => (n.as_slice(), false),
+                                _ => (&[][..], true),
+                            };
+                            Content::Bytes(filter_headers(&raw, names, not))
+                        }
+                        Some((a, b, false)) => Content::Range(a, b),
+                        None => Content::Bytes(Vec::new()),
+                    };
+                    let mut name = format!("BODY[{}]", section.render());
+                    if let Some((start, _)) = partial {
+                        name.push_str(&format!("<{start}>"));
+                    }
+                    self.conn.write(name.as_bytes());
+                    self.conn.write(b" ");
+                    self.write_content(service, m, content.partial(*partial), false)
+                        .await?;
+                }
+                FetchAtt::Binary { part, partial, .. } => {
+                    let Some(m) = msg else { continue };
+                    let decoded = self.binary_content(service, m, part).await?;
+                    let mut name = format!(
+                        "BINARY[{}]",
+                        part.iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    );
+                    if let Some((start, _)) = partial {
+                        name.push_str(&format!("<{start}>"));
+                    }
+                    self.conn.write(name.as_bytes());
+                    self.conn.write(b" ");
+                    self.write_content(service, m, decoded.partial(*partial), true)
+                        .await?;
+                }
+                FetchAtt::BinarySize(part) => {
+                    let Some(m) = msg else { continue };
+                    let decoded = self.binary_content(service, m, part).await?;
+                    self.conn.write(
+                        format!(
+                            "BINARY.SIZE[{}] {}",
+                            part.iter()
+                                .map(u32::to_string)
+                                .collect::<Vec<_>>()
+                                .join("."),
+                            decoded.len()
+                        )
+                        .as_bytes(),
+                    );
+                }
+            }
+        }
+        if add_flags {
+            sep(&mut self.conn);
+            self.conn
+                .write(format!("FLAGS {}", flag_list(&meta.flags, recent)).as_bytes());
+        }
+        self.conn.write(b")\r\n");
+        self.conn.maybe_flush().await?;
+        Ok(())
+    }
+
+    /// The decoded content of a part for BINARY (RFC 3516).
+    async fn binary_content(
+        &mut self,
+        service: &Service,
+        msg: &StoredMessage,
+        part: &[u32],
+    ) -> Result<Content, Abort> {
+        if part.is_empty() {
+            return Ok(Content::Range(0, msg.meta.size));
+        }
+        let Some(p) = msg.index.section(part) else {
+            return Ok(Content::Bytes(Vec::new()));
+        };
+        let encoding = p.encoding.to_ascii_uppercase();
+        match encoding.as_str() {
+            "7BIT" | "8BIT" | "BINARY" | "" => Ok(Content::Range(p.body_start, p.body_end)),
+            "BASE64" => {
+                let raw = read_range(service, msg, p.body_start, p.body_end).await?;
+                Ok(Content::Bytes(decode_base64(&raw)))
+            }
+            "QUOTED-PRINTABLE" => {
+                let raw = read_range(service, msg, p.body_start, p.body_end).await?;
+                Ok(Content::Bytes(decode_qp(&raw)))
+            }
+            _ => Err(Abort::Reply(
+                Reply::no("Unknown Content-Transfer-Encoding").with_code("UNKNOWN-CTE"),
+            )),
+        }
+    }
+
+    /// Write a literal, streaming ranges from the store in chunks.
+    async fn write_content(
+        &mut self,
+        service: &Service,
+        msg: &StoredMessage,
+        content: Content,
+        binary: bool,
+    ) -> Result<(), Abort> {
+        match content {
+            Content::Bytes(v) => {
+                let prefix = if binary && v.contains(&0) { "~" } else { "" };
+                self.conn
+                    .write(format!("{prefix}{{{}}}\r\n", v.len()).as_bytes());
+                self.conn.write(&v);
+                Ok(())
+            }
+            Content::Range(a, b) => {
+                let mut reader = service.body_reader(msg, a, b);
+                let len = reader.len();
+                let prefix = if binary { "~" } else { "" };
+                self.conn.write(format!("{prefix}{{{len}}}\r\n").as_bytes());
+                let mut sent = 0u64;
+                loop {
+                    match reader.next_chunk().await {
+                        Ok(Some(chunk)) => {
+                            let take = (len - sent).min(chunk.len() as u64) as usize;
+                            self.conn.write(&chunk[..take]);
+                            sent += take as u64;
+                            self.conn.maybe_flush().await?;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            // The literal's length is promised: the stream cannot recover.
+                            tracing::warn!(
+                                uid = msg.meta.uid,
+                                "message read failed mid-literal: {e}"
+                            );
+                            return Err(Abort::Io(io::Error::other("message read failed")));
+                        }
+                    }
+                }
+                if sent < len {
+                    tracing::warn!(uid = msg.meta.uid, "message shorter than its layout");
+                    return Err(Abort::Io(io::Error::other(
+                        "message shorter than its layout",
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_filtering() {
+        let raw = b"From: a@b\r\nSubject: hi\r\n there\r\nTo: c@d\r\n\r\n";
+        assert_eq!(
+            filter_headers(raw, &["SUBJECT".into()], false),
+            b"Subject: hi\r\n there\r\n\r\n".to_vec()
+        );
+        assert_eq!(
+            filter_headers(raw, &["SUBJECT".into()], true),
+            b"From: a@b\r\nTo: c@d\r\n\r\n".to_vec()
+        );
+        assert_eq!(filter_headers(b"", &["X".into()], false), b"\r\n".to_vec());
+        assert_eq!(
+            filter_headers(b"X-A: 1\nX-B: 2\n\n", &["X-B".into()], false),
+            b"X-B: 2\n\r\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn decoders() {
+        assert_eq!(decode_qp(b"a=3Db=\r\nc= \r\nd=ZZ"), b"a=bcd=ZZ".to_vec());
+        assert_eq!(decode_base64(b"aGVs\r\nbG8=\r\n"), b"hello".to_vec());
+        assert_eq!(decode_base64(b"aGVsbG8"), b"hello".to_vec());
+        assert_eq!(decode_base64(b"!!"), Vec::<u8>::new());
+    }
+}

@@ -1,0 +1,946 @@
+//! The command grammar: RFC 3501 plus the extensions Eider announces.
+
+use super::lexer::{Cursor, PResult};
+use super::search::search_program;
+use super::types::*;
+use super::ParseError;
+
+fn err<T>(msg: &'static str) -> PResult<T> {
+    Err(ParseError::new(msg))
+}
+
+/// Parse one complete command (all its lines and literals, final CRLF optional).
+pub fn parse_command(buf: &[u8]) -> Result<Request, ParseError> {
+    let mut c = Cursor::new(buf);
+    let tag = c.tag()?;
+    let parsed: PResult<Command> = (|| {
+        c.sp()?;
+        let command = command(&mut c)?;
+        c.end()?;
+        Ok(command)
+    })();
+    match parsed {
+        Ok(command) => Ok(Request { tag, command }),
+        Err(mut e) => {
+            e.tag = Some(tag);
+            Err(e)
+        }
+    }
+}
+
+fn command(c: &mut Cursor<'_>) -> PResult<Command> {
+    let name = c.keyword()?;
+    Ok(match name.as_str() {
+        "CAPABILITY" => Command::Capability,
+        "NOOP" => Command::Noop,
+        "LOGOUT" => Command::Logout,
+        "STARTTLS" => Command::StartTls,
+        "CHECK" => Command::Check,
+        "CLOSE" => Command::Close,
+        "UNSELECT" => Command::Unselect,
+        "IDLE" => Command::Idle,
+        "NAMESPACE" => Command::Namespace,
+        "AUTHENTICATE" => {
+            c.sp()?;
+            let mechanism = c.atom()?.to_ascii_uppercase();
+            let initial = if c.eat(b' ') {
+                let ir = c.atom()?;
+                Some(ir)
+            } else {
+                None
+            };
+            Command::Authenticate { mechanism, initial }
+        }
+        "LOGIN" => {
+            c.sp()?;
+            let username = c.astring_utf8()?;
+            c.sp()?;
+            let password = c.astring_utf8()?;
+            Command::Login { username, password }
+        }
+        "SELECT" | "EXAMINE" => {
+            c.sp()?;
+            let mailbox = c.astring()?;
+            let params = if c.eat(b' ') {
+                select_params(c)?
+            } else {
+                SelectParams::default()
+            };
+            Command::Select {
+                mailbox,
+                readonly: name == "EXAMINE",
+                params,
+            }
+        }
+        "CREATE" => {
+            c.sp()?;
+            let mailbox = c.astring()?;
+            let mut special_use = Vec::new();
+            if c.eat(b' ') {
+                c.expect(b'(', "expected create parameters")?;
+                loop {
+                    let p = c.keyword()?;
+                    if p != "USE" {
+                        return err("unknown CREATE parameter");
+                    }
+                    c.sp()?;
+                    special_use.extend(c.flag_list()?);
+                    if c.eat(b')') {
+                        break;
+                    }
+                    c.sp()?;
+                }
+            }
+            Command::Create {
+                mailbox,
+                special_use,
+            }
+        }
+        "DELETE" => {
+            c.sp()?;
+            Command::Delete(c.astring()?)
+        }
+        "SUBSCRIBE" => {
+            c.sp()?;
+            Command::Subscribe(c.astring()?)
+        }
+        "UNSUBSCRIBE" => {
+            c.sp()?;
+            Command::Unsubscribe(c.astring()?)
+        }
+        "RENAME" => {
+            c.sp()?;
+            let from = c.astring()?;
+            c.sp()?;
+            let to = c.astring()?;
+            Command::Rename { from, to }
+        }
+        "LIST" | "XLIST" => Command::List(list(c, name == "XLIST")?),
+        "LSUB" => {
+            c.sp()?;
+            let reference = c.astring()?;
+            c.sp()?;
+            let pattern = c.list_mailbox()?;
+            Command::List(ListCommand {
+                reference,
+                patterns: vec![pattern],
+                select: ListSelect::default(),
+                ret: ListReturn::default(),
+                lsub: true,
+                xlist: false,
+                extended: false,
+            })
+        }
+        "STATUS" => {
+            c.sp()?;
+            let mailbox = c.astring()?;
+            c.sp()?;
+            Command::Status {
+                mailbox,
+                items: status_items(c)?,
+            }
+        }
+        "APPEND" => append(c)?,
+        "EXPUNGE" => Command::Expunge { uids: None },
+        "SEARCH" => search(c, false)?,
+        "FETCH" => fetch(c, false)?,
+        "STORE" => store(c, false)?,
+        "COPY" => copy_move(c, false, false)?,
+        "MOVE" => copy_move(c, false, true)?,
+        "UID" => {
+            c.sp()?;
+            let sub = c.keyword()?;
+            match sub.as_str() {
+                "FETCH" => fetch(c, true)?,
+                "SEARCH" => search(c, true)?,
+                "STORE" => store(c, true)?,
+                "COPY" => copy_move(c, true, false)?,
+                "MOVE" => copy_move(c, true, true)?,
+                "EXPUNGE" => {
+                    c.sp()?;
+                    Command::Expunge {
+                        uids: Some(c.sequence_set()?),
+                    }
+                }
+                _ => return err("unknown UID command"),
+            }
+        }
+        "ENABLE" => {
+            let mut caps = Vec::new();
+            while c.eat(b' ') {
+                caps.push(c.atom()?.to_ascii_uppercase());
+            }
+            if caps.is_empty() {
+                return err("ENABLE needs capability names");
+            }
+            Command::Enable(caps)
+        }
+        "ID" => {
+            c.sp()?;
+            Command::Id(id_params(c)?)
+        }
+        "GETQUOTA" => {
+            c.sp()?;
+            Command::GetQuota(c.astring()?)
+        }
+        "GETQUOTAROOT" => {
+            c.sp()?;
+            Command::GetQuotaRoot(c.astring()?)
+        }
+        "SETQUOTA" => {
+            c.sp()?;
+            let root = c.astring()?;
+            c.sp()?;
+            c.expect(b'(', "expected a resource list")?;
+            let mut depth = 1;
+            while depth > 0 {
+                match c.peek() {
+                    None | Some(b'\r') | Some(b'\n') => return err("unterminated resource list"),
+                    Some(b'(') => depth += 1,
+                    Some(b')') => depth -= 1,
+                    _ => {}
+                }
+                c.eat(c.peek().unwrap_or(0));
+            }
+            Command::SetQuota(root)
+        }
+        "COMPRESS" => {
+            c.sp()?;
+            Command::Compress(c.atom()?.to_ascii_uppercase())
+        }
+        _ => return err("unknown command"),
+    })
+}
+
+fn select_params(c: &mut Cursor<'_>) -> PResult<SelectParams> {
+    let mut p = SelectParams::default();
+    c.expect(b'(', "expected select parameters")?;
+    if c.eat(b')') {
+        return Ok(p);
+    }
+    loop {
+        match c.keyword()?.as_str() {
+            "CONDSTORE" => p.condstore = true,
+            "QRESYNC" => {
+                c.sp()?;
+                c.expect(b'(', "expected QRESYNC parameters")?;
+                let uid_validity = c.nz_number()?;
+                c.sp()?;
+                let modseq = c.number64()?;
+                let mut known_uids = None;
+                let mut seq_match = None;
+                if c.eat(b' ') {
+                    if c.at_sequence_set() {
+                        known_uids = Some(c.sequence_set()?);
+                        if c.eat(b' ') {
+                            seq_match = Some(seq_match_data(c)?);
+                        }
+                    } else {
+                        seq_match = Some(seq_match_data(c)?);
+                    }
+                }
+                c.expect(b')', "invalid QRESYNC parameters")?;
+                p.qresync = Some(QresyncParams {
+                    uid_validity,
+                    modseq,
+                    known_uids,
+                    seq_match,
+                });
+            }
+            _ => return err("unknown SELECT parameter"),
+        }
+        if c.eat(b')') {
+            return Ok(p);
+        }
+        c.sp()?;
+    }
+}
+
+fn seq_match_data(c: &mut Cursor<'_>) -> PResult<(SequenceSet, SequenceSet)> {
+    c.expect(b'(', "expected sequence match data")?;
+    let seqs = c.sequence_set()?;
+    c.sp()?;
+    let uids = c.sequence_set()?;
+    c.expect(b')', "invalid sequence match data")?;
+    Ok((seqs, uids))
+}
+
+fn list(c: &mut Cursor<'_>, xlist: bool) -> PResult<ListCommand> {
+    let mut cmd = ListCommand {
+        reference: Vec::new(),
+        patterns: Vec::new(),
+        select: ListSelect::default(),
+        ret: ListReturn::default(),
+        lsub: false,
+        xlist,
+        extended: false,
+    };
+    c.sp()?;
+    if !xlist && c.eat(b'(') {
+        cmd.extended = true;
+        if !c.eat(b')') {
+            loop {
+                match c.keyword()?.as_str() {
+                    "SUBSCRIBED" => cmd.select.subscribed = true,
+                    "REMOTE" => cmd.select.remote = true,
+                    "RECURSIVEMATCH" => cmd.select.recursive_match = true,
+                    "SPECIAL-USE" => cmd.select.special_use = true,
+                    _ => return err("unknown LIST selection option"),
+                }
+                if c.eat(b')') {
+                    break;
+                }
+                c.sp()?;
+            }
+        }
+        if cmd.select.recursive_match && !cmd.select.subscribed && !cmd.select.special_use {
+            return err("RECURSIVEMATCH needs another selection option");
+        }
+        c.sp()?;
+    }
+    cmd.reference = c.astring()?;
+    c.sp()?;
+    if !xlist && c.eat(b'(') {
+        cmd.extended = true;
+        loop {
+            cmd.patterns.push(c.list_mailbox()?);
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+            if cmd.patterns.len() > 64 {
+                return err("too many patterns");
+            }
+        }
+    } else {
+        cmd.patterns.push(c.list_mailbox()?);
+    }
+    if !xlist && c.eat(b' ') {
+        if !c.eat_word("RETURN") {
+            return err("expected RETURN");
+        }
+        cmd.extended = true;
+        c.sp()?;
+        c.expect(b'(', "expected return options")?;
+        if !c.eat(b')') {
+            loop {
+                match c.keyword()?.as_str() {
+                    "SUBSCRIBED" => cmd.ret.subscribed = true,
+                    "CHILDREN" => cmd.ret.children = true,
+                    "SPECIAL-USE" => cmd.ret.special_use = true,
+                    "STATUS" => {
+                        c.sp()?;
+                        cmd.ret.status = Some(status_items(c)?);
+                    }
+                    _ => return err("unknown LIST return option"),
+                }
+                if c.eat(b')') {
+                    break;
+                }
+                c.sp()?;
+            }
+        }
+    }
+    Ok(cmd)
+}
+
+fn status_items(c: &mut Cursor<'_>) -> PResult<Vec<StatusItem>> {
+    c.expect(b'(', "expected status items")?;
+    let mut items = Vec::new();
+    loop {
+        let item = match c.keyword()?.as_str() {
+            "MESSAGES" => StatusItem::Messages,
+            "RECENT" => StatusItem::Recent,
+            "UIDNEXT" => StatusItem::UidNext,
+            "UIDVALIDITY" => StatusItem::UidValidity,
+            "UNSEEN" => StatusItem::Unseen,
+            "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+            "SIZE" => StatusItem::Size,
+            "APPENDLIMIT" => StatusItem::AppendLimit,
+            _ => return err("unknown status item"),
+        };
+        if !items.contains(&item) {
+            items.push(item);
+        }
+        if c.eat(b')') {
+            return Ok(items);
+        }
+        c.sp()?;
+    }
+}
+
+fn append(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    let mailbox = c.astring()?;
+    c.sp()?;
+    let mut flags = Vec::new();
+    let mut date = None;
+    if c.peek() == Some(b'(') {
+        flags = c.flag_list()?;
+        c.sp()?;
+    }
+    if c.peek() == Some(b'"') {
+        date = Some(c.date_time()?);
+        c.sp()?;
+    }
+    let message = if c.eat_word("UTF8") {
+        // RFC 6855: UTF8 (literal8)
+        c.sp()?;
+        c.expect(b'(', "expected (")?;
+        let m = c.literal(true)?;
+        c.expect(b')', "expected )")?;
+        m
+    } else {
+        c.literal(true)?
+    };
+    if c.peek() == Some(b' ') {
+        return err("MULTIAPPEND is not supported");
+    }
+    Ok(Command::Append {
+        mailbox,
+        flags,
+        date,
+        message,
+    })
+}
+
+fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    c.sp()?;
+    let mut ret = None;
+    if c.eat_word("RETURN") {
+        c.sp()?;
+        c.expect(b'(', "expected return options")?;
+        let mut r = SearchReturn::default();
+        if !c.eat(b')') {
+            loop {
+                match c.keyword()?.as_str() {
+                    "MIN" => r.min = true,
+                    "MAX" => r.max = true,
+                    "ALL" => r.all = true,
+                    "COUNT" => r.count = true,
+                    _ => return err("unknown SEARCH return option"),
+                }
+                if c.eat(b')') {
+                    break;
+                }
+                c.sp()?;
+            }
+        }
+        if r == SearchReturn::default() {
+            r.all = true;
+        }
+        ret = Some(r);
+        c.sp()?;
+    }
+    let mut charset = None;
+    if c.eat_word("CHARSET") {
+        c.sp()?;
+        charset = Some(String::from_utf8_lossy(&c.astring()?).to_ascii_uppercase());
+        c.sp()?;
+    }
+    let criteria = search_program(c)?;
+    Ok(Command::Search {
+        uid,
+        charset,
+        criteria,
+        ret,
+    })
+}
+
+fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    c.sp()?;
+    let set = c.sequence_set()?;
+    c.sp()?;
+    let mut macro_or_single = true;
+    let items = if c.eat_word("ALL") {
+        vec![
+            FetchAtt::Flags,
+            FetchAtt::InternalDate,
+            FetchAtt::Rfc822Size,
+            FetchAtt::Envelope,
+        ]
+    } else if c.eat_word("FAST") {
+        vec![
+            FetchAtt::Flags,
+            FetchAtt::InternalDate,
+            FetchAtt::Rfc822Size,
+        ]
+    } else if c.eat_word("FULL") {
+        vec![
+            FetchAtt::Flags,
+            FetchAtt::InternalDate,
+            FetchAtt::Rfc822Size,
+            FetchAtt::Envelope,
+            FetchAtt::Body,
+        ]
+    } else if c.eat(b'(') {
+        macro_or_single = false;
+        let mut items = Vec::new();
+        loop {
+            items.push(fetch_att(c)?);
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+            if items.len() > 1000 {
+                return err("too many fetch items");
+            }
+        }
+        items
+    } else {
+        vec![fetch_att(c)?]
+    };
+    let mut modifiers = FetchModifiers::default();
+    if c.eat(b' ') {
+        c.expect(b'(', "expected fetch modifiers")?;
+        loop {
+            match c.keyword()?.as_str() {
+                "CHANGEDSINCE" => {
+                    c.sp()?;
+                    modifiers.changed_since = Some(c.number64()?);
+                }
+                "VANISHED" => modifiers.vanished = true,
+                _ => return err("unknown FETCH modifier"),
+            }
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+        }
+        if modifiers.vanished && (!uid || modifiers.changed_since.is_none()) {
+            return err("VANISHED needs UID FETCH with CHANGEDSINCE");
+        }
+    }
+    Ok(Command::Fetch {
+        uid,
+        set,
+        items,
+        modifiers,
+        macro_or_single,
+    })
+}
+
+fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAtt> {
+    Ok(if c.eat_word("ENVELOPE") {
+        FetchAtt::Envelope
+    } else if c.eat_word("FLAGS") {
+        FetchAtt::Flags
+    } else if c.eat_word("INTERNALDATE") {
+        FetchAtt::InternalDate
+    } else if c.eat_word("RFC822.HEADER") {
+        FetchAtt::Rfc822Header
+    } else if c.eat_word("RFC822.SIZE") {
+        FetchAtt::Rfc822Size
+    } else if c.eat_word("RFC822.TEXT") {
+        FetchAtt::Rfc822Text
+    } else if c.eat_word("RFC822") {
+        FetchAtt::Rfc822
+    } else if c.eat_word("UID") {
+        FetchAtt::Uid
+    } else if c.eat_word("BODYSTRUCTURE") {
+        FetchAtt::BodyStructure
+    } else if c.eat_word("MODSEQ") {
+        FetchAtt::ModSeq
+    } else if c.eat_word("BODY.PEEK") {
+        let section = section(c)?;
+        FetchAtt::BodySection {
+            peek: true,
+            section,
+            partial: partial(c)?,
+        }
+    } else if c.eat_word("BODY") {
+        if c.peek() == Some(b'[') {
+            let section = section(c)?;
+            FetchAtt::BodySection {
+                peek: false,
+                section,
+                partial: partial(c)?,
+            }
+        } else {
+            FetchAtt::Body
+        }
+    } else if c.eat_word("BINARY.SIZE") {
+        FetchAtt::BinarySize(binary_part(c)?)
+    } else if c.eat_word("BINARY.PEEK") {
+        let part = binary_part(c)?;
+        FetchAtt::Binary {
+            peek: true,
+            part,
+            partial: partial(c)?,
+        }
+    } else if c.eat_word("BINARY") {
+        let part = binary_part(c)?;
+        FetchAtt::Binary {
+            peek: false,
+            part,
+            partial: partial(c)?,
+        }
+    } else {
+        return err("unknown fetch item");
+    })
+}
+
+fn part_numbers(c: &mut Cursor<'_>) -> PResult<Vec<u32>> {
+    let mut part = Vec::new();
+    while c.peek().is_some_and(|b| b.is_ascii_digit()) {
+        part.push(c.nz_number()?);
+        if part.len() > 64 {
+            return err("section path too deep");
+        }
+        if !c.eat(b'.') {
+            break;
+        }
+    }
+    Ok(part)
+}
+
+fn binary_part(c: &mut Cursor<'_>) -> PResult<Vec<u32>> {
+    c.expect(b'[', "expected [")?;
+    let part = part_numbers(c)?;
+    c.expect(b']', "invalid binary section")?;
+    Ok(part)
+}
+
+fn section(c: &mut Cursor<'_>) -> PResult<Section> {
+    c.expect(b'[', "expected [")?;
+    let part = part_numbers(c)?;
+    let mut text = None;
+    if c.peek() != Some(b']') {
+        text = Some(if c.eat_word("HEADER.FIELDS.NOT") {
+            c.sp()?;
+            SectionText::HeaderFieldsNot(header_list(c)?)
+        } else if c.eat_word("HEADER.FIELDS") {
+            c.sp()?;
+            SectionText::HeaderFields(header_list(c)?)
+        } else if c.eat_word("HEADER") {
+            SectionText::Header
+        } else if c.eat_word("TEXT") {
+            SectionText::Text
+        } else if !part.is_empty() && c.eat_word("MIME") {
+            SectionText::Mime
+        } else {
+            return err("invalid section");
+        });
+    }
+    c.expect(b']', "invalid section")?;
+    Ok(Section { part, text })
+}
+
+fn header_list(c: &mut Cursor<'_>) -> PResult<Vec<String>> {
+    c.expect(b'(', "expected a header list")?;
+    let mut out = Vec::new();
+    loop {
+        let name = c.astring()?;
+        if name.is_empty() || name.iter().any(|&b| b <= b' ' || b == b':' || b >= 0x7f) {
+            return err("invalid header field name");
+        }
+        // Kept as sent: the response echoes the section as requested.
+        out.push(String::from_utf8_lossy(&name).into_owned());
+        if c.eat(b')') {
+            return Ok(out);
+        }
+        c.sp()?;
+        if out.len() > 1000 {
+            return err("too many header fields");
+        }
+    }
+}
+
+fn partial(c: &mut Cursor<'_>) -> PResult<Partial> {
+    if !c.eat(b'<') {
+        return Ok(None);
+    }
+    let start = c.number64()?;
+    c.expect(b'.', "invalid partial")?;
+    let len = c.number64()?;
+    if len == 0 {
+        return err("invalid partial length");
+    }
+    c.expect(b'>', "invalid partial")?;
+    Ok(Some((start, len)))
+}
+
+fn store(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    c.sp()?;
+    let set = c.sequence_set()?;
+    c.sp()?;
+    let mut unchanged_since = None;
+    if c.eat(b'(') {
+        loop {
+            match c.keyword()?.as_str() {
+                "UNCHANGEDSINCE" => {
+                    c.sp()?;
+                    unchanged_since = Some(c.number64()?);
+                }
+                _ => return err("unknown STORE modifier"),
+            }
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+        }
+        c.sp()?;
+    }
+    let op = if c.eat(b'+') {
+        StoreOp::Add
+    } else if c.eat(b'-') {
+        StoreOp::Remove
+    } else {
+        StoreOp::Replace
+    };
+    let silent = if c.eat_word("FLAGS.SILENT") {
+        true
+    } else if c.eat_word("FLAGS") {
+        false
+    } else {
+        return err("expected FLAGS");
+    };
+    c.sp()?;
+    let flags = if c.peek() == Some(b'(') {
+        c.flag_list()?
+    } else {
+        let mut flags = vec![c.flag(false)?];
+        while c.eat(b' ') {
+            flags.push(c.flag(false)?);
+        }
+        flags
+    };
+    Ok(Command::Store {
+        uid,
+        set,
+        unchanged_since,
+        op,
+        silent,
+        flags,
+    })
+}
+
+fn copy_move(c: &mut Cursor<'_>, uid: bool, is_move: bool) -> PResult<Command> {
+    c.sp()?;
+    let set = c.sequence_set()?;
+    c.sp()?;
+    let mailbox = c.astring()?;
+    Ok(if is_move {
+        Command::Move { uid, set, mailbox }
+    } else {
+        Command::Copy { uid, set, mailbox }
+    })
+}
+
+/// ID parameters: field/value pairs, or None for `ID NIL`.
+type IdParams = Option<Vec<(String, Option<String>)>>;
+
+fn id_params(c: &mut Cursor<'_>) -> PResult<IdParams> {
+    if c.eat_word("NIL") {
+        return Ok(None);
+    }
+    c.expect(b'(', "expected ID parameters")?;
+    let mut out = Vec::new();
+    if c.eat(b')') {
+        return Ok(Some(out));
+    }
+    loop {
+        let k = String::from_utf8_lossy(&c.string()?).into_owned();
+        c.sp()?;
+        let v = c
+            .nstring()?
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        out.push((k, v));
+        if c.eat(b')') {
+            return Ok(Some(out));
+        }
+        c.sp()?;
+        if out.len() > 30 {
+            return err("too many ID fields");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(s: &str) -> Command {
+        match parse_command(s.as_bytes()) {
+            Ok(r) => r.command,
+            Err(e) => panic!("{s:?}: {e:?}"),
+        }
+    }
+
+    fn bad(s: &str) -> ParseError {
+        match parse_command(s.as_bytes()) {
+            Ok(r) => panic!("{s:?} parsed as {r:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn simple_commands() {
+        assert_eq!(cmd("a capability\r\n"), Command::Capability);
+        assert_eq!(
+            cmd("a LOGIN {4+}\r\nuser \"p\\\"w\"\r\n"),
+            Command::Login {
+                username: "user".into(),
+                password: "p\"w".into()
+            }
+        );
+        assert_eq!(
+            cmd("a AUTHENTICATE PLAIN AGEAYg=="),
+            Command::Authenticate {
+                mechanism: "PLAIN".into(),
+                initial: Some("AGEAYg==".into())
+            }
+        );
+        let e = bad("t1 FOO");
+        assert_eq!(e.tag.as_deref(), Some("t1"));
+        assert!(bad("+ NOOP").tag.is_none());
+        assert!(parse_command(b"a NOOP extra").is_err());
+    }
+
+    #[test]
+    fn select_and_list() {
+        match cmd("a SELECT INBOX (CONDSTORE QRESYNC (67890007 90060115194045000 41:211,214:541))")
+        {
+            Command::Select {
+                params, readonly, ..
+            } => {
+                assert!(!readonly && params.condstore);
+                let q = params.qresync.expect("qresync");
+                assert_eq!(q.uid_validity, 67890007);
+                assert!(q.known_uids.is_some() && q.seq_match.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        match cmd("a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"*\" %) RETURN (CHILDREN STATUS (MESSAGES UNSEEN))") {
+            Command::List(l) => {
+                assert!(l.extended && l.select.subscribed && l.select.recursive_match);
+                assert_eq!(l.patterns.len(), 2);
+                assert_eq!(
+                    l.ret.status,
+                    Some(vec![StatusItem::Messages, StatusItem::Unseen])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match cmd("a XLIST \"\" *") {
+            Command::List(l) => assert!(l.xlist && !l.extended),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_command(b"a LIST (RECURSIVEMATCH) \"\" *").is_err());
+    }
+
+    #[test]
+    fn append_forms() {
+        match cmd("a APPEND Drafts (\\Seen $x) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\nhello") {
+            Command::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => {
+                assert_eq!(mailbox, b"Drafts");
+                assert_eq!(flags, vec!["\\Seen".to_string(), "$x".into()]);
+                assert!(date.is_some());
+                assert_eq!(message, b"hello");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cmd("a APPEND INBOX UTF8 (~{2}\r\nhi)"),
+            Command::Append { .. }
+        ));
+        assert!(parse_command(b"a APPEND INBOX {5}\r\nhel").is_err());
+    }
+
+    #[test]
+    fn fetch_items() {
+        match cmd("a UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.100> BINARY[1] BINARY.SIZE[2] RFC822.SIZE BODY[] BODY) (CHANGEDSINCE 5 VANISHED)") {
+            Command::Fetch { uid, items, modifiers, .. } => {
+                assert!(uid);
+                assert_eq!(modifiers.changed_since, Some(5));
+                assert!(modifiers.vanished);
+                assert_eq!(items.len(), 7);
+                assert_eq!(
+                    items[1],
+                    FetchAtt::BodySection {
+                        peek: true,
+                        section: Section {
+                            part: vec![1, 2],
+                            text: Some(SectionText::HeaderFields(vec!["From".into(), "To".into()]))
+                        },
+                        partial: Some((0, 100))
+                    }
+                );
+                assert_eq!(items[6], FetchAtt::Body);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            matches!(cmd("a FETCH 1 ALL"), Command::Fetch { ref items, .. } if items.len() == 4)
+        );
+        assert!(matches!(cmd("a FETCH 1 body[text]"), Command::Fetch { .. }));
+        assert!(parse_command(b"a FETCH 1 BODY[MIME]").is_err());
+        assert!(parse_command(b"a FETCH 1 (FLAGS").is_err());
+        assert!(parse_command(b"a FETCH 1:* (FLAGS) (VANISHED)").is_err());
+    }
+
+    #[test]
+    fn store_forms() {
+        assert_eq!(
+            cmd("a UID STORE 1:3 (UNCHANGEDSINCE 7) +FLAGS.SILENT (\\Seen \\Deleted)"),
+            Command::Store {
+                uid: true,
+                set: SequenceSet(vec![(SeqBound::Num(1), SeqBound::Num(3))]),
+                unchanged_since: Some(7),
+                op: StoreOp::Add,
+                silent: true,
+                flags: vec!["\\Seen".into(), "\\Deleted".into()],
+            }
+        );
+        assert!(
+            matches!(cmd("a STORE 1 FLAGS \\Seen $Junk"), Command::Store { ref flags, .. } if flags.len() == 2)
+        );
+        assert!(matches!(
+            cmd("a STORE 1 -FLAGS ()"),
+            Command::Store {
+                op: StoreOp::Remove,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn misc() {
+        assert_eq!(
+            cmd("a ID (\"name\" \"x\" \"version\" NIL)"),
+            Command::Id(Some(vec![
+                ("name".into(), Some("x".into())),
+                ("version".into(), None)
+            ]))
+        );
+        assert_eq!(cmd("a ID NIL"), Command::Id(None));
+        assert_eq!(
+            cmd("a ENABLE condstore utf8=accept"),
+            Command::Enable(vec!["CONDSTORE".into(), "UTF8=ACCEPT".into()])
+        );
+        assert_eq!(
+            cmd("a COMPRESS DEFLATE"),
+            Command::Compress("DEFLATE".into())
+        );
+        assert!(matches!(
+            cmd("a SETQUOTA \"\" (STORAGE 512)"),
+            Command::SetQuota(_)
+        ));
+        assert_eq!(
+            cmd("a CREATE Archive (USE (\\Archive))"),
+            Command::Create {
+                mailbox: b"Archive".to_vec(),
+                special_use: vec!["\\Archive".into()]
+            }
+        );
+        assert!(matches!(
+            cmd("a UID EXPUNGE 1:5"),
+            Command::Expunge { uids: Some(_) }
+        ));
+    }
+}

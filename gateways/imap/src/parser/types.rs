@@ -1,0 +1,378 @@
+//! The commands a client can send, as parsed. Mailbox names and search strings
+//! are kept as the client sent them (bytes); the session decodes them, since
+//! how depends on what it enabled (UTF8=ACCEPT or modified UTF-7).
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+
+/// One tagged command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub tag: String,
+    pub command: Command,
+}
+
+/// One end of a sequence range: a number or `*` (the largest in use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqBound {
+    Num(u32),
+    Star,
+}
+
+/// A sequence set (`1:3,5,7:*`) of sequence numbers or UIDs, unresolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceSet(pub Vec<(SeqBound, SeqBound)>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    HighestModSeq,
+    Size,
+    AppendLimit,
+}
+
+impl StatusItem {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StatusItem::Messages => "MESSAGES",
+            StatusItem::Recent => "RECENT",
+            StatusItem::UidNext => "UIDNEXT",
+            StatusItem::UidValidity => "UIDVALIDITY",
+            StatusItem::Unseen => "UNSEEN",
+            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::Size => "SIZE",
+            StatusItem::AppendLimit => "APPENDLIMIT",
+        }
+    }
+}
+
+/// QRESYNC parameters of SELECT/EXAMINE (RFC 7162 3.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QresyncParams {
+    pub uid_validity: u32,
+    pub modseq: u64,
+    pub known_uids: Option<SequenceSet>,
+    /// (sequence numbers, UIDs) the client knows correspond.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SelectParams {
+    pub condstore: bool,
+    pub qresync: Option<QresyncParams>,
+}
+
+/// LIST-EXTENDED selection options (RFC 5258) plus SPECIAL-USE (RFC 6154).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ListSelect {
+    pub subscribed: bool,
+    pub remote: bool,
+    pub recursive_match: bool,
+    pub special_use: bool,
+}
+
+/// LIST-EXTENDED return options (RFC 5258, 5819, 6154).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListReturn {
+    pub subscribed: bool,
+    pub children: bool,
+    pub special_use: bool,
+    pub status: Option<Vec<StatusItem>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCommand {
+    pub reference: Vec<u8>,
+    pub patterns: Vec<Vec<u8>>,
+    pub select: ListSelect,
+    pub ret: ListReturn,
+    /// The command was LSUB.
+    pub lsub: bool,
+    /// The command was XLIST (old Outlook / Gmail style).
+    pub xlist: bool,
+    /// Selection or return options were given (answers use extended attributes).
+    pub extended: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    Header,
+    HeaderFields(Vec<String>),
+    HeaderFieldsNot(Vec<String>),
+    Text,
+    Mime,
+}
+
+/// A body section specifier: part path (empty for the whole message) and text part.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Section {
+    pub part: Vec<u32>,
+    pub text: Option<SectionText>,
+}
+
+impl Section {
+    /// The canonical spelling for the response (`1.HEADER.FIELDS (FROM TO)`).
+    pub fn render(&self) -> String {
+        let mut s = self
+            .part
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
+        if let Some(text) = &self.text {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            match text {
+                SectionText::Header => s.push_str("HEADER"),
+                SectionText::Text => s.push_str("TEXT"),
+                SectionText::Mime => s.push_str("MIME"),
+                SectionText::HeaderFields(f) => {
+                    s.push_str("HEADER.FIELDS (");
+                    s.push_str(&f.join(" "));
+                    s.push(')');
+                }
+                SectionText::HeaderFieldsNot(f) => {
+                    s.push_str("HEADER.FIELDS.NOT (");
+                    s.push_str(&f.join(" "));
+                    s.push(')');
+                }
+            }
+        }
+        s
+    }
+}
+
+/// `<start.count>`
+pub type Partial = Option<(u64, u64)>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAtt {
+    Envelope,
+    Flags,
+    InternalDate,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Size,
+    Rfc822Text,
+    Uid,
+    /// BODY without a section: the non-extensible BODYSTRUCTURE.
+    Body,
+    BodyStructure,
+    ModSeq,
+    BodySection {
+        peek: bool,
+        section: Section,
+        partial: Partial,
+    },
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Partial,
+    },
+    BinarySize(Vec<u32>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FetchModifiers {
+    pub changed_since: Option<u64>,
+    pub vanished: bool,
+}
+
+/// SEARCH criteria as sent (RFC 3501 6.4.4 plus RFC 7162 MODSEQ).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchKey {
+    All,
+    Answered,
+    Deleted,
+    Draft,
+    Flagged,
+    New,
+    Old,
+    Recent,
+    Seen,
+    Unanswered,
+    Undeleted,
+    Undraft,
+    Unflagged,
+    Unseen,
+    Keyword(String),
+    Unkeyword(String),
+    Bcc(Vec<u8>),
+    Cc(Vec<u8>),
+    From(Vec<u8>),
+    To(Vec<u8>),
+    Subject(Vec<u8>),
+    Body(Vec<u8>),
+    Text(Vec<u8>),
+    Header(String, Vec<u8>),
+    Before(NaiveDate),
+    On(NaiveDate),
+    Since(NaiveDate),
+    SentBefore(NaiveDate),
+    SentOn(NaiveDate),
+    SentSince(NaiveDate),
+    Larger(u64),
+    Smaller(u64),
+    Uid(SequenceSet),
+    SeqSet(SequenceSet),
+    ModSeq(u64),
+    Not(Box<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    And(Vec<SearchKey>),
+}
+
+/// ESEARCH return options (RFC 4731).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Authenticate {
+        mechanism: String,
+        /// SASL-IR initial response, base64 as sent ("=" for empty).
+        initial: Option<String>,
+    },
+    Login {
+        username: String,
+        password: String,
+    },
+    Select {
+        mailbox: Vec<u8>,
+        readonly: bool,
+        params: SelectParams,
+    },
+    Create {
+        mailbox: Vec<u8>,
+        special_use: Vec<String>,
+    },
+    Delete(Vec<u8>),
+    Rename {
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
+    Subscribe(Vec<u8>),
+    Unsubscribe(Vec<u8>),
+    List(ListCommand),
+    Status {
+        mailbox: Vec<u8>,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: Vec<u8>,
+        flags: Vec<String>,
+        date: Option<DateTime<FixedOffset>>,
+        message: Vec<u8>,
+    },
+    Check,
+    Close,
+    Unselect,
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        charset: Option<String>,
+        criteria: SearchKey,
+        /// Some for `SEARCH RETURN (...)` (ESEARCH answers).
+        ret: Option<SearchReturn>,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        items: Vec<FetchAtt>,
+        modifiers: FetchModifiers,
+        /// The item list was a macro or a single item without parentheses.
+        macro_or_single: bool,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        unchanged_since: Option<u64>,
+        op: StoreOp,
+        silent: bool,
+        flags: Vec<String>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: Vec<u8>,
+    },
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: Vec<u8>,
+    },
+    Idle,
+    Enable(Vec<String>),
+    Id(Option<Vec<(String, Option<String>)>>),
+    Namespace,
+    GetQuota(Vec<u8>),
+    GetQuotaRoot(Vec<u8>),
+    SetQuota(Vec<u8>),
+    Compress(String),
+}
+
+impl Command {
+    /// The command's name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Capability => "CAPABILITY",
+            Command::Noop => "NOOP",
+            Command::Logout => "LOGOUT",
+            Command::StartTls => "STARTTLS",
+            Command::Authenticate { .. } => "AUTHENTICATE",
+            Command::Login { .. } => "LOGIN",
+            Command::Select {
+                readonly: false, ..
+            } => "SELECT",
+            Command::Select { readonly: true, .. } => "EXAMINE",
+            Command::Create { .. } => "CREATE",
+            Command::Delete(_) => "DELETE",
+            Command::Rename { .. } => "RENAME",
+            Command::Subscribe(_) => "SUBSCRIBE",
+            Command::Unsubscribe(_) => "UNSUBSCRIBE",
+            Command::List(l) if l.lsub => "LSUB",
+            Command::List(l) if l.xlist => "XLIST",
+            Command::List(_) => "LIST",
+            Command::Status { .. } => "STATUS",
+            Command::Append { .. } => "APPEND",
+            Command::Check => "CHECK",
+            Command::Close => "CLOSE",
+            Command::Unselect => "UNSELECT",
+            Command::Expunge { .. } => "EXPUNGE",
+            Command::Search { .. } => "SEARCH",
+            Command::Fetch { .. } => "FETCH",
+            Command::Store { .. } => "STORE",
+            Command::Copy { .. } => "COPY",
+            Command::Move { .. } => "MOVE",
+            Command::Idle => "IDLE",
+            Command::Enable(_) => "ENABLE",
+            Command::Id(_) => "ID",
+            Command::Namespace => "NAMESPACE",
+            Command::GetQuota(_) => "GETQUOTA",
+            Command::GetQuotaRoot(_) => "GETQUOTAROOT",
+            Command::SetQuota(_) => "SETQUOTA",
+            Command::Compress(_) => "COMPRESS",
+        }
+    }
+}

@@ -1,0 +1,842 @@
+//! One client connection: the state machine of RFC 3501 section 3, command
+//! framing (lines, literals, limits), and the journal application that keeps a
+//! selected mailbox's view in step with changes made elsewhere.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eider_service::model::{Beacon, JournalKind, SpecialUse};
+use eider_service::{Error as ServiceError, ObjectId};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+use tracing::{debug, info};
+
+use crate::parser::framing::{literal_at_end, peek_tag_and_name};
+use crate::parser::{parse_command, Command, Request, SeqBound, SequenceSet};
+use crate::response::{compress_set, flag_list, Reply, Status};
+use crate::transport::{read_proxy_header, Connection, Line};
+use crate::{Shared, UserSlot};
+
+/// Longest command line accepted (bytes, without CRLF).
+pub const MAX_LINE: usize = 64 * 1024;
+/// Longest command accepted, lines and literals, not counting an APPEND message.
+pub const MAX_COMMAND: usize = 1024 * 1024;
+/// Consecutive bad commands after which the connection is closed.
+const MAX_ERRORS: u32 = 50;
+/// How long a TLS handshake or PROXY header may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+    Logout,
+}
+
+/// What a session keeps about its selected mailbox: the UIDs the client knows
+/// (sequence number = index + 1) and the MODSEQ up to which it is up to date.
+pub struct Selected {
+    pub id: ObjectId,
+    pub path: String,
+    pub readonly: bool,
+    pub uid_validity: u32,
+    pub uids: Vec<u32>,
+    pub modseq: u64,
+    pub recent: HashSet<u32>,
+    /// Keywords announced in FLAGS so far.
+    pub keywords: BTreeSet<String>,
+    /// Expunged elsewhere, not yet reported (no EXPUNGE during FETCH/STORE/SEARCH).
+    pub pending_expunge: BTreeSet<u32>,
+    /// Flag changes this session already reported: uid -> modseq.
+    pub reported: HashMap<u32, u64>,
+}
+
+/// Why a sequence set could not be resolved.
+pub struct BadSequence;
+
+impl Selected {
+    pub fn seq_of(&self, uid: u32) -> Option<u32> {
+        self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
+    }
+
+    pub fn exists(&self) -> usize {
+        self.uids.len()
+    }
+
+    /// The UIDs a set names, ascending. Sequence numbers past the end are an
+    /// error; UIDs that do not exist are skipped (RFC 3501 6.4.8).
+    pub fn resolve(&self, set: &SequenceSet, uid_mode: bool) -> Result<Vec<u32>, BadSequence> {
+        let mut out: Vec<u32> = Vec::new();
+        if uid_mode {
+            let max = self.uids.last().copied().unwrap_or(0);
+            for &(a, b) in &set.0 {
+                let a = match a {
+                    SeqBound::Num(n) => n,
+                    SeqBound::Star => max,
+                };
+                let b = match b {
+                    SeqBound::Num(n) => n,
+                    SeqBound::Star => max,
+                };
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                let start = self.uids.partition_point(|&u| u < lo);
+                out.extend(self.uids[start..].iter().take_while(|&&u| u <= hi));
+            }
+        } else {
+            let n = self.uids.len() as u32;
+            for &(a, b) in &set.0 {
+                let a = match a {
+                    SeqBound::Num(x) => x,
+                    SeqBound::Star => n,
+                };
+                let b = match b {
+                    SeqBound::Num(x) => x,
+                    SeqBound::Star => n,
+                };
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                if n == 0 && (a == 0 || b == 0) {
+                    // `*` in an empty mailbox names nothing.
+                    continue;
+                }
+                if lo == 0 || hi > n {
+                    return Err(BadSequence);
+                }
+                out.extend(&self.uids[(lo - 1) as usize..hi as usize]);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Every flag of the mailbox: system flags, then the keywords seen.
+    pub fn flags_line(&self) -> String {
+        let mut all: Vec<String> = SYSTEM_FLAGS.iter().map(|s| s.to_string()).collect();
+        all.extend(self.keywords.iter().cloned());
+        flag_list(&all, false)
+    }
+
+    pub fn permanent_flags_line(&self) -> String {
+        if self.readonly {
+            return "()".into();
+        }
+        let mut all: Vec<String> = SYSTEM_FLAGS.iter().map(|s| s.to_string()).collect();
+        all.extend(self.keywords.iter().cloned());
+        all.push("\\*".into());
+        flag_list(&all, false)
+    }
+}
+
+pub struct Session {
+    pub(crate) shared: Arc<Shared>,
+    pub conn: Connection,
+    pub state: State,
+    /// Set at login; meaningless before (commands check the state first).
+    user: ObjectId,
+    pub username: String,
+    slot: Option<UserSlot>,
+    pub beacons: Option<broadcast::Receiver<Beacon>>,
+    pub selected: Option<Selected>,
+    /// CONDSTORE enabled (ENABLE, SELECT (CONDSTORE) or a MODSEQ-using command).
+    pub condstore: bool,
+    pub qresync: bool,
+    pub utf8: bool,
+    errors: u32,
+}
+
+/// A command read off the wire, or why it was refused before parsing.
+enum Framed {
+    Eof,
+    Command(Vec<u8>),
+    Refused { tag: Option<String>, reply: Reply },
+}
+
+/// Accept one connection: PROXY header, implicit TLS, then the session.
+pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
+    let mut conn = Connection::new(Box::new(stream), remote, false);
+    if shared.config.use_proxy {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_proxy_header(&mut conn)).await {
+            Ok(Ok(Some(addr))) => conn.remote = addr,
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                debug!(%remote, "PROXY header rejected: {e}");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    if shared.config.secure {
+        let Some(tls) = shared.tls.as_ref() else {
+            return;
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.start_tls(tls.acceptor(), true)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                debug!(%remote, "TLS handshake failed: {e}");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+    let session = Session {
+        shared,
+        conn,
+        state: State::NotAuthenticated,
+        user: ObjectId::new(),
+        username: String::new(),
+        slot: None,
+        beacons: None,
+        selected: None,
+        condstore: false,
+        qresync: false,
+        utf8: false,
+        errors: 0,
+    };
+    session.run().await;
+}
+
+impl Session {
+    pub fn service(&self) -> &eider_service::Service {
+        &self.shared.service
+    }
+
+    /// The authenticated user (callers check the state first).
+    pub fn user_id(&self) -> ObjectId {
+        self.user
+    }
+
+    /// Plaintext LOGIN/AUTHENTICATE are refused: no TLS, not loopback, not allowed by config.
+    pub fn login_disabled(&self) -> bool {
+        !self.conn.tls
+            && !self.conn.remote.ip().is_loopback()
+            && !self.shared.config.ignore_starttls
+    }
+
+    pub fn starttls_available(&self) -> bool {
+        !self.conn.tls && self.shared.tls.is_some() && !self.shared.config.disable_starttls
+    }
+
+    /// The CAPABILITY list for the current state.
+    pub fn capabilities(&self) -> String {
+        let mut caps = vec!["IMAP4rev1".to_string()];
+        if self.starttls_available() {
+            caps.push("STARTTLS".into());
+        }
+        if self.state == State::NotAuthenticated {
+            if self.login_disabled() {
+                caps.push("LOGINDISABLED".into());
+            } else {
+                caps.push("AUTH=PLAIN".into());
+            }
+            caps.push("SASL-IR".into());
+        }
+        for c in [
+            "LITERAL+",
+            "ID",
+            "ENABLE",
+            "IDLE",
+            "NAMESPACE",
+            "UNSELECT",
+            "UIDPLUS",
+            "MOVE",
+            "CHILDREN",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "XLIST",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "ESEARCH",
+            "BINARY",
+            "CONDSTORE",
+            "QRESYNC",
+            "QUOTA",
+            "UTF8=ACCEPT",
+        ] {
+            caps.push(c.into());
+        }
+        caps.push(format!("APPENDLIMIT={}", self.shared.max_message));
+        if self.shared.config.enable_compression && !self.conn.compressed {
+            caps.push("COMPRESS=DEFLATE".into());
+        }
+        caps.join(" ")
+    }
+
+    /// Write `* text\r\n`.
+    pub fn untagged(&mut self, text: &str) {
+        let out = self.conn.out();
+        out.extend_from_slice(b"* ");
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+
+    async fn run(mut self) {
+        let mut stop = self.shared.stop.clone();
+        let greeting = format!("OK [CAPABILITY {}] Eider IMAP ready", self.capabilities());
+        self.untagged(&greeting);
+        let idle = Duration::from_secs(self.shared.config.idle_timeout.max(1));
+        loop {
+            if self.conn.flush().await.is_err() {
+                break;
+            }
+            self.conn.release_buffers();
+            let framed = tokio::select! {
+                r = tokio::time::timeout(idle, self.read_command()) => r,
+                _ = stop.changed() => {
+                    self.untagged("BYE Server shutting down");
+                    break;
+                }
+            };
+            let framed = match framed {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => {
+                    debug!(remote = %self.conn.remote, "connection error: {e}");
+                    break;
+                }
+                Err(_) => {
+                    self.untagged("BYE Autologout; idle for too long");
+                    break;
+                }
+            };
+            match framed {
+                Framed::Eof => break,
+                Framed::Refused { tag, reply } => {
+                    self.count_error();
+                    reply.write(tag.as_deref().unwrap_or("*"), self.conn.out());
+                }
+                Framed::Command(bytes) => match parse_command(&bytes) {
+                    Ok(req) => {
+                        drop(bytes);
+                        if let Err(e) = self.execute(req).await {
+                            debug!(remote = %self.conn.remote, "connection error: {e}");
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        self.count_error();
+                        let reply = Reply::bad(format!("Error in IMAP command: {}", e.message));
+                        reply.write(e.tag.as_deref().unwrap_or("*"), self.conn.out());
+                    }
+                },
+            }
+            if self.errors >= MAX_ERRORS {
+                self.untagged("BYE Too many invalid commands");
+                break;
+            }
+            if self.state == State::Logout {
+                break;
+            }
+        }
+        let _ = self.conn.flush().await;
+        self.conn.shutdown().await;
+        if self.slot.is_some() {
+            debug!(user = %self.username, "IMAP session closed");
+        }
+    }
+
+    fn count_error(&mut self) {
+        self.errors += 1;
+    }
+
+    /// Read one command: its lines and literals, sending "+" for synchronizing
+    /// literals and enforcing the size limits.
+    async fn read_command(&mut self) -> io::Result<Framed> {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut first_line: Option<Vec<u8>> = None;
+        let mut refused: Option<Reply> = None;
+        loop {
+            let line = match self.conn.read_line(MAX_LINE).await? {
+                None => return Ok(Framed::Eof),
+                Some(Line::TooLong(prefix)) => {
+                    let head = first_line.as_deref().unwrap_or(&prefix);
+                    let (tag, _) = peek_tag_and_name(head);
+                    // The rest of a command whose line was cut cannot be framed reliably.
+                    return Ok(Framed::Refused {
+                        tag,
+                        reply: Reply::bad("Command line too long").with_code("TOOBIG"),
+                    });
+                }
+                Some(Line::Data(l)) => l,
+            };
+            if buf.is_empty() && first_line.is_none() && line.is_empty() {
+                continue;
+            }
+            if first_line.is_none() {
+                first_line = Some(line.iter().copied().take(256).collect());
+            }
+            let literal = literal_at_end(&line);
+            if refused.is_none() {
+                buf.extend_from_slice(&line);
+                buf.extend_from_slice(b"\r\n");
+            }
+            let Some(lit) = literal else {
+                if let Some(reply) = refused {
+                    let (tag, _) = peek_tag_and_name(first_line.as_deref().unwrap_or_default());
+                    return Ok(Framed::Refused { tag, reply });
+                }
+                return Ok(Framed::Command(buf));
+            };
+            let (tag, name) = peek_tag_and_name(first_line.as_deref().unwrap_or_default());
+            let is_append = name == "APPEND";
+            let limit = if is_append {
+                self.shared.max_message
+            } else {
+                (MAX_COMMAND.saturating_sub(buf.len())) as u64
+            };
+            if refused.is_none() && (lit.len > limit || buf.len() > MAX_COMMAND) {
+                let reply = if is_append {
+                    Reply::no("Message too large").with_code("TOOBIG")
+                } else {
+                    Reply::bad("Literal too large").with_code("TOOBIG")
+                };
+                if !lit.non_sync {
+                    // The client waits for "+": it will abandon the command.
+                    return Ok(Framed::Refused { tag, reply });
+                }
+                refused = Some(reply);
+                buf = Vec::new();
+            }
+            if refused.is_some() {
+                self.conn.discard(lit.len).await?;
+                continue;
+            }
+            if !lit.non_sync {
+                self.conn.write(b"+ Ready for literal data\r\n");
+                self.conn.flush().await?;
+            }
+            self.conn
+                .read_exact_into(lit.len as usize, &mut buf)
+                .await?;
+        }
+    }
+
+    async fn execute(&mut self, req: Request) -> io::Result<()> {
+        let Request { tag, command } = req;
+        let name = command.name();
+        let tail = tail_rule(&command);
+        let reply = self.dispatch(&tag, command).await?;
+        match &reply {
+            Some(r) if r.status == Status::Bad => self.count_error(),
+            Some(_) => self.errors = 0,
+            None => {}
+        }
+        if let Some(reply) = reply {
+            if self.state == State::Selected {
+                match tail {
+                    Tail::None => {}
+                    Tail::Always => self.sync(true).await?,
+                    Tail::IfChanged { expunge } => {
+                        if self.beacon_pending() {
+                            self.sync(expunge).await?;
+                        }
+                    }
+                }
+            }
+            reply.write(&tag, self.conn.out());
+            if reply.status != Status::Ok {
+                debug!(command = name, user = %self.username, "{} {}", reply.status.as_str(), reply.text);
+            }
+        }
+        Ok(())
+    }
+
+    /// Run one command. None when the handler wrote its tagged answer itself.
+    async fn dispatch(&mut self, tag: &str, command: Command) -> io::Result<Option<Reply>> {
+        use Command as C;
+        let state = self.state;
+        let authed = matches!(state, State::Authenticated | State::Selected);
+        let selected = state == State::Selected;
+        Ok(Some(match command {
+            C::Capability => {
+                let caps = format!("CAPABILITY {}", self.capabilities());
+                self.untagged(&caps);
+                Reply::ok("Capability completed")
+            }
+            C::Noop => Reply::ok("NOOP completed"),
+            C::Check if selected => Reply::ok("CHECK completed"),
+            C::Logout => {
+                self.untagged("BYE Logging out");
+                self.state = State::Logout;
+                Reply::ok("LOGOUT completed")
+            }
+            C::Id(params) => self.cmd_id(params),
+            C::StartTls => return self.cmd_starttls(tag).await,
+            C::Login { username, password } if state == State::NotAuthenticated => {
+                self.cmd_login(username, password).await
+            }
+            C::Authenticate { mechanism, initial } if state == State::NotAuthenticated => {
+                self.cmd_authenticate(mechanism, initial).await?
+            }
+            C::Login { .. } | C::Authenticate { .. } => Reply::bad("Already authenticated"),
+            _ if !authed => Reply::bad("Log in first"),
+            C::Compress(alg) => return self.cmd_compress(tag, alg).await,
+            C::Enable(caps) => self.cmd_enable(caps),
+            C::Namespace => {
+                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+                Reply::ok("NAMESPACE completed")
+            }
+            C::Select {
+                mailbox,
+                readonly,
+                params,
+            } => self.cmd_select(mailbox, readonly, params).await?,
+            C::Create {
+                mailbox,
+                special_use,
+            } => self.cmd_create(mailbox, special_use).await,
+            C::Delete(mailbox) => self.cmd_delete(mailbox).await,
+            C::Rename { from, to } => self.cmd_rename(from, to).await,
+            C::Subscribe(mailbox) => self.cmd_subscribe(mailbox, true).await,
+            C::Unsubscribe(mailbox) => self.cmd_subscribe(mailbox, false).await,
+            C::List(list) => self.cmd_list(list).await?,
+            C::Status { mailbox, items } => self.cmd_status(mailbox, items).await,
+            C::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.cmd_append(mailbox, flags, date, message).await,
+            C::GetQuota(root) => self.cmd_getquota(root).await,
+            C::GetQuotaRoot(mailbox) => self.cmd_getquotaroot(mailbox).await,
+            C::SetQuota(_) => Reply::no("Quotas are set through the API").with_code("CANNOT"),
+            C::Idle => return self.cmd_idle(tag).await,
+            _ if !selected => Reply::bad("No mailbox selected"),
+            C::Check => Reply::ok("CHECK completed"),
+            C::Close => self.cmd_close(true).await,
+            C::Unselect => self.cmd_close(false).await,
+            C::Expunge { uids } => self.cmd_expunge(uids).await?,
+            C::Search {
+                uid,
+                charset,
+                criteria,
+                ret,
+            } => self.cmd_search(tag, uid, charset, criteria, ret).await?,
+            C::Fetch {
+                uid,
+                set,
+                items,
+                modifiers,
+                macro_or_single: _,
+            } => self.cmd_fetch(uid, set, items, modifiers).await?,
+            C::Store {
+                uid,
+                set,
+                unchanged_since,
+                op,
+                silent,
+                flags,
+            } => {
+                self.cmd_store(uid, set, unchanged_since, op, silent, flags)
+                    .await?
+            }
+            C::Copy { uid, set, mailbox } => self.cmd_copy(uid, set, mailbox, false).await?,
+            C::Move { uid, set, mailbox } => self.cmd_copy(uid, set, mailbox, true).await?,
+        }))
+    }
+
+    /// Become authenticated as `user` (LOGIN and AUTHENTICATE end here).
+    pub async fn logged_in(&mut self, user: eider_service::model::User) -> Reply {
+        let limit = user
+            .profile
+            .limits
+            .imap_max_connections
+            .unwrap_or(self.shared.config.max_connections)
+            .max(1);
+        let Some(slot) = self.shared.register_user(user.id, limit) else {
+            return Reply::no("Too many simultaneous connections").with_code("LIMIT");
+        };
+        self.slot = Some(slot);
+        self.beacons = Some(self.service().bus().subscribe(user.id));
+        self.user = user.id;
+        self.username = user.username.clone();
+        self.state = State::Authenticated;
+        info!(user = %user.username, remote = %self.conn.remote, "IMAP login");
+        Reply::ok(format!(
+            "{} authenticated",
+            crate::response::sanitize(&user.username)
+        ))
+        .with_code(format!("CAPABILITY {}", self.capabilities()))
+    }
+
+    /// True when a beacon for the selected mailbox (or a lost one) arrived.
+    pub fn beacon_pending(&mut self) -> bool {
+        let Some(sel) = self.selected.as_ref().map(|s| s.id) else {
+            return false;
+        };
+        let Some(rx) = self.beacons.as_mut() else {
+            return false;
+        };
+        let mut pending = false;
+        loop {
+            match rx.try_recv() {
+                Ok(b) => pending |= b.mailbox.is_none_or(|m| m == sel),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => pending = true,
+                Err(_) => return pending,
+            }
+        }
+    }
+
+    /// Leave the selected state.
+    pub fn deselect(&mut self) {
+        if self.selected.take().is_some() {
+            self.state = State::Authenticated;
+        }
+    }
+
+    /// Note the keywords in `flags`; announce FLAGS/PERMANENTFLAGS when some are new.
+    pub fn note_keywords(&mut self, flags: &[String]) {
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        let mut grew = false;
+        for f in flags {
+            if !f.starts_with('\\') && !sel.keywords.contains(f) {
+                sel.keywords.insert(f.clone());
+                grew = true;
+            }
+        }
+        if grew {
+            let flags = format!("FLAGS {}", sel.flags_line());
+            let perm = format!(
+                "OK [PERMANENTFLAGS {}] Flags permitted",
+                sel.permanent_flags_line()
+            );
+            self.untagged(&flags);
+            self.untagged(&perm);
+        }
+    }
+
+    /// Report expunged UIDs the client knows: `* n EXPUNGE` (or VANISHED with QRESYNC).
+    pub fn report_expunged(&mut self, removed: &[u32]) {
+        let qresync = self.qresync;
+        let Some(sel) = self.selected.as_mut() else {
+            return;
+        };
+        let mut lines: Vec<String> = Vec::new();
+        let mut vanished: Vec<u32> = Vec::new();
+        for &uid in removed {
+            if let Ok(pos) = sel.uids.binary_search(&uid) {
+                sel.uids.remove(pos);
+                sel.recent.remove(&uid);
+                sel.reported.remove(&uid);
+                sel.pending_expunge.remove(&uid);
+                if qresync {
+                    vanished.push(uid);
+                } else {
+                    lines.push(format!("{} EXPUNGE", pos + 1));
+                }
+            }
+        }
+        for l in lines {
+            self.untagged(&l);
+        }
+        if !vanished.is_empty() {
+            vanished.sort_unstable();
+            let l = format!("VANISHED {}", compress_set(&vanished));
+            self.untagged(&l);
+        }
+    }
+
+    /// Apply journal entries past the session's MODSEQ and report them:
+    /// EXPUNGE/VANISHED (when `expunge_ok`), EXISTS, RECENT and FETCH FLAGS.
+    pub async fn sync(&mut self, expunge_ok: bool) -> io::Result<()> {
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(());
+        };
+        let (mailbox, since) = (sel.id, sel.modseq);
+        let entries = match self
+            .service()
+            .journal_since(self.user_id(), mailbox, since)
+            .await
+        {
+            Ok(e) => e,
+            Err(ServiceError::NoSuchMailbox) => {
+                self.untagged("BYE Selected mailbox was deleted");
+                self.state = State::Logout;
+                return Ok(());
+            }
+            Err(e) => {
+                debug!("journal read failed: {e}");
+                return Ok(());
+            }
+        };
+        let condstore = self.condstore;
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(());
+        };
+        let mut new_uids: Vec<u32> = Vec::new();
+        let mut expunged: Vec<u32> = Vec::new();
+        let mut flag_updates: HashMap<u32, (Vec<String>, u64)> = HashMap::new();
+        let mut new_flags: Vec<String> = Vec::new();
+        for e in entries {
+            sel.modseq = sel.modseq.max(e.modseq);
+            let Some(uid) = e.uid else { continue };
+            match e.kind {
+                JournalKind::Exists
+                    if sel.uids.binary_search(&uid).is_err() && !new_uids.contains(&uid) =>
+                {
+                    new_uids.push(uid);
+                    new_flags.extend(e.flags.iter().cloned());
+                }
+                JournalKind::Expunge => {
+                    if let Some(p) = new_uids.iter().position(|&u| u == uid) {
+                        new_uids.remove(p);
+                    } else if sel.uids.binary_search(&uid).is_ok() {
+                        expunged.push(uid);
+                        flag_updates.remove(&uid);
+                    }
+                }
+                JournalKind::Flags => {
+                    if sel.reported.get(&uid).is_some_and(|&m| m >= e.modseq) {
+                        continue;
+                    }
+                    if sel.uids.binary_search(&uid).is_ok() {
+                        new_flags.extend(e.flags.iter().cloned());
+                        flag_updates.insert(uid, (e.flags, e.modseq));
+                    }
+                }
+                _ => {}
+            }
+        }
+        sel.reported.clear();
+        // Expunges: now, or held until a command that may report them.
+        sel.pending_expunge.extend(expunged);
+        let report: Vec<u32> = if expunge_ok {
+            std::mem::take(&mut sel.pending_expunge)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.report_expunged(&report);
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(());
+        };
+        // New messages.
+        if !new_uids.is_empty() {
+            new_uids.sort_unstable();
+            let recent = self.shared.claim_recent(sel.id, &new_uids, !sel.readonly);
+            sel.recent.extend(recent);
+            let start = sel.uids.len();
+            sel.uids.extend(new_uids);
+            if sel.uids[..start].last() > sel.uids.get(start) {
+                sel.uids.sort_unstable();
+            }
+            let exists = format!("{} EXISTS", sel.uids.len());
+            let recent = format!("{} RECENT", sel.recent.len());
+            self.untagged(&exists);
+            self.untagged(&recent);
+        }
+        self.note_keywords(&new_flags);
+        // Flag changes, in sequence order.
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok(());
+        };
+        let mut lines: Vec<(u32, String)> = flag_updates
+            .into_iter()
+            .filter_map(|(uid, (flags, modseq))| {
+                let seq = sel.seq_of(uid)?;
+                let mut l = format!(
+                    "{seq} FETCH (UID {uid} FLAGS {}",
+                    flag_list(&flags, sel.recent.contains(&uid))
+                );
+                if condstore {
+                    l.push_str(&format!(" MODSEQ ({modseq})"));
+                }
+                l.push(')');
+                Some((seq, l))
+            })
+            .collect();
+        lines.sort_unstable_by_key(|(seq, _)| *seq);
+        for (_, l) in lines {
+            self.untagged(&l);
+            self.conn.maybe_flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Name of a special-use role in LIST answers.
+    pub fn special_use_attr(role: SpecialUse, xlist: bool) -> &'static str {
+        match (role, xlist) {
+            (SpecialUse::Junk, true) => "\\Spam",
+            (SpecialUse::Archive, true) => "\\AllMail",
+            (r, _) => r.as_str(),
+        }
+    }
+}
+
+/// When a command's tail reports changes made elsewhere.
+enum Tail {
+    None,
+    Always,
+    IfChanged { expunge: bool },
+}
+
+fn tail_rule(c: &Command) -> Tail {
+    match c {
+        Command::Noop | Command::Check => Tail::Always,
+        Command::Select { .. }
+        | Command::Close
+        | Command::Unselect
+        | Command::Logout
+        | Command::StartTls
+        | Command::Compress(_)
+        | Command::Idle
+        | Command::Login { .. }
+        | Command::Authenticate { .. } => Tail::None,
+        // RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH (UID versions may).
+        Command::Fetch { uid, .. } | Command::Store { uid, .. } | Command::Search { uid, .. } => {
+            Tail::IfChanged { expunge: *uid }
+        }
+        _ => Tail::IfChanged { expunge: true },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(uids: Vec<u32>) -> Selected {
+        Selected {
+            id: ObjectId::new(),
+            path: "INBOX".into(),
+            readonly: false,
+            uid_validity: 1,
+            uids,
+            modseq: 0,
+            recent: HashSet::new(),
+            keywords: BTreeSet::new(),
+            pending_expunge: BTreeSet::new(),
+            reported: HashMap::new(),
+        }
+    }
+
+    fn set(s: &str) -> SequenceSet {
+        match parse_command(format!("a FETCH {s} UID").as_bytes()).map(|r| r.command) {
+            Ok(Command::Fetch { set, .. }) => set,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolves_sets() {
+        let s = sel(vec![3, 5, 9, 10]);
+        assert_eq!(s.resolve(&set("1:*"), false).ok(), Some(vec![3, 5, 9, 10]));
+        assert_eq!(s.resolve(&set("2,4"), false).ok(), Some(vec![5, 10]));
+        assert!(s.resolve(&set("5"), false).is_err());
+        assert_eq!(s.resolve(&set("4:*"), true).ok(), Some(vec![5, 9, 10]));
+        assert_eq!(s.resolve(&set("20:*"), true).ok(), Some(vec![10]));
+        assert_eq!(s.resolve(&set("6:8"), true).ok(), Some(vec![]));
+        assert_eq!(s.resolve(&set("*:2"), false).ok(), Some(vec![5, 9, 10]));
+        let empty = sel(vec![]);
+        assert_eq!(empty.resolve(&set("1:*"), false).ok(), Some(vec![]));
+        assert!(empty.resolve(&set("1"), false).is_err());
+        assert_eq!(empty.resolve(&set("1:*"), true).ok(), Some(vec![]));
+        assert_eq!(s.seq_of(9), Some(3));
+    }
+}
