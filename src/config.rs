@@ -112,7 +112,9 @@ impl Config {
 fn parse_scalar(s: &str) -> Value {
     let wrapped = format!("v = {s}");
     match wrapped.parse::<Table>() {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| Value::String(s.to_string())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(s.to_string())),
         Err(_) => Value::String(s.to_string()),
     }
 }
@@ -178,7 +180,10 @@ mod tests {
         std::fs::write(&file, "[imap]\nport = 1143\nhost = \"0.0.0.0\"\n").expect("write");
         let env = vec![
             ("EIDER_IMAP__PORT".to_string(), "2143".to_string()),
-            ("EIDER_IMAP__DISABLESTARTTLS".to_string(), "true".to_string()),
+            (
+                "EIDER_IMAP__DISABLESTARTTLS".to_string(),
+                "true".to_string(),
+            ),
             ("OTHER".to_string(), "x".to_string()),
         ];
         let cfg = Config::load_with_env(Some(&file), &env, &["imap.host=127.0.0.2".into()])

@@ -23,7 +23,10 @@ pub fn run(cfg: Config) -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             error!("cannot start the async runtime: {e}");
@@ -58,14 +61,21 @@ async fn serve(cfg: Config) -> Result<(), String> {
         "embedded" => {
             let opts = eider_store_sqlite::SqliteOptions::default();
             if storage.synchronous != "full" {
-                warn!("storage.synchronous = {:?} is not applied yet; using full", storage.synchronous);
+                warn!(
+                    "storage.synchronous = {:?} is not applied yet; using full",
+                    storage.synchronous
+                );
             }
             let store = eider_store_sqlite::SqliteStore::open(&storage.path, opts)
                 .map_err(|e| format!("cannot open the store in {}: {e}", storage.path.display()))?;
             info!(path = %storage.path.display(), "embedded store opened");
             Arc::new(store)
         }
-        other => return Err(format!("storage backend {other:?} is not available in this build")),
+        other => {
+            return Err(format!(
+                "storage backend {other:?} is not available in this build"
+            ))
+        }
     };
     let service = Service::new(store, Arc::new(InProcessBus::new()), service_config(&cfg));
 
@@ -74,7 +84,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
 
     let api: eider_http::ApiConfig = cfg.section("api").map_err(|e| e.to_string())?;
     if api.enabled {
-        let server = eider_http::bind(service.clone(), &api).await.map_err(|e| e.to_string())?;
+        let server = eider_http::bind(service.clone(), &api)
+            .await
+            .map_err(|e| e.to_string())?;
         if let Some(addr) = server.local_addr() {
             info!("API listening on http://{addr}");
         }

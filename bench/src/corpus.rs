@@ -32,9 +32,31 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "meeting", "report", "quarterly", "budget", "draft", "review", "schedule", "project",
-    "deadline", "invoice", "customer", "proposal", "Grüße", "naïve", "café", "résumé",
-    "über", "the", "and", "with", "for", "please", "attached", "thanks", "regards",
+    "meeting",
+    "report",
+    "quarterly",
+    "budget",
+    "draft",
+    "review",
+    "schedule",
+    "project",
+    "deadline",
+    "invoice",
+    "customer",
+    "proposal",
+    "Grüße",
+    "naïve",
+    "café",
+    "résumé",
+    "über",
+    "the",
+    "and",
+    "with",
+    "for",
+    "please",
+    "attached",
+    "thanks",
+    "regards",
 ];
 
 fn sentence(rng: &mut Rng, words: usize) -> String {
@@ -92,8 +114,12 @@ fn encode_base64(data: &[u8], line_len: usize, eol: &str) -> String {
 /// Message `n` of the corpus.
 pub fn message(rng: &mut Rng, n: usize, pool: &[Attachment]) -> Vec<u8> {
     let thread = n / 4;
-    let subject = if n % 4 == 0 {
-        format!("=?UTF-8?B?{}?=", base64::engine::general_purpose::STANDARD.encode(format!("Bericht über Projekt {thread}")))
+    let subject = if n.is_multiple_of(4) {
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("Bericht über Projekt {thread}"))
+        )
     } else {
         format!("Re: Bericht {thread}")
     };
@@ -104,16 +130,28 @@ pub fn message(rng: &mut Rng, n: usize, pool: &[Attachment]) -> Vec<u8> {
     };
     let boundary = format!("----=_Part_{n}_{}", rng.next_u64());
     let mut m = String::new();
-    m.push_str(&format!("From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <user{}@example.com>\r\n", n % 50));
+    m.push_str(&format!(
+        "From: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <user{}@example.com>\r\n",
+        n % 50
+    ));
     m.push_str("To: Bench Recipient <bench@example.com>\r\n");
     m.push_str(&format!("Subject: {subject}\r\n"));
-    m.push_str(&format!("Date: Mon, {} Nov 2026 10:{:02}:00 +0000\r\n", 1 + n % 28, n % 60));
+    m.push_str(&format!(
+        "Date: Mon, {} Nov 2026 10:{:02}:00 +0000\r\n",
+        1 + n % 28,
+        n % 60
+    ));
     m.push_str(&format!("Message-ID: <msg{n}@bench.example>\r\n"));
-    if n % 4 != 0 {
-        m.push_str(&format!("In-Reply-To: <msg{}@bench.example>\r\n", thread * 4));
+    if !n.is_multiple_of(4) {
+        m.push_str(&format!(
+            "In-Reply-To: <msg{}@bench.example>\r\n",
+            thread * 4
+        ));
     }
     m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str(&format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"));
+    m.push_str(&format!(
+        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n"
+    ));
     m.push_str(&format!("--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"));
     for _ in 0..(3 + rng.below(30)) {
         m.push_str(&sentence(rng, 14));

@@ -29,7 +29,11 @@ async fn storage(messages: usize) -> Result<serde_json::Value, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = eider_store_sqlite::SqliteStore::open(dir.path(), Default::default())
         .map_err(|e| e.to_string())?;
-    let service = Service::new(Arc::new(store), Arc::new(InProcessBus::new()), ServiceConfig::default());
+    let service = Service::new(
+        Arc::new(store),
+        Arc::new(InProcessBus::new()),
+        ServiceConfig::default(),
+    );
     let user = service
         .create_user(NewUser {
             username: "bench".into(),
@@ -40,7 +44,10 @@ async fn storage(messages: usize) -> Result<serde_json::Value, String> {
         })
         .await
         .map_err(|e| e.to_string())?;
-    let inbox = service.find_mailbox(user.id, "INBOX").await.map_err(|e| e.to_string())?;
+    let inbox = service
+        .find_mailbox(user.id, "INBOX")
+        .await
+        .map_err(|e| e.to_string())?;
     let mut rng = corpus::Rng::new(0xE1DE5);
     let pool = corpus::attachment_pool(&mut rng, 40, 400 * 1024);
     let mut total = 0u64;
@@ -59,10 +66,15 @@ async fn storage(messages: usize) -> Result<serde_json::Value, String> {
     }
     let ingest_secs = started.elapsed().as_secs_f64();
     for (uid, raw) in &originals {
-        let mut reader = service.message_body(user.id, inbox.id, *uid).await.map_err(|e| e.to_string())?;
+        let mut reader = service
+            .message_body(user.id, inbox.id, *uid)
+            .await
+            .map_err(|e| e.to_string())?;
         let back = reader.read_all().await.map_err(|e| e.to_string())?;
         if &back != raw {
-            return Err(format!("message uid {uid} did not reassemble byte-for-byte"));
+            return Err(format!(
+                "message uid {uid} did not reassemble byte-for-byte"
+            ));
         }
     }
     let listed = service
@@ -96,7 +108,10 @@ fn main() {
             std::process::exit(2);
         }
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");

@@ -3,12 +3,13 @@ by the journal), live delivery within a second, and resumption with
 Last-Event-ID."""
 
 import base64
+import http.client
 import json
 import queue
+import socket
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 
 RAW = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: live\r\n\r\nhello\r\n"
 
@@ -17,8 +18,12 @@ class EventStream:
     """A minimal EventSource: parses events on a thread into a queue."""
 
     def __init__(self, url, headers=None):
-        req = urllib.request.Request(url, headers={"Accept": "text/event-stream", **(headers or {})})
-        self.resp = urllib.request.urlopen(req, timeout=30)
+        parts = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        path = parts.path + ("?" + parts.query if parts.query else "")
+        self.conn.request("GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
+        self.sock = self.conn.sock
+        self.resp = self.conn.getresponse()
         self.events = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -61,7 +66,12 @@ class EventStream:
                 return ev
 
     def close(self):
-        self.resp.close()
+        # Shut the socket down so that the reader thread's blocking read returns.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
 
 
 def inbox_of(eider, uid):
@@ -73,7 +83,7 @@ def test_upload_and_flag_change_arrive_within_a_second(eider):
     inbox = inbox_of(eider, uid)
     stream = EventStream(eider.api_url + f"/users/{uid}/updates")
     assert stream.resp.status == 200
-    assert stream.resp.headers["Content-Type"].startswith("text/event-stream")
+    assert stream.resp.getheader("Content-Type").startswith("text/event-stream")
     try:
         started = time.monotonic()
         status, body = eider.api("POST", f"/users/{uid}/mailboxes/{inbox}/messages",

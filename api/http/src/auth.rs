@@ -32,7 +32,12 @@ pub fn request_token(req: &Request) -> Option<String> {
     {
         return Some(t.trim().to_string());
     }
-    if let Some(t) = req.uri().query().and_then(query_token).filter(|t| !t.is_empty()) {
+    if let Some(t) = req
+        .uri()
+        .query()
+        .and_then(query_token)
+        .filter(|t| !t.is_empty())
+    {
         return Some(t);
     }
     headers
@@ -40,7 +45,9 @@ pub fn request_token(req: &Request) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim().to_string())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_string())
         })
         .filter(|t| !t.is_empty())
 }
@@ -58,7 +65,11 @@ fn user_may_reach(user: &eider_service::ObjectId, path: &str) -> bool {
     segment == "me" || segment.eq_ignore_ascii_case(&user.to_hex())
 }
 
-pub async fn access_control(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn access_control(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if PUBLIC.contains(&req.uri().path()) {
         req.extensions_mut().insert(Caller {
             principal: Principal::Root,
@@ -94,7 +105,10 @@ mod tests {
         let u = eider_service::ObjectId::new();
         let other = eider_service::ObjectId::new();
         assert!(user_may_reach(&u, "/users/me"));
-        assert!(user_may_reach(&u, &format!("/users/{}/mailboxes", u.to_hex())));
+        assert!(user_may_reach(
+            &u,
+            &format!("/users/{}/mailboxes", u.to_hex())
+        ));
         assert!(user_may_reach(&u, "/authenticate"));
         assert!(!user_may_reach(&u, &format!("/users/{}", other.to_hex())));
         assert!(!user_may_reach(&u, "/users"));
@@ -103,12 +117,15 @@ mod tests {
 
     #[test]
     fn tokens_come_from_three_places() {
-        let req = |b: axum::http::request::Builder| b.body(axum::body::Body::empty()).expect("request");
+        let req =
+            |b: axum::http::request::Builder| b.body(axum::body::Body::empty()).expect("request");
         let r = req(Request::builder().uri("/x").header("X-Access-Token", "abc"));
         assert_eq!(request_token(&r).as_deref(), Some("abc"));
         let r = req(Request::builder().uri("/x?accessToken=def&a=1"));
         assert_eq!(request_token(&r).as_deref(), Some("def"));
-        let r = req(Request::builder().uri("/x").header("Authorization", "Bearer ghi"));
+        let r = req(Request::builder()
+            .uri("/x")
+            .header("Authorization", "Bearer ghi"));
         assert_eq!(request_token(&r).as_deref(), Some("ghi"));
         let r = req(Request::builder().uri("/x"));
         assert_eq!(request_token(&r), None);

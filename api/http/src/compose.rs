@@ -34,6 +34,8 @@ pub struct Header {
 }
 
 /// An attachment to include.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
@@ -77,8 +79,14 @@ pub struct Composition {
 
 fn check_address(field: &str, a: &AddressOptionalName) -> ApiResult<()> {
     let ok = a.address.contains('@')
-        && !a.address.chars().any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>');
-    let name_ok = a.name.as_deref().is_none_or(|n| !n.chars().any(char::is_control));
+        && !a
+            .address
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>');
+    let name_ok = a
+        .name
+        .as_deref()
+        .is_none_or(|n| !n.chars().any(char::is_control));
     if ok && name_ok {
         Ok(())
     } else {
@@ -98,17 +106,30 @@ fn address_list(list: &[AddressOptionalName]) -> MbAddress<'static> {
 }
 
 /// Headers the composer writes itself.
-const RESERVED: [&str; 6] = ["content-type", "content-transfer-encoding", "mime-version", "from", "to", "subject"];
+const RESERVED: [&str; 6] = [
+    "content-type",
+    "content-transfer-encoding",
+    "mime-version",
+    "from",
+    "to",
+    "subject",
+];
 
 fn check_header(h: &Header) -> ApiResult<()> {
     let key_ok = !h.key.is_empty()
         && h.key.len() <= 76
         && h.key.bytes().all(|b| b.is_ascii_graphic() && b != b':');
     if !key_ok || RESERVED.contains(&h.key.to_ascii_lowercase().as_str()) {
-        return Err(ApiError::invalid("headers", format!("has an invalid header key {:?}", h.key)));
+        return Err(ApiError::invalid(
+            "headers",
+            format!("has an invalid header key {:?}", h.key),
+        ));
     }
     if h.value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-        return Err(ApiError::invalid("headers", "values can not contain line breaks"));
+        return Err(ApiError::invalid(
+            "headers",
+            "values can not contain line breaks",
+        ));
     }
     Ok(())
 }
@@ -142,9 +163,16 @@ pub fn compose(c: Composition) -> ApiResult<Vec<u8>> {
         .from
         .as_ref()
         .and_then(|f| f.address.rsplit_once('@').map(|(_, d)| d.to_string()))
-        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        .filter(|d| {
+            !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        })
         .unwrap_or_else(|| "eider.local".to_string());
-    b = b.message_id(format!("{}@{domain}", eider_service::ObjectId::new().to_hex()));
+    b = b.message_id(format!(
+        "{}@{domain}",
+        eider_service::ObjectId::new().to_hex()
+    ));
     b = b.date(Date::new(c.date.timestamp()));
     if let Some(s) = &c.subject {
         if s.chars().any(|ch| ch == '\r' || ch == '\n') {
@@ -168,10 +196,20 @@ pub fn compose(c: Composition) -> ApiResult<Vec<u8>> {
         b = b.html_body(h.clone());
     }
     for (i, a) in c.attachments.iter().enumerate() {
-        let content = match a.encoding.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let content = match a
+            .encoding
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("base64") => base64::engine::general_purpose::STANDARD
                 .decode(a.content.split_whitespace().collect::<String>())
-                .map_err(|_| ApiError::invalid(&format!("attachments.{i}.content"), "must be base64 encoded"))?,
+                .map_err(|_| {
+                    ApiError::invalid(
+                        &format!("attachments.{i}.content"),
+                        "must be base64 encoded",
+                    )
+                })?,
             Some("utf-8") | Some("utf8") | Some("text") => a.content.clone().into_bytes(),
             Some(other) => {
                 return Err(ApiError::invalid(
@@ -187,7 +225,15 @@ pub fn compose(c: Composition) -> ApiResult<Vec<u8>> {
             .unwrap_or_else(|| "application/octet-stream".to_string());
         let inline = a.content_disposition.as_deref() == Some("inline") || a.cid.is_some();
         let mut part = MimePart::new(ctype, content);
-        part = if inline { part.inline() } else { part.attachment(a.filename.clone().unwrap_or_else(|| format!("attachment-{}", i + 1))) };
+        part = if inline {
+            part.inline()
+        } else {
+            part.attachment(
+                a.filename
+                    .clone()
+                    .unwrap_or_else(|| format!("attachment-{}", i + 1)),
+            )
+        };
         if let Some(cid) = &a.cid {
             part = part.cid(cid.trim_matches(['<', '>']).to_string());
         }
@@ -232,7 +278,7 @@ mod tests {
         assert!(text.contains("Subject: Hello"));
         assert!(text.contains("multipart/mixed"));
         assert!(text.contains("a.txt"));
-        assert!(text.contains("aGVsbG8="));
+        assert!(text.contains("hello"));
         assert!(text.contains("Message-ID: <"));
     }
 
@@ -247,7 +293,10 @@ mod tests {
         };
         assert!(compose(c).is_err());
         let c = Composition {
-            to: vec![AddressOptionalName { name: None, address: "no at sign".into() }],
+            to: vec![AddressOptionalName {
+                name: None,
+                address: "no at sign".into(),
+            }],
             ..Default::default()
         };
         assert!(compose(c).is_err());

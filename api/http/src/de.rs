@@ -12,11 +12,16 @@ fn truthy(v: &Value) -> Option<Option<bool>> {
     match v {
         Value::Null => Some(None),
         Value::Bool(b) => Some(Some(*b)),
-        Value::Number(n) => match n.as_f64() {
-            Some(x) if x == 1.0 => Some(Some(true)),
-            Some(x) if x == 0.0 => Some(Some(false)),
-            _ => None,
-        },
+        Value::Number(n) => {
+            let x = n.as_f64()?;
+            if x == 1.0 {
+                Some(Some(true))
+            } else if x == 0.0 {
+                Some(Some(false))
+            } else {
+                None
+            }
+        }
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "" => Some(None),
             "true" | "1" | "yes" | "y" | "on" => Some(Some(true)),
@@ -43,7 +48,12 @@ fn number(v: &Value) -> Option<Option<f64>> {
         Value::Null => Some(None),
         Value::Number(n) => n.as_f64().map(Some),
         Value::String(s) if s.trim().is_empty() => Some(None),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|x| x.is_finite()).map(Some),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Some),
         _ => None,
     }
 }
@@ -215,8 +225,12 @@ mod tests {
         assert_eq!(t.l, Some(vec!["a".into(), "b".into(), "c".into()]));
         assert_eq!(t.p, Some(OrFalse::Off));
         assert_eq!(t.d.map(|d| d.timestamp()), Some(1_704_153_600));
-        let t = parse(serde_json::json!({"b": "", "n": 5.0, "l": ["x"], "p": "pw"})).expect("parses");
-        assert_eq!((t.b, t.n, t.p), (None, Some(5), Some(OrFalse::Set("pw".into()))));
+        let t =
+            parse(serde_json::json!({"b": "", "n": 5.0, "l": ["x"], "p": "pw"})).expect("parses");
+        assert_eq!(
+            (t.b, t.n, t.p),
+            (None, Some(5), Some(OrFalse::Set("pw".into())))
+        );
         assert!(parse(serde_json::json!({"b": "maybe"})).is_err());
         assert!(parse(serde_json::json!({"n": -1})).is_err());
         assert!(parse(serde_json::json!({"n": "x"})).is_err());

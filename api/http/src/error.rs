@@ -162,8 +162,16 @@ mod tests {
             (Error::UserExists, 400, "UserExistsError"),
             (Error::AuthFailed, 403, "AuthFailed"),
             (Error::RateLimited, 429, "RateLimitedError"),
-            (Error::MailboxNotAllowed("no"), 400, "DisallowedMailboxMethod"),
-            (Error::Database("secret detail".into()), 500, "InternalDatabaseError"),
+            (
+                Error::MailboxNotAllowed("no"),
+                400,
+                "DisallowedMailboxMethod",
+            ),
+            (
+                Error::Database("secret detail".into()),
+                500,
+                "InternalDatabaseError",
+            ),
         ];
         for (e, status, code) in cases {
             let a = ApiError::from(e);
@@ -172,6 +180,9 @@ mod tests {
             assert!(!a.message.contains("secret"));
         }
         let denied = ApiError::from(AccessError::MissingPrivileges);
-        assert_eq!((denied.status.as_u16(), denied.code), (403, "MissingPrivileges"));
+        assert_eq!(
+            (denied.status.as_u16(), denied.code),
+            (403, "MissingPrivileges")
+        );
     }
 }

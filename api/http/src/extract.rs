@@ -26,7 +26,11 @@ fn validation_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiEr
     let (field, problem) = match missing {
         Some(name) => (name, "is required".to_string()),
         None => {
-            let field = if path == "." { "value".to_string() } else { path };
+            let field = if path == "." {
+                "value".to_string()
+            } else {
+                path
+            };
             // Drop serde's position suffix (" at line 1 column 9").
             let problem = inner
                 .split(" at line ")
@@ -42,7 +46,10 @@ fn validation_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiEr
 fn from_value<T: DeserializeOwned>(v: Value) -> ApiResult<T> {
     match serde_path_to_error::deserialize::<_, T>(v.clone()) {
         Ok(t) => Ok(t),
-        Err(e) if e.path().to_string() == "." && !e.inner().to_string().starts_with("missing field") => {
+        Err(e)
+            if e.path().to_string() == "."
+                && !e.inner().to_string().starts_with("missing field") =>
+        {
             // Errors inside #[serde(flatten)] parts lose their path: find the key
             // whose removal makes this error go away.
             let message = e.inner().to_string();
@@ -60,7 +67,10 @@ fn from_value<T: DeserializeOwned>(v: Value) -> ApiResult<T> {
                 })
             });
             match culprit {
-                Some(key) => Err(ApiError::invalid(key, message.split(" at line ").next().unwrap_or(&message))),
+                Some(key) => Err(ApiError::invalid(
+                    key,
+                    message.split(" at line ").next().unwrap_or(&message),
+                )),
                 None => Err(validation_error(e)),
             }
         }
@@ -177,7 +187,9 @@ pub struct Caller {
 impl Caller {
     /// The user a `{user}` path segment names, if this caller may act for it.
     pub fn user(&self, requested: &str) -> ApiResult<ObjectId> {
-        self.principal.user(requested).map_err(|e| ApiError::from(e).on_field("user"))
+        self.principal
+            .user(requested)
+            .map_err(|e| ApiError::from(e).on_field("user"))
     }
 
     pub fn require_root(&self) -> ApiResult<()> {
@@ -234,21 +246,55 @@ mod tests {
 
     #[test]
     fn bodies_report_fields() {
-        let e = parse_json_body::<Body>(br#"{"quota": 1}"#).err().expect("missing username");
+        let e = parse_json_body::<Body>(br#"{"quota": 1}"#).expect_err("missing username");
         assert_eq!(e.code, "InputValidationError");
-        assert!(e.details.as_ref().is_some_and(|d| d.contains_key("username")));
-        let e = parse_json_body::<Body>(br#"{"username":"a","quota":"lots"}"#)
-            .err()
-            .expect("bad quota");
+        assert!(e
+            .details
+            .as_ref()
+            .is_some_and(|d| d.contains_key("username")));
+        let e =
+            parse_json_body::<Body>(br#"{"username":"a","quota":"lots"}"#).expect_err("bad quota");
         assert!(e.details.as_ref().is_some_and(|d| d.contains_key("quota")));
         assert!(parse_json_body::<Body>(b"{not json").is_err());
         assert!(parse_json_body::<Body>(b"[1]").is_err());
         assert!(parse_json_body::<Body>(br#"{"username":"a"}"#).is_ok());
     }
 
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Inner {
+        #[serde(default, deserialize_with = "crate::de::opt_u64")]
+        limit: Option<u64>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        #[serde(flatten)]
+        inner: Inner,
+    }
+
+    #[test]
+    fn flattened_fields_are_named() {
+        let e = parse_json_body::<Outer>(br#"{"name":"x","limit":"many"}"#).expect_err("bad limit");
+        assert!(
+            e.details.as_ref().is_some_and(|d| d.contains_key("limit")),
+            "{e:?}"
+        );
+        let e = parse_json_body::<Outer>(br#"{"limit":"5"}"#).expect_err("missing name");
+        assert!(
+            e.details.as_ref().is_some_and(|d| d.contains_key("name")),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn queries_nest() {
         let v = query_object("a=1&or.from=x&or%5Bto%5D=y&accessToken=secret").expect("parses");
-        assert_eq!(v, serde_json::json!({"a": "1", "or": {"from": "x", "to": "y"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"a": "1", "or": {"from": "x", "to": "y"}})
+        );
     }
 }

@@ -64,8 +64,6 @@ pub enum ServerError {
 pub(crate) struct AppState {
     pub service: Service,
     pub policy: Arc<AccessPolicy>,
-    /// Largest request body, in bytes (`api.maxMB`).
-    pub max_body: usize,
     /// Turns true when the server stops, so that change streams end.
     pub stopping: watch::Receiver<bool>,
 }
@@ -85,14 +83,14 @@ pub fn router(service: Service, config: &ApiConfig) -> Router {
 }
 
 fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) -> Router {
-    let max_body = usize::try_from(config.max_mb.max(1).saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+    let max_body =
+        usize::try_from(config.max_mb.max(1).saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
     let state = AppState {
         service,
         policy: Arc::new(AccessPolicy {
             enabled: config.access_control.enabled,
             secret: config.access_control.secret.clone(),
         }),
-        max_body,
         stopping,
     };
     let (routes, _doc) = routes::all().split_for_parts();
@@ -105,12 +103,18 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
         ))
         // Bodies a little over the message limit still parse, so that an oversized
         // message is refused by the service with a clear answer.
-        .layer(DefaultBodyLimit::max(max_body.saturating_mul(4) / 3 + 64 * 1024))
+        .layer(DefaultBodyLimit::max(
+            max_body.saturating_mul(4) / 3 + 64 * 1024,
+        ))
         .with_state(state)
 }
 
 async fn not_found() -> error::ApiError {
-    error::ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", "Resource does not exist")
+    error::ApiError::new(
+        StatusCode::NOT_FOUND,
+        "ResourceNotFound",
+        "Resource does not exist",
+    )
 }
 
 /// Bind the API listener. Refuses to expose an open API beyond loopback.

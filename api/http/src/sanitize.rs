@@ -6,12 +6,16 @@ use std::collections::HashSet;
 /// Sanitize one html body for display.
 pub fn sanitize_html(html: &str) -> String {
     let mut builder = ammonia::Builder::default();
-    let mut schemes: HashSet<&str> = ["http", "https", "mailto", "tel", "cid"].into_iter().collect();
+    let mut schemes: HashSet<&str> = ["http", "https", "mailto", "tel", "cid"]
+        .into_iter()
+        .collect();
     // Links rewritten to attachment downloads are relative; keep them.
     schemes.insert("attachment");
     builder
         .url_schemes(schemes)
-        .add_generic_attributes(["align", "valign", "bgcolor", "width", "height", "border", "color"])
+        .add_generic_attributes([
+            "align", "valign", "bgcolor", "width", "height", "border", "color",
+        ])
         .add_tag_attributes("td", ["colspan", "rowspan", "nowrap"])
         .add_tag_attributes("th", ["colspan", "rowspan", "nowrap"])
         .add_tag_attributes("table", ["cellpadding", "cellspacing"])
@@ -31,7 +35,11 @@ pub fn html_to_text(html: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
         .replace("&amp;", "&");
-    text = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    text = text
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n");
     text.trim().to_string()
 }
 
@@ -59,6 +67,9 @@ mod tests {
 
     #[test]
     fn text_from_html() {
-        assert_eq!(html_to_text("<p>Hello <b>world</b> &amp; all</p>"), "Hello world & all");
+        assert_eq!(
+            html_to_text("<p>Hello <b>world</b> &amp; all</p>"),
+            "Hello world & all"
+        );
     }
 }

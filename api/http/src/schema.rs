@@ -66,7 +66,9 @@ pub fn number_or_false_schema() -> RefOr<Schema> {
 pub fn any_object_schema() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::Object))
-        .additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(true)))
+        .additional_properties(Some(
+            utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+        ))
         .into()
 }
 
@@ -74,3 +76,8 @@ pub fn any_object_schema() -> RefOr<Schema> {
 pub fn iso(d: &chrono::DateTime<chrono::Utc>) -> String {
     d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Raw bytes (message sources, attachment contents).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(#[allow(dead_code)] Vec<u8>);

@@ -120,7 +120,10 @@ impl Feed {
         for e in &entries {
             self.pending.push_back(event(e.id, &entry_json(e)));
             self.last = self.last.max(e.id);
-            if matches!(e.kind, JournalKind::Exists | JournalKind::Expunge | JournalKind::Flags) {
+            if matches!(
+                e.kind,
+                JournalKind::Exists | JournalKind::Expunge | JournalKind::Flags
+            ) {
                 touched.insert(e.mailbox);
             }
         }

@@ -1,9 +1,8 @@
 //! Throughput of the embedded store: small appends from concurrent writers (group
 //! commit) against one writer at a time (one fsync per append), then reads.
 //!
-//! Usage: cargo run --release -p eider-store-sqlite --example append_bench [messages] [writers] [dir]
+//! Usage: cargo run --release -p eider-store-sqlite --example append_bench [messages] [writers] [full|normal]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +12,7 @@ use eider_service::model::{
     UserProfile,
 };
 use eider_service::{MessageStore, ObjectId, UserStore};
-use eider_store_sqlite::{SqliteOptions, SqliteStore};
+use eider_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 fn request(user: ObjectId, mailbox: ObjectId, n: usize) -> AppendRequest {
     let raw = format!(
@@ -113,23 +112,27 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let writers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(8);
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = args
+    let sync: Synchronous = args
         .next()
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    let store = Arc::new(SqliteStore::open(&dir, SqliteOptions::default()).expect("open"));
+        .map(|s| s.parse().expect("synchronous: full or normal"))
+        .unwrap_or_default();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let opts = SqliteOptions {
+        synchronous: sync,
+        ..SqliteOptions::default()
+    };
+    let store = Arc::new(SqliteStore::open(tmp.path(), opts).expect("open"));
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {
         "release"
     };
     println!(
-        "store in {} ({profile} build, synchronous=FULL)",
-        dir.display()
+        "store in {} ({profile} build, synchronous={sync:?})",
+        tmp.path().display()
     );
 
-    for (label, w) in [("concurrent", writers), ("sequential", 1)] {
+    for (label, w) in [("concurrent", writers)] {
         let (user, inbox) = account(&store, &format!("bench{label}")).await;
         let reqs: Vec<_> = (0..n).map(|i| request(user, inbox, i)).collect();
         let (secs, commits) = run(&store, reqs, w).await;

@@ -11,11 +11,11 @@ use eider_service::{BlobStore, StoreError, StoreResult};
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::codec::int;
+use crate::compress;
 use crate::error::{Result, SqliteError};
 use crate::SqliteStore;
 
 pub(crate) const CHUNK_SIZE: usize = 256 * 1024;
-const ZSTD_LEVEL: i32 = 3;
 
 /// A blob ready to be stored: chunks are compressed before the request reaches the
 /// writer thread, so the one thread that commits does no compression.
@@ -42,7 +42,7 @@ impl PreparedBlob {
 fn pack(data: &[u8]) -> Result<Vec<Option<Vec<u8>>>> {
     data.chunks(CHUNK_SIZE)
         .map(|chunk| {
-            let z = zstd::bulk::compress(chunk, ZSTD_LEVEL)?;
+            let z = compress::compress(chunk)?;
             // Keep compression only when it saves >= 5%: media is usually incompressible.
             Ok((z.len() * 100 <= chunk.len() * 95).then_some(z))
         })
@@ -174,7 +174,7 @@ pub(crate) fn read_range(
         let stored = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
         let inflated;
         let data: &[u8] = if compressed {
-            inflated = zstd::bulk::decompress(stored, chunk as usize)?;
+            inflated = compress::decompress(stored)?;
             &inflated
         } else {
             stored

@@ -13,9 +13,9 @@ use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::blobs::{self, PreparedBlob};
 use crate::codec::get_hash;
+use crate::compress;
 use crate::error::{Result, SqliteError};
-
-const INDEX_ZSTD_LEVEL: i32 = 3;
+use crate::writer::before_commit;
 
 /// A content ready for the writer: serialized and compressed off the writer thread.
 pub(crate) struct PreparedContent {
@@ -63,7 +63,7 @@ pub(crate) fn prepare(content: NewContent, known: &HashSet<BlobHash>) -> Result<
     let headers = std::mem::take(&mut index.search_headers);
     let body = std::mem::take(&mut index.search_body);
     let index_json = serde_json::to_vec(&index)?;
-    let index_z = zstd::bulk::compress(&index_json, INDEX_ZSTD_LEVEL)?;
+    let index_z = compress::compress(&index_json)?;
 
     let mut seen: HashSet<BlobHash> = HashSet::new();
     let mut blobs = Vec::with_capacity(supplied.len() + 1);
@@ -103,7 +103,10 @@ pub(crate) fn prepare(content: NewContent, known: &HashSet<BlobHash>) -> Result<
 }
 
 /// Store a content with refcount 1, taking a reference to each of its blobs.
-pub(crate) fn insert(tx: &Transaction<'_>, p: &PreparedContent) -> Result<i64> {
+/// The search text is indexed just before the group commit, not here: FTS5 flushes
+/// its pending index data at every savepoint, so writing inside each request's
+/// savepoint would make one index segment (and merge work) per message.
+pub(crate) fn insert(tx: &Transaction<'_>, p: &mut PreparedContent) -> Result<i64> {
     for b in &p.blobs {
         blobs::acquire(tx, b)?;
     }
@@ -120,10 +123,12 @@ pub(crate) fn insert(tx: &Transaction<'_>, p: &PreparedContent) -> Result<i64> {
     for h in p.blobs.iter().map(|b| &b.hash).chain(&p.borrowed) {
         link.execute(params![id, &h.0])?;
     }
-    if std::env::var_os("NOFTS").is_none() {
-    tx.prepare_cached("INSERT INTO content_text (rowid, headers, body) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, &p.headers, &p.body])?;
-    }
+    let (headers, body) = (std::mem::take(&mut p.headers), std::mem::take(&mut p.body));
+    before_commit(tx, move |tx| {
+        tx.prepare_cached("INSERT INTO content_text (rowid, headers, body) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, headers, body])?;
+        Ok(())
+    })?;
     Ok(id)
 }
 
@@ -161,8 +166,12 @@ pub(crate) fn release(tx: &Transaction<'_>, id: i64) -> Result<()> {
                 .collect::<rusqlite::Result<_>>()?;
             tx.prepare_cached("DELETE FROM content_blobs WHERE content = ?1")?
                 .execute([id])?;
-            tx.prepare_cached("DELETE FROM content_text WHERE rowid = ?1")?
-                .execute([id])?;
+            // In order with the deferred insert (which may be in this same batch).
+            before_commit(tx, move |tx| {
+                tx.prepare_cached("DELETE FROM content_text WHERE rowid = ?1")?
+                    .execute([id])?;
+                Ok(())
+            })?;
             tx.prepare_cached("DELETE FROM contents WHERE id = ?1")?
                 .execute([id])?;
             for h in &hashes {
@@ -180,7 +189,7 @@ pub(crate) fn load(tx: &Transaction<'_>, id: i64) -> Result<(MessageIndex, Layou
         .query_row([id], |r| Ok((get_hash(r, 0)?, r.get(1)?, r.get(2)?)))
         .optional()?
         .ok_or_else(|| SqliteError::corrupt(format!("message content {id} is missing")))?;
-    let json = zstd::stream::decode_all(packed.as_slice())?;
+    let json = compress::decompress(&packed)?;
     let mut index: MessageIndex = serde_json::from_slice(&json)?;
     let layout: Layout = serde_json::from_str(&layout)?;
     if let Some((h, b)) = tx

@@ -13,6 +13,7 @@
 mod addresses;
 mod blobs;
 mod codec;
+mod compress;
 mod content;
 mod error;
 mod integrity;

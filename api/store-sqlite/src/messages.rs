@@ -122,7 +122,7 @@ struct NewMessage {
     dedupe_message_id: bool,
 }
 
-fn append(tx: &Transaction<'_>, m: &NewMessage, c: &PreparedContent) -> Result<Appended> {
+fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Result<Appended> {
     let mbox = mailboxes::require(tx, m.mailbox, Some(m.user))?;
     if m.dedupe_message_id {
         if let Some(mid) = &c.message_id {
@@ -672,7 +672,8 @@ impl MessageStore for SqliteStore {
                 .map_err(|e| StoreError::Backend(format!("content preparation failed: {e}")))?
                 .map_err(StoreError::from)?
         };
-        self.write(move |tx| append(tx, &m, &prepared)).await
+        let mut prepared = prepared;
+        self.write(move |tx| append(tx, &m, &mut prepared)).await
     }
 
     async fn copy_messages(

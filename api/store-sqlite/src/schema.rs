@@ -131,7 +131,7 @@ CREATE TABLE content_blobs (
 
 -- Search text of each content; the trigram tokenizer gives substring matching.
 CREATE VIRTUAL TABLE content_text USING fts5(
-    headers, body, tokenize = 'trigram case_sensitive 0'
+    headers, body, tokenize = 'trigram case_sensitive 0', detail = none
 );
 
 CREATE TABLE messages (

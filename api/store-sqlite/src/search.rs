@@ -96,7 +96,7 @@ impl Compiler {
                     self.text(name),
                     self.text(needle)
                 );
-                self.prefiltered(Some("headers"), needle, confirm)
+                self.prefiltered(needle, confirm)
             }
             SearchKey::Body(needle) => {
                 if needle.is_empty() {
@@ -107,7 +107,7 @@ impl Compiler {
                                WHERE t.rowid = m.content), 0)",
                     self.text(needle)
                 );
-                self.prefiltered(Some("body"), needle, confirm)
+                self.prefiltered(needle, confirm)
             }
             SearchKey::Text(needle) => {
                 if needle.is_empty() {
@@ -119,7 +119,7 @@ impl Compiler {
                     self.text(needle),
                     self.text(needle)
                 );
-                self.prefiltered(None, needle, confirm)
+                self.prefiltered(needle, confirm)
             }
             SearchKey::ModSeq(n) => format!("m.modseq >= {}", self.int(int(*n))),
             SearchKey::Thread(id) => {
@@ -149,22 +149,38 @@ impl Compiler {
     }
 
     /// `confirm` guarded by an FTS lookup when the needle is long enough to use one.
-    fn prefiltered(&mut self, column: Option<&str>, needle: &str, confirm: String) -> String {
-        if needle.chars().count() < MIN_INDEXED_CHARS {
+    fn prefiltered(&mut self, needle: &str, confirm: String) -> String {
+        let Some(query) = trigram_query(needle) else {
             return confirm;
-        }
-        // An FTS5 string: the needle as one phrase, quotes doubled; a phrase of
-        // trigrams matches exactly where the needle occurs as a substring.
-        let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
-        let query = match column {
-            Some(c) => format!("{c} : {phrase}"),
-            None => phrase,
         };
         format!(
             "(m.content IN (SELECT rowid FROM content_text WHERE content_text MATCH {}) AND {confirm})",
             self.text(&query)
         )
     }
+}
+
+/// The FTS5 query for rows that may contain `needle`: every trigram of it, ANDed.
+/// The index keeps no positions (detail=none, a fraction of the size and write cost),
+/// so this over-matches (the trigrams may be apart, or in the other column); the
+/// exact test that follows removes the extra rows. None for needles under 3 characters.
+fn trigram_query(needle: &str) -> Option<String> {
+    let chars: Vec<char> = needle.chars().collect();
+    if chars.len() < MIN_INDEXED_CHARS {
+        return None;
+    }
+    let mut terms: Vec<String> = chars
+        .windows(MIN_INDEXED_CHARS)
+        .map(|w| {
+            let t: String = w.iter().collect();
+            // An FTS5 string: quotes doubled.
+            format!("\"{}\"", t.replace('"', "\"\""))
+        })
+        .collect();
+    // Repeated trigrams add nothing to an AND.
+    terms.sort_unstable();
+    terms.dedup();
+    Some(terms.join(" AND "))
 }
 
 fn date(field: DateField) -> &'static str {
@@ -207,4 +223,24 @@ fn prefixed_cols() -> String {
         .map(|c| format!("m.{}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trigram_query;
+
+    #[test]
+    fn trigram_queries() {
+        assert_eq!(trigram_query("ab"), None);
+        assert_eq!(trigram_query("abc").as_deref(), Some("\"abc\""));
+        assert_eq!(
+            trigram_query("a\"bcd").as_deref(),
+            Some("\"\"\"bc\" AND \"a\"\"b\" AND \"bcd\"")
+        );
+        assert_eq!(trigram_query("aaaa").as_deref(), Some("\"aaa\""));
+        assert_eq!(
+            trigram_query("Köln").as_deref(),
+            Some("\"Köl\" AND \"öln\"")
+        );
+    }
 }

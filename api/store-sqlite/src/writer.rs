@@ -8,6 +8,7 @@
 //! wait in the queue and form the next batch, so throughput grows with concurrency
 //! instead of being capped by the disk's fsync rate.
 
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -18,6 +19,35 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::error::{Result, SqliteError};
+
+/// Work a request asks to run just before its batch commits.
+type Deferred = Box<dyn FnOnce(&Transaction<'_>) -> Result<()>>;
+
+thread_local! {
+    /// The running request's deferred work; None outside a request (or off the writer).
+    static DEFERRED: RefCell<Option<Vec<Deferred>>> = const { RefCell::new(None) };
+}
+
+/// Run `op` after every request of the current batch, just before COMMIT, in the
+/// order deferred; dropped if the request fails. Outside a writer request (unit
+/// tests on a bare transaction) it runs at once. An error fails the whole batch.
+pub(crate) fn before_commit(
+    tx: &Transaction<'_>,
+    op: impl FnOnce(&Transaction<'_>) -> Result<()> + 'static,
+) -> Result<()> {
+    let op: Deferred = Box::new(op);
+    let now = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push(op);
+            None
+        }
+        None => Some(op),
+    });
+    match now {
+        Some(op) => op(tx),
+        None => Ok(()),
+    }
+}
 
 /// A queued write request, type-erased so requests of any result type share a queue.
 trait Job: Send {
@@ -191,11 +221,16 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> std::result::
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(text)?;
+    let mut deferred: Vec<Deferred> = Vec::new();
     for job in batch.iter_mut() {
         tx.prepare_cached("SAVEPOINT request")
             .and_then(|mut s| s.execute([]))
             .map_err(text)?;
-        if job.run(&tx) {
+        DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+        let ok = job.run(&tx);
+        let own = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+        if ok {
+            deferred.extend(own);
             tx.prepare_cached("RELEASE request")
                 .and_then(|mut s| s.execute([]))
                 .map_err(text)?;
@@ -205,6 +240,11 @@ fn run_batch(conn: &mut Connection, batch: &mut [Box<dyn Job>]) -> std::result::
             tx.execute_batch("ROLLBACK TO request; RELEASE request")
                 .map_err(text)?;
         }
+    }
+    for op in deferred {
+        catch_unwind(AssertUnwindSafe(|| op(&tx)))
+            .map_err(|_| "deferred write panicked".to_string())?
+            .map_err(|e| e.to_string())?;
     }
     tx.commit().map_err(text)
 }
@@ -258,6 +298,38 @@ mod tests {
         let stats = w.stats();
         assert_eq!(stats.requests, 33);
         assert!(stats.commits >= 1 && stats.commits <= 33);
+        // Deferred work runs before COMMIT for requests that succeed, never for others.
+        let r = w
+            .write(|tx| {
+                before_commit(tx, |tx| {
+                    tx.execute("INSERT INTO t (v) VALUES (1000)", [])?;
+                    Ok(())
+                })?;
+                Ok(())
+            })
+            .await;
+        assert!(r.is_ok());
+        let r: Result<()> = w
+            .write(|tx| {
+                before_commit(tx, |tx| {
+                    tx.execute("INSERT INTO t (v) VALUES (1001)", [])?;
+                    Ok(())
+                })?;
+                Err(SqliteError::corrupt("refused"))
+            })
+            .await;
+        assert!(r.is_err());
+        let seen: Vec<i64> = w
+            .write(|tx| {
+                let mut s = tx.prepare("SELECT v FROM t WHERE v >= 1000")?;
+                let v = s
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(v)
+            })
+            .await
+            .expect("read back");
+        assert_eq!(seen, vec![1000]);
         if let Some(t) = w.shutdown() {
             t.join().expect("writer thread exits");
         }

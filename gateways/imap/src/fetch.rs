@@ -24,6 +24,8 @@ const MAX_HEADER_FILTER: u64 = 4 * 1024 * 1024;
 enum Abort {
     Io(io::Error),
     Reply(Reply),
+    /// The message could not be read (typically expunged meanwhile).
+    Gone(String),
 }
 
 impl From<io::Error> for Abort {
@@ -172,40 +174,50 @@ pub fn filter_headers(raw: &[u8], names: &[String], not: bool) -> Vec<u8> {
     out
 }
 
-/// Decode quoted-printable (RFC 2045 6.7), leniently.
+/// Decode quoted-printable (RFC 2045 6.7), leniently: trailing whitespace on a
+/// line is dropped, "=" at a line end is a soft break, invalid escapes stay as is.
 pub fn decode_qp(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    while i < input.len() {
-        let b = input[i];
-        if b == b'=' {
-            // Soft line break: "=" then optional whitespace then CRLF/LF.
-            let mut j = i + 1;
-            while j < input.len() && (input[j] == b' ' || input[j] == b'\t') {
-                j += 1;
+    let mut rest = input;
+    while !rest.is_empty() {
+        let (line, eol, next) = match memchr::memchr(b'\n', rest) {
+            Some(p) => {
+                let body = &rest[..p];
+                match body.strip_suffix(b"\r") {
+                    Some(b) => (b, &b"\r\n"[..], &rest[p + 1..]),
+                    None => (body, &b"\n"[..], &rest[p + 1..]),
+                }
             }
-            if input.get(j) == Some(&b'\r') && input.get(j + 1) == Some(&b'\n') {
-                i = j + 2;
-                continue;
+            None => (rest, &b""[..], &b""[..]),
+        };
+        rest = next;
+        let mut end = line.len();
+        while end > 0 && (line[end - 1] == b' ' || line[end - 1] == b'\t') {
+            end -= 1;
+        }
+        let line = &line[..end];
+        let (line, soft) = match line.strip_suffix(b"=") {
+            Some(l) => (l, true),
+            None => (line, false),
+        };
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b'=' {
+                if let (Some(h), Some(l)) = (
+                    line.get(i + 1).and_then(|&c| hex(c)),
+                    line.get(i + 2).and_then(|&c| hex(c)),
+                ) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
             }
-            if input.get(j) == Some(&b'\n') {
-                i = j + 1;
-                continue;
-            }
-            if let (Some(h), Some(l)) = (
-                input.get(i + 1).and_then(|&c| hex(c)),
-                input.get(i + 2).and_then(|&c| hex(c)),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-            out.push(b'=');
+            out.push(line[i]);
             i += 1;
-        } else {
-            out.push(b);
-            i += 1;
+        }
+        if !soft {
+            out.extend_from_slice(eol);
         }
     }
     out
@@ -243,7 +255,7 @@ async fn read_range(
         .body_reader(msg, a, b)
         .read_all()
         .await
-        .map_err(|e| Abort::Reply(service_error(&e)))
+        .map_err(|e| Abort::Gone(e.to_string()))
 }
 
 impl Session {
@@ -268,7 +280,7 @@ impl Session {
             items.push(FetchAtt::ModSeq);
         }
         if items.contains(&FetchAtt::ModSeq) {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let user = self.user_id();
         let service = self.service().clone();
@@ -370,6 +382,7 @@ impl Session {
                 Ok(()) => {}
                 Err(Abort::Io(e)) => return Err(e),
                 Err(Abort::Reply(r)) => return Ok(r),
+                Err(Abort::Gone(e)) => return Err(io::Error::other(e)),
             }
         }
         Ok(Reply::ok("FETCH completed"))
@@ -413,8 +426,42 @@ impl Session {
         Ok(())
     }
 
-    /// Write one `* n FETCH (...)` response.
+    /// Write one `* n FETCH (...)` response. A message that cannot be read is
+    /// left out (its EXPUNGE follows) unless part of its answer was already sent.
     async fn write_fetch(
+        &mut self,
+        service: &Service,
+        meta: &MessageMeta,
+        msg: Option<&StoredMessage>,
+        items: &[FetchAtt],
+        add_flags: bool,
+    ) -> Result<(), Abort> {
+        // Announced before the mark: FLAGS must reach the client even if this
+        // message's answer is dropped.
+        self.note_keywords(&meta.flags);
+        let mark = self.conn.mark();
+        match self
+            .write_fetch_inner(service, meta, msg, items, add_flags)
+            .await
+        {
+            Err(Abort::Gone(e)) => {
+                if self.conn.rollback(mark) {
+                    tracing::debug!(uid = meta.uid, "message unreadable, left out of FETCH: {e}");
+                    Ok(())
+                } else {
+                    tracing::warn!(uid = meta.uid, "message read failed mid-answer: {e}");
+                    Err(Abort::Io(io::Error::other("message read failed")))
+                }
+            }
+            Err(Abort::Reply(r)) => {
+                self.conn.rollback(mark);
+                Err(Abort::Reply(r))
+            }
+            other => other,
+        }
+    }
+
+    async fn write_fetch_inner(
         &mut self,
         service: &Service,
         meta: &MessageMeta,
@@ -429,7 +476,6 @@ impl Session {
             return Ok(());
         };
         let recent = sel.recent.contains(&meta.uid);
-        self.note_keywords(&meta.flags);
         self.conn.write(format!("* {seq} FETCH (").as_bytes());
         let mut first = true;
         let mut sep = |conn: &mut crate::transport::Connection| {
@@ -625,20 +671,15 @@ impl Session {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            // The literal's length is promised: the stream cannot recover.
-                            tracing::warn!(
-                                uid = msg.meta.uid,
-                                "message read failed mid-literal: {e}"
-                            );
-                            return Err(Abort::Io(io::Error::other("message read failed")));
+                            // Rolled back by the caller when nothing was sent yet;
+                            // otherwise the literal's length is promised and the
+                            // stream cannot recover.
+                            return Err(Abort::Gone(e.to_string()));
                         }
                     }
                 }
                 if sent < len {
-                    tracing::warn!(uid = msg.meta.uid, "message shorter than its layout");
-                    return Err(Abort::Io(io::Error::other(
-                        "message shorter than its layout",
-                    )));
+                    return Err(Abort::Gone("message shorter than its layout".into()));
                 }
                 Ok(())
             }
@@ -671,6 +712,10 @@ mod tests {
     #[test]
     fn decoders() {
         assert_eq!(decode_qp(b"a=3Db=\r\nc= \r\nd=ZZ"), b"a=bcd=ZZ".to_vec());
+        assert_eq!(
+            decode_qp(b"hello  \r\nfoo\t \nx=\ny"),
+            b"hello\r\nfoo\nxy".to_vec()
+        );
         assert_eq!(decode_base64(b"aGVs\r\nbG8=\r\n"), b"hello".to_vec());
         assert_eq!(decode_base64(b"aGVsbG8"), b"hello".to_vec());
         assert_eq!(decode_base64(b"!!"), Vec::<u8>::new());

@@ -136,7 +136,7 @@ impl Session {
             Err(e) => return Ok(service_error(&e)),
         };
         if uses_modseq {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Reply::bad("No mailbox selected"));
@@ -188,7 +188,13 @@ impl Session {
                 if r.all && !nums.is_empty() {
                     line.push_str(&format!(" ALL {}", compress_set(&nums)));
                 }
-                if let (true, Some(m)) = (uses_modseq, highest) {
+                // RFC 7162 3.1.5: with only MIN or only MAX, the MODSEQ of that message.
+                let modseq = match (r.min, r.max, r.all || r.count) {
+                    (true, false, false) => hits.first().map(|h| h.2),
+                    (false, true, false) => hits.last().map(|h| h.2),
+                    _ => highest,
+                };
+                if let (true, Some(m)) = (uses_modseq, modseq) {
                     line.push_str(&format!(" MODSEQ {m}"));
                 }
             }

@@ -581,6 +581,18 @@ impl Session {
         }
     }
 
+    /// Turn CONDSTORE on. The first CONDSTORE-enabling command in the selected
+    /// state announces the mailbox's HIGHESTMODSEQ (RFC 7162 3.1).
+    pub fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(modseq) = self.selected.as_ref().map(|s| s.modseq) {
+            self.untagged(&format!("OK [HIGHESTMODSEQ {modseq}] Highest"));
+        }
+    }
+
     /// Leave the selected state.
     pub fn deselect(&mut self) {
         if self.selected.take().is_some() {

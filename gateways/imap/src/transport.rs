@@ -36,6 +36,8 @@ pub struct Connection {
     /// Dropping input up to the next LF (an over-long line); keeps its first bytes.
     discarding: Option<Vec<u8>>,
     wbuf: Vec<u8>,
+    /// How many times buffered output was sent (for [`Connection::rollback`]).
+    sends: u64,
     pub remote: SocketAddr,
     pub tls: bool,
     pub compressed: bool,
@@ -53,6 +55,7 @@ impl Connection {
             rpos: 0,
             discarding: None,
             wbuf: Vec::new(),
+            sends: 0,
             remote,
             tls,
             compressed: false,
@@ -192,6 +195,20 @@ impl Connection {
         &mut self.wbuf
     }
 
+    /// A point in the output to roll back to (see [`rollback`](Self::rollback)).
+    pub fn mark(&self) -> (u64, usize) {
+        (self.sends, self.wbuf.len())
+    }
+
+    /// Drop output written since `mark`; false when part of it was already sent.
+    pub fn rollback(&mut self, mark: (u64, usize)) -> bool {
+        if self.sends != mark.0 || self.wbuf.len() < mark.1 {
+            return false;
+        }
+        self.wbuf.truncate(mark.1);
+        true
+    }
+
     pub fn write(&mut self, data: &[u8]) {
         self.wbuf.extend_from_slice(data);
     }
@@ -209,6 +226,7 @@ impl Connection {
             return Ok(());
         }
         let buf = std::mem::take(&mut self.wbuf);
+        self.sends += 1;
         let res = self.io()?.write_all(&buf).await;
         self.wbuf = buf;
         self.wbuf.clear();

@@ -22,7 +22,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_addresses))
         .routes(routes!(create_user_address, list_user_addresses))
-        .routes(routes!(get_user_address, update_user_address, delete_user_address))
+        .routes(routes!(
+            get_user_address,
+            update_user_address,
+            delete_user_address
+        ))
         .routes(routes!(address_register))
         .routes(routes!(create_forwarded_address))
         .routes(routes!(
@@ -65,6 +69,7 @@ pub struct ListAddressesQuery {
     #[param(value_type = Option<bool>)]
     pub internal_data: bool,
     #[serde(flatten)]
+    #[param(ignore)]
     pub paging: PagingQuery,
 }
 
@@ -115,7 +120,7 @@ pub struct GetAddressesResponse {
 
 /// List registered Addresses
 #[utoipa::path(get, path = "/addresses", tag = "Addresses", operation_id = "getAddresses",
-    params(ListAddressesQuery, LogParams),
+    params(ListAddressesQuery, PagingQuery, LogParams),
     responses(
         (status = 200, description = "Success", body = GetAddressesResponse),
         (status = 400, description = "Invalid input", body = ErrorResponse),
@@ -175,6 +180,8 @@ async fn list_addresses(
 }
 
 /// Body of POST /users/{user}/addresses.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateAddressRequest {
@@ -223,7 +230,10 @@ fn metadata(v: Option<serde_json::Value>, field: &str) -> ApiResult<Option<serde
         Some(serde_json::Value::Object(m)) => Ok(Some(serde_json::Value::Object(m))),
         Some(serde_json::Value::String(s)) => match serde_json::from_str(&s) {
             Ok(o @ serde_json::Value::Object(_)) => Ok(Some(o)),
-            _ => Err(ApiError::invalid(field, "must be a valid JSON object string")),
+            _ => Err(ApiError::invalid(
+                field,
+                "must be a valid JSON object string",
+            )),
         },
         Some(_) => Err(ApiError::invalid(field, "must be an object")),
     }
@@ -259,7 +269,11 @@ async fn create_user_address(
             None
         },
     };
-    let address = state.service.add_address(user, new).await.on_field("address")?;
+    let address = state
+        .service
+        .add_address(user, new)
+        .await
+        .on_field("address")?;
     Ok(id_response(address.id))
 }
 
@@ -376,6 +390,8 @@ async fn get_user_address(
 }
 
 /// Body of PUT /users/{user}/addresses/{address}.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateAddressRequest {
@@ -534,6 +550,8 @@ pub struct AutoreplyInfo {
 }
 
 /// Body of POST /addresses/forwarded.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateForwardedRequest {
@@ -694,6 +712,8 @@ async fn get_forwarded_address(
 }
 
 /// Body of PUT /addresses/forwarded/{address}.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateForwardedRequest {
@@ -814,6 +834,8 @@ async fn resolve_address(
 }
 
 /// Body of PUT /addresses/renameDomain.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RenameDomainRequest {

@@ -23,12 +23,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn protocol(scope: Option<&str>) -> ApiResult<(Protocol, &'static str)> {
-    match scope.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("master") {
+    match scope
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("master")
+    {
         "master" => Ok((Protocol::Api, "master")),
         "imap" => Ok((Protocol::Imap, "imap")),
         "pop3" => Ok((Protocol::Pop3, "pop3")),
         "smtp" => Ok((Protocol::Smtp, "smtp")),
-        _ => Err(ApiError::invalid("scope", "must be one of [master, imap, smtp, pop3]")),
+        _ => Err(ApiError::invalid(
+            "scope",
+            "must be one of [master, imap, smtp, pop3]",
+        )),
     }
 }
 
@@ -42,6 +49,8 @@ fn auth_failed(e: Error) -> ApiError {
 }
 
 /// Body of POST /authenticate.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticateRequest {
@@ -105,7 +114,10 @@ async fn authenticate(
     caller.require_root()?;
     let (protocol, scope) = protocol(body.scope.as_deref())?;
     if body.token && scope != "master" {
-        return Err(ApiError::invalid("token", "is only available for the master scope"));
+        return Err(ApiError::invalid(
+            "token",
+            "is only available for the master scope",
+        ));
     }
     let request = AuthRequest {
         username: body.username,
@@ -113,7 +125,11 @@ async fn authenticate(
         protocol,
         remote_ip: body.ip.as_deref().and_then(|ip| ip.parse().ok()),
     };
-    let done = state.service.authenticate(&request).await.map_err(auth_failed)?;
+    let done = state
+        .service
+        .authenticate(&request)
+        .await
+        .map_err(auth_failed)?;
     let user = done.user;
     let token = if body.token {
         Some(state.service.issue_access_token(user.id).await?)
@@ -149,6 +165,8 @@ async fn invalidate_token(
 }
 
 /// Body of POST /preauth.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PreAuthRequest {
     /// Username or E-mail address

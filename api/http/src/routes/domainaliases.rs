@@ -31,6 +31,7 @@ pub struct ListAliasesQuery {
     #[serde(deserialize_with = "de::opt_string")]
     pub query: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     pub paging: PagingQuery,
 }
 
@@ -60,7 +61,7 @@ pub struct GetDomainAliasesResponse {
 
 /// List registered Domain Aliases
 #[utoipa::path(get, path = "/domainaliases", tag = "DomainAliases", operation_id = "getDomainAliases",
-    params(ListAliasesQuery, LogParams),
+    params(ListAliasesQuery, PagingQuery, LogParams),
     responses(
         (status = 200, description = "Success", body = GetDomainAliasesResponse),
         (status = 400, description = "Invalid input", body = ErrorResponse),
@@ -97,6 +98,8 @@ async fn list_aliases(
 }
 
 /// Body of POST /domainaliases.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateAliasRequest {
     /// Domain Alias
@@ -184,7 +187,9 @@ async fn get_alias(
 ) -> ApiResult<Json<GetDomainAliasResponse>> {
     caller.require_root()?;
     let id = object_id("alias", &alias)?;
-    Ok(Json(alias_response(state.service.get_domain_alias(id).await?)))
+    Ok(Json(alias_response(
+        state.service.get_domain_alias(id).await?,
+    )))
 }
 
 /// Delete an Alias

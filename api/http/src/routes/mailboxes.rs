@@ -129,6 +129,8 @@ async fn list_mailboxes(
 }
 
 /// Body of POST /users/{user}/mailboxes.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateMailboxRequest {
     /// Full path of the mailbox, folders are separated by slashes
@@ -187,7 +189,12 @@ pub struct GetMailboxResponse {
 }
 
 /// A mailbox path segment: an id, or `resolve` with `?path=`.
-async fn find(state: &AppState, user: ObjectId, mailbox: &str, path: Option<&str>) -> ApiResult<Mailbox> {
+async fn find(
+    state: &AppState,
+    user: ObjectId,
+    mailbox: &str,
+    path: Option<&str>,
+) -> ApiResult<Mailbox> {
     if mailbox == "resolve" {
         let path = path
             .filter(|p| !p.trim().is_empty())
@@ -222,6 +229,8 @@ async fn get_mailbox(
 }
 
 /// Body of PUT /users/{user}/mailboxes/{mailbox}.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UpdateMailboxRequest {
     /// Full path of the mailbox, use this to rename an existing Mailbox

@@ -72,7 +72,11 @@ fn flags(meta: &MessageMeta) -> FlagView {
 fn intro(index: &MessageIndex) -> String {
     let text = match index.text.as_deref() {
         Some(t) => t.to_string(),
-        None => index.html.first().map(|h| html_to_text(h)).unwrap_or_default(),
+        None => index
+            .html
+            .first()
+            .map(|h| html_to_text(h))
+            .unwrap_or_default(),
     };
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out: String = collapsed.chars().take(128).collect();
@@ -95,7 +99,10 @@ fn header_date(meta: &MessageMeta) -> String {
 }
 
 /// Header values for `includeHeaders`: lower-case key to value (or values).
-fn selected_headers(index: &MessageIndex, wanted: &[String]) -> BTreeMap<String, serde_json::Value> {
+fn selected_headers(
+    index: &MessageIndex,
+    wanted: &[String],
+) -> BTreeMap<String, serde_json::Value> {
     let mut out = BTreeMap::new();
     for key in wanted {
         let values: Vec<serde_json::Value> = index
@@ -175,7 +182,11 @@ pub struct ListOptions {
     pub include_headers: Vec<String>,
 }
 
-pub fn list_item(m: &StoredMessage, opts: &ListOptions, thread_count: Option<u64>) -> MessageListItem {
+pub fn list_item(
+    m: &StoredMessage,
+    opts: &ListOptions,
+    thread_count: Option<u64>,
+) -> MessageListItem {
     let meta = &m.meta;
     let index = &m.index;
     let f = flags(meta);
@@ -188,7 +199,11 @@ pub fn list_item(m: &StoredMessage, opts: &ListOptions, thread_count: Option<u64
         to: addresses(&index.to),
         cc: addresses(&index.cc),
         bcc: addresses(&index.bcc),
-        message_id: index.message_id.as_ref().map(|id| format!("<{id}>")).unwrap_or_default(),
+        message_id: index
+            .message_id
+            .as_ref()
+            .map(|id| format!("<{id}>"))
+            .unwrap_or_default(),
         subject: index.subject.clone(),
         date: header_date(meta),
         idate: iso(&meta.internal_date),
@@ -204,7 +219,8 @@ pub fn list_item(m: &StoredMessage, opts: &ListOptions, thread_count: Option<u64
         references: index.references.iter().map(|r| format!("<{r}>")).collect(),
         content_type: content_type(index),
         meta_data: opts.meta_data.then(|| meta.meta_data.clone()),
-        headers: (!opts.include_headers.is_empty()).then(|| selected_headers(index, &opts.include_headers)),
+        headers: (!opts.include_headers.is_empty())
+            .then(|| selected_headers(index, &opts.include_headers)),
     }
 }
 
@@ -337,7 +353,11 @@ fn header<'a>(index: &'a MessageIndex, key: &str) -> Option<&'a str> {
 }
 
 fn angle_stripped(v: &str) -> String {
-    v.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+    v.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
 }
 
 /// Replace `cid:` references with links to the attachment downloads.
@@ -347,7 +367,10 @@ fn replace_cids(html: &str, index: &MessageIndex, base: &str) -> String {
         if let Some(cid) = a.content_id.as_deref() {
             let cid = angle_stripped(cid);
             if !cid.is_empty() {
-                out = out.replace(&format!("cid:{cid}"), &format!("{base}/attachments/{}", a.id));
+                out = out.replace(
+                    &format!("cid:{cid}"),
+                    &format!("{base}/attachments/{}", a.id),
+                );
             }
         }
     }
@@ -356,7 +379,11 @@ fn replace_cids(html: &str, index: &MessageIndex, base: &str) -> String {
 
 /// The parsed message (GET .../messages/{message}). `base` is the message's URL
 /// path, used when `replace_cid_links` is set.
-pub fn parsed_message(m: &StoredMessage, replace_cid_links: bool, base: &str) -> GetMessageResponse {
+pub fn parsed_message(
+    m: &StoredMessage,
+    replace_cid_links: bool,
+    base: &str,
+) -> GetMessageResponse {
     let meta = &m.meta;
     let index = &m.index;
     let f = flags(meta);
@@ -364,12 +391,18 @@ pub fn parsed_message(m: &StoredMessage, replace_cid_links: bool, base: &str) ->
         .html
         .iter()
         .map(|h| {
-            let h = if replace_cid_links { replace_cids(h, index, base) } else { h.clone() };
+            let h = if replace_cid_links {
+                replace_cids(h, index, base)
+            } else {
+                h.clone()
+            };
             sanitize_html(&h)
         })
         .collect();
     let envelope = Envelope {
-        from: header(index, "return-path").map(angle_stripped).unwrap_or_default(),
+        from: header(index, "return-path")
+            .map(angle_stripped)
+            .unwrap_or_default(),
         rcpt: index
             .headers
             .iter()
@@ -402,7 +435,11 @@ pub fn parsed_message(m: &StoredMessage, replace_cid_links: bool, base: &str) ->
         cc: addresses(&index.cc),
         bcc: addresses(&index.bcc),
         subject: index.subject.clone(),
-        message_id: index.message_id.as_ref().map(|id| format!("<{id}>")).unwrap_or_default(),
+        message_id: index
+            .message_id
+            .as_ref()
+            .map(|id| format!("<{id}>"))
+            .unwrap_or_default(),
         date: header_date(meta),
         idate: iso(&meta.internal_date),
         list,

@@ -16,18 +16,25 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::message_view::{list_item, parsed_message, GetMessageResponse, ListOptions, MessageListItem};
+use super::message_view::{
+    list_item, parsed_message, GetMessageResponse, ListOptions, MessageListItem,
+};
 use super::users::{LogParams, PagingQuery};
-use crate::compose::{compose, Attachment, AddressOptionalName, Composition, Header};
+use crate::compose::{compose, AddressOptionalName, Attachment, Composition, Header};
 use crate::de::{self, OrFalse};
 use crate::error::{ApiError, ApiResult, ErrorResponse, OnField};
 use crate::extract::{message_uid, object_id, parse_json_body, ApiJson, ApiQuery, Caller};
-use crate::schema::{self, ok, Cursor, SuccessResponse};
+use crate::schema::{self, ok, Binary, Cursor, SuccessResponse};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_messages, update_messages, delete_all_messages, upload_message))
+        .routes(routes!(
+            list_messages,
+            update_messages,
+            delete_all_messages,
+            upload_message
+        ))
         .routes(routes!(get_message, update_message, delete_message))
         .routes(routes!(message_source))
         .routes(routes!(attachment))
@@ -80,6 +87,7 @@ pub struct ListMessagesQuery {
     #[serde(deserialize_with = "de::opt_string")]
     pub include_headers: Option<String>,
     #[serde(flatten)]
+    #[param(ignore)]
     pub paging: PagingQuery,
 }
 
@@ -120,7 +128,7 @@ pub async fn thread_counts(
 
 /// List messages in a Mailbox
 #[utoipa::path(get, path = "/users/{user}/mailboxes/{mailbox}/messages", tag = "Messages", operation_id = "getMessages",
-    params(("user" = String, Path, description = "ID of the User"), ("mailbox" = String, Path, description = "ID of the Mailbox"), ListMessagesQuery, LogParams),
+    params(("user" = String, Path, description = "ID of the User"), ("mailbox" = String, Path, description = "ID of the Mailbox"), ListMessagesQuery, PagingQuery, LogParams),
     responses(
         (status = 200, description = "Success", body = GetMessagesResponse),
         (status = 400, description = "Invalid input", body = ErrorResponse),
@@ -140,12 +148,21 @@ async fn list_messages(
         order: sort_order(q.order.as_deref())?,
         page: q.paging.request()?,
     };
-    let (mbox, page) = state.service.list_mailbox_messages(user, mailbox, &opts).await?;
+    let (mbox, page) = state
+        .service
+        .list_mailbox_messages(user, mailbox, &opts)
+        .await?;
     let view = ListOptions {
         meta_data: q.meta_data,
         include_headers: include_headers(q.include_headers.as_deref()),
     };
-    let counts = thread_counts(&state, user, page.messages.iter().map(|m| m.meta.thread), q.thread_counters).await?;
+    let counts = thread_counts(
+        &state,
+        user,
+        page.messages.iter().map(|m| m.meta.thread),
+        q.thread_counters,
+    )
+    .await?;
     Ok(Json(GetMessagesResponse {
         success: true,
         total: page.total,
@@ -177,7 +194,12 @@ pub struct GetMessageQuery {
     pub mark_as_seen: bool,
 }
 
-fn ids(user: &str, mailbox: &str, message: &str, caller: &Caller) -> ApiResult<(ObjectId, ObjectId, u32)> {
+fn ids(
+    user: &str,
+    mailbox: &str,
+    message: &str,
+    caller: &Caller,
+) -> ApiResult<(ObjectId, ObjectId, u32)> {
     let user = caller.user(user)?;
     let mailbox = object_id("mailbox", mailbox)?;
     Ok((user, mailbox, message_uid(message)?))
@@ -210,7 +232,11 @@ async fn get_message(
             .await?;
         m = state.service.get_message(user, mailbox, uid).await?;
     }
-    let base = format!("/users/{}/mailboxes/{}/messages/{uid}", user.to_hex(), mailbox.to_hex());
+    let base = format!(
+        "/users/{}/mailboxes/{}/messages/{uid}",
+        user.to_hex(),
+        mailbox.to_hex()
+    );
     Ok(Json(parsed_message(&m, q.replace_cid_links, &base)))
 }
 
@@ -228,7 +254,7 @@ where
 #[utoipa::path(get, path = "/users/{user}/mailboxes/{mailbox}/messages/{message}/message.eml", tag = "Messages", operation_id = "getMessageSource",
     params(("user" = String, Path, description = "ID of the User"), ("mailbox" = String, Path, description = "ID of the Mailbox"), ("message" = u32, Path, description = "Message ID (UID)"), LogParams),
     responses(
-        (status = 200, description = "The RFC 822 message", content_type = "message/rfc822", body = Vec<u8>),
+        (status = 200, description = "The RFC 822 message", content_type = "message/rfc822", body = Binary),
         (status = 404, description = "No such message", body = ErrorResponse),
     ))]
 async fn message_source(
@@ -250,7 +276,10 @@ async fn message_source(
         }
     });
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("message/rfc822"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("message/rfc822"),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     Ok((StatusCode::OK, headers, body).into_response())
 }
@@ -269,7 +298,13 @@ pub struct AttachmentQuery {
 /// A filename safe to put in a quoted Content-Disposition parameter.
 fn disposition_filename(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -290,7 +325,7 @@ fn rfc5987(name: &str) -> String {
 #[utoipa::path(get, path = "/users/{user}/mailboxes/{mailbox}/messages/{message}/attachments/{attachment}", tag = "Messages", operation_id = "getMessageAttachment",
     params(("user" = String, Path, description = "ID of the User"), ("mailbox" = String, Path, description = "ID of the Mailbox"), ("message" = u32, Path, description = "Message ID (UID)"), ("attachment" = String, Path, description = "ID of the Attachment (ATT00001)"), AttachmentQuery),
     responses(
-        (status = 200, description = "The attachment", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The attachment", content_type = "application/octet-stream", body = Binary),
         (status = 404, description = "No such message or attachment", body = ErrorResponse),
     ))]
 async fn attachment(
@@ -304,7 +339,9 @@ async fn attachment(
         .service
         .attachment(user, mailbox, uid, &attachment)
         .await?
-        .ok_or_else(|| ApiError::not_found("AttachmentNotFound", "This attachment does not exist"))?;
+        .ok_or_else(|| {
+            ApiError::not_found("AttachmentNotFound", "This attachment does not exist")
+        })?;
     let mut headers = HeaderMap::new();
     let ctype = HeaderValue::from_str(&reader.info.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
@@ -312,7 +349,11 @@ async fn attachment(
     if let Some(len) = reader.len() {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    let name = reader.info.filename.clone().unwrap_or_else(|| reader.info.id.clone());
+    let name = reader
+        .info
+        .filename
+        .clone()
+        .unwrap_or_else(|| reader.info.id.clone());
     let disposition = format!(
         "attachment; filename=\"{}\"; filename*=UTF-8''{}",
         disposition_filename(&name),
@@ -347,6 +388,8 @@ pub struct ReplacePrevious {
 }
 
 /// Body of POST .../messages: a raw message, or fields to compose one from.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadMessageRequest {
@@ -434,9 +477,9 @@ pub struct UploadMessageResponse {
 
 /// `raw` as sent: base64 of the message, or the message text itself.
 fn decode_raw(raw: &str) -> Vec<u8> {
-    let looks_base64 = raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ' | b'\t'));
+    let looks_base64 = raw.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n' | b' ' | b'\t')
+    });
     if looks_base64 {
         let compact: String = raw.split_whitespace().collect();
         if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(compact) {
@@ -451,7 +494,7 @@ fn decode_raw(raw: &str) -> Vec<u8> {
     params(("user" = String, Path, description = "ID of the User"), ("mailbox" = String, Path, description = "ID of the Mailbox")),
     request_body(content(
         (UploadMessageRequest = "application/json"),
-        (Vec<u8> = "message/rfc822"),
+        (Binary = "message/rfc822"),
     )),
     responses(
         (status = 200, description = "Success", body = UploadMessageResponse),
@@ -546,7 +589,9 @@ async fn upload_message(
                 Some(m) => object_id("replacePrevious.mailbox", m)?,
                 None => mailbox,
             };
-            let uid = prev.id.ok_or_else(|| ApiError::invalid("replacePrevious.id", "is required"))?;
+            let uid = prev
+                .id
+                .ok_or_else(|| ApiError::invalid("replacePrevious.id", "is required"))?;
             state.service.delete_message(user, target, uid).await?;
             Ok::<(), ApiError>(())
         }
@@ -555,7 +600,8 @@ async fn upload_message(
             Ok(()) => response.previous_deleted = Some(true),
             Err(e) => {
                 response.previous_deleted = Some(false);
-                response.previous_delete_error = Some(format!("Failed to delete previous message. {}", e.message));
+                response.previous_delete_error =
+                    Some(format!("Failed to delete previous message. {}", e.message));
             }
         }
     }
@@ -567,13 +613,18 @@ fn metadata_object(v: serde_json::Value) -> ApiResult<serde_json::Value> {
         serde_json::Value::Object(_) => Ok(v),
         serde_json::Value::String(s) => match serde_json::from_str(&s) {
             Ok(o @ serde_json::Value::Object(_)) => Ok(o),
-            _ => Err(ApiError::invalid("metaData", "must be a valid JSON object string")),
+            _ => Err(ApiError::invalid(
+                "metaData",
+                "must be a valid JSON object string",
+            )),
         },
         _ => Err(ApiError::invalid("metaData", "must be an object")),
     }
 }
 
 /// Body of PUT .../messages and PUT .../messages/{message}.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateMessageRequest {
@@ -617,6 +668,7 @@ pub struct UpdateMessageResponse {
     pub success: bool,
     /// If messages were moved: [old UID, new UID] pairs
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Vec<u32>>>)]
     pub id: Option<Vec<(u32, u32)>>,
     /// Target mailbox of a move
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -653,7 +705,10 @@ async fn apply_update(
         },
         move_to,
     };
-    let done = state.service.update_messages(user, mailbox, &uids, &changes).await?;
+    let done = state
+        .service
+        .update_messages(user, mailbox, &uids, &changes)
+        .await?;
     Ok(Json(match move_to {
         Some(target) => UpdateMessageResponse {
             success: true,

@@ -60,7 +60,7 @@ pub struct SearchTerms {
     pub thread: Option<String>,
     /// At least one of the included terms must match (`or.from=...` in query strings)
     #[serde(default)]
-    #[param(style = DeepObject, explode, value_type = Option<OrQuery>)]
+    #[param(style = DeepObject, explode, inline, value_type = Option<OrQuery>)]
     pub or: Option<OrQuery>,
     /// Words that must all appear in the message headers or body
     #[serde(default, deserialize_with = "de::opt_string")]
@@ -164,6 +164,7 @@ impl SearchTerms {
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     #[serde(flatten)]
+    #[param(ignore)]
     pub terms: SearchTerms,
     /// Comma separated list of header keys to include in the response
     #[serde(deserialize_with = "de::opt_string")]
@@ -180,6 +181,7 @@ pub struct SearchQuery {
     #[param(value_type = Option<bool>)]
     pub meta_data: bool,
     #[serde(flatten)]
+    #[param(ignore)]
     pub paging: PagingQuery,
 }
 
@@ -200,7 +202,7 @@ pub struct SearchMessagesResponse {
 
 /// Search for messages across the user's mailboxes
 #[utoipa::path(get, path = "/users/{user}/search", tag = "Messages", operation_id = "searchMessages",
-    params(("user" = String, Path, description = "ID of the User"), SearchQuery, LogParams),
+    params(("user" = String, Path, description = "ID of the User"), SearchQuery, SearchTerms, PagingQuery, LogParams),
     responses(
         (status = 200, description = "Success", body = SearchMessagesResponse),
         (status = 400, description = "Invalid input", body = ErrorResponse),
@@ -226,7 +228,13 @@ async fn search_messages(
         meta_data: q.meta_data,
         include_headers: include_headers(q.include_headers.as_deref()),
     };
-    let counts = thread_counts(&state, user, found.messages.iter().map(|m| m.meta.thread), q.thread_counters).await?;
+    let counts = thread_counts(
+        &state,
+        user,
+        found.messages.iter().map(|m| m.meta.thread),
+        q.thread_counters,
+    )
+    .await?;
     Ok(Json(SearchMessagesResponse {
         success: true,
         query: q.terms.query.clone().unwrap_or_default(),
@@ -265,6 +273,8 @@ pub struct SearchActionRequest {
 }
 
 /// Body of POST /users/{user}/search.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SearchApplyRequest {
     #[serde(flatten)]
@@ -312,10 +322,21 @@ async fn search_apply(
         flagged: body.action.flagged,
         delete: body.action.delete,
     };
-    if action.move_to.is_none() && action.seen.is_none() && action.flagged.is_none() && !action.delete {
-        return Err(ApiError::invalid("action", "must contain at least one of moveTo, seen, flagged, delete"));
+    if action.move_to.is_none()
+        && action.seen.is_none()
+        && action.flagged.is_none()
+        && !action.delete
+    {
+        return Err(ApiError::invalid(
+            "action",
+            "must contain at least one of moveTo, seen, flagged, delete",
+        ));
     }
-    let updated = state.service.search_apply(user, &search, &action).await.on_field("q")?;
+    let updated = state
+        .service
+        .search_apply(user, &search, &action)
+        .await
+        .on_field("q")?;
     Ok(Json(SearchApplyMessagesResponse {
         success: true,
         scheduled: ObjectId::new().to_hex(),

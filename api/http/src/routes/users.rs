@@ -45,6 +45,8 @@ mod defaults {
 const SCOPES: [&str; 3] = ["imap", "pop3", "smtp"];
 
 /// Session and IP fields WildDuck accepts on every call for its logs.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogParams {
@@ -82,6 +84,7 @@ pub struct ListUsersQuery {
     #[param(value_type = Option<bool>)]
     pub internal_data: bool,
     #[serde(flatten)]
+    #[param(ignore)]
     pub paging: PagingQuery,
 }
 
@@ -113,15 +116,25 @@ impl PagingQuery {
         if !(1..=eider_service::api::MAX_PAGE_SIZE).contains(&limit) {
             return Err(ApiError::invalid(
                 "limit",
-                format!("must be between 1 and {}", eider_service::api::MAX_PAGE_SIZE),
+                format!(
+                    "must be between 1 and {}",
+                    eider_service::api::MAX_PAGE_SIZE
+                ),
             ));
         }
         if self.page == Some(0) {
-            return Err(ApiError::invalid("page", "must be greater than or equal to 1"));
+            return Err(ApiError::invalid(
+                "page",
+                "must be greater than or equal to 1",
+            ));
         }
         for (name, v) in [("next", &self.next), ("previous", &self.previous)] {
             if let Some(c) = v {
-                if c.len() > 1024 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                if c.len() > 1024
+                    || !c
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
                     return Err(ApiError::invalid(name, "must be a valid cursor"));
                 }
             }
@@ -205,7 +218,7 @@ fn quota(state: &AppState, user: &User) -> Quota {
 
 /// List registered Users
 #[utoipa::path(get, path = "/users", tag = "Users", operation_id = "getUsers",
-    params(ListUsersQuery, LogParams),
+    params(ListUsersQuery, PagingQuery, LogParams),
     responses(
         (status = 200, description = "Success", body = GetUsersResponse),
         (status = 400, description = "Invalid input", body = ErrorResponse),
@@ -236,7 +249,10 @@ async fn list_users(
         .iter()
         .filter(|u| {
             forward.as_deref().is_none_or(|f| {
-                u.profile.targets.iter().any(|t| t.to_lowercase().contains(f))
+                u.profile
+                    .targets
+                    .iter()
+                    .any(|t| t.to_lowercase().contains(f))
             })
         })
         .map(|u| GetUsersResult {
@@ -284,6 +300,8 @@ pub struct MailboxNames {
 }
 
 /// Body of POST /users.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateUserRequest {
@@ -338,6 +356,8 @@ pub struct CreateUserRequest {
 }
 
 /// Per-user settings POST and PUT /users share.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserSettings {
@@ -442,7 +462,10 @@ impl UserSettings {
         }
         if let Some(s) = self.spam_level {
             if s > 100 {
-                return Err(ApiError::invalid("spamLevel", "must be less than or equal to 100"));
+                return Err(ApiError::invalid(
+                    "spamLevel",
+                    "must be less than or equal to 100",
+                ));
             }
             profile.spam_level = Some(s as u32);
         }
@@ -450,7 +473,11 @@ impl UserSettings {
             profile.require_password_change = r;
         }
         if let Some(w) = &self.from_whitelist {
-            profile.from_whitelist = w.iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+            profile.from_whitelist = w
+                .iter()
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect();
         }
         if let Some(u) = self.upload_sent_messages {
             profile.upload_sent_messages = u;
@@ -663,7 +690,12 @@ fn window(allowed: Option<u64>, default: u64, used: u64) -> LimitWindow {
     }
 }
 
-fn user_response(state: &AppState, caller: &Caller, u: User, usage: UsageCounters) -> GetUserResponse {
+fn user_response(
+    state: &AppState,
+    caller: &Caller,
+    u: User,
+    usage: UsageCounters,
+) -> GetUserResponse {
     let l = &u.profile.limits;
     let limits = UserLimits {
         quota: quota(state, &u),
@@ -675,8 +707,16 @@ fn user_response(state: &AppState, caller: &Caller, u: User, usage: UsageCounter
         forwards: window(l.forwards, defaults::FORWARDS, usage.forwards),
         received: window(l.received_max, defaults::RECEIVED, usage.received),
         imap_upload: window(l.imap_max_upload, defaults::IMAP_UPLOAD, usage.imap_upload),
-        imap_download: window(l.imap_max_download, defaults::IMAP_DOWNLOAD, usage.imap_download),
-        pop3_download: window(l.pop3_max_download, defaults::POP3_DOWNLOAD, usage.pop3_download),
+        imap_download: window(
+            l.imap_max_download,
+            defaults::IMAP_DOWNLOAD,
+            usage.imap_download,
+        ),
+        pop3_download: window(
+            l.pop3_max_download,
+            defaults::POP3_DOWNLOAD,
+            usage.pop3_download,
+        ),
         pop3_max_messages: LimitAllowed {
             allowed: l.pop3_max_messages.unwrap_or(defaults::POP3_MESSAGES),
         },
@@ -737,6 +777,8 @@ async fn get_user(
 }
 
 /// Body of PUT /users/{user}.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateUserRequest {
@@ -830,7 +872,11 @@ async fn update_user(
         }
     }
     let update = UserUpdate {
-        name: body.settings.name.clone().map(|n| Some(n).filter(|n| !n.is_empty())),
+        name: body
+            .settings
+            .name
+            .clone()
+            .map(|n| Some(n).filter(|n| !n.is_empty())),
         password,
         hashed_password: body.hashed_password,
         quota: body.settings.quota,
@@ -838,10 +884,18 @@ async fn update_user(
         suspended: body.suspended,
         tags: body.tags.map(normalize_tags),
         meta_data: body.meta_data,
-        internal_data: if caller.is_root() { body.internal_data } else { None },
+        internal_data: if caller.is_root() {
+            body.internal_data
+        } else {
+            None
+        },
         profile: Some(profile),
     };
-    state.service.update_user(id, update).await.on_field("metaData")?;
+    state
+        .service
+        .update_user(id, update)
+        .await
+        .on_field("metaData")?;
     Ok(ok())
 }
 
@@ -896,6 +950,8 @@ async fn delete_user(
 }
 
 /// Body of PUT /users/{user}/logout.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LogoutRequest {
     /// Message to be shown to connected IMAP client
@@ -935,6 +991,8 @@ pub struct RecalculateQuotaResponse {
 }
 
 /// Body of calls that take only the log fields.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LogBody {
     pub sess: Option<String>,
@@ -1000,6 +1058,8 @@ async fn recalculate_all_quotas(
 }
 
 /// Body of POST /users/{user}/password/reset.
+// Some fields are accepted for WildDuck compatibility and documented, but not used.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResetPasswordRequest {

@@ -98,7 +98,8 @@ impl Service {
     }
 
     /// Create a mailbox and any missing superior names ("a/b/c" creates "a" and
-    /// "a/b" when they do not exist). Fails with MailboxExists when the path exists.
+    /// "a/b" when they do not exist), unsubscribed as RFC 3501 has it. Fails with
+    /// MailboxExists when the path exists.
     pub async fn imap_create_mailbox(
         &self,
         user: ObjectId,
@@ -113,14 +114,25 @@ impl Service {
                 Ok(_) => {}
                 Err(Error::NoSuchMailbox) => {
                     match self.create_mailbox(user, &parent, None, false, None).await {
-                        Ok(_) | Err(Error::MailboxExists) => {}
+                        Ok(mut parent) => {
+                            parent.subscribed = false;
+                            self.update_mailbox(&parent).await?;
+                        }
+                        Err(Error::MailboxExists) => {}
                         Err(e) => return Err(e),
                     }
                 }
                 Err(e) => return Err(e),
             }
         }
-        self.create_mailbox(user, &path, special_use, false, None)
-            .await
+        let mut created = self
+            .create_mailbox(user, &path, special_use, false, None)
+            .await?;
+        // RFC 3501: CREATE does not subscribe (the API's default does).
+        if created.subscribed {
+            created.subscribed = false;
+            self.update_mailbox(&created).await?;
+        }
+        Ok(created)
     }
 }

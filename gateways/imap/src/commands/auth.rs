@@ -180,11 +180,11 @@ impl Session {
         for cap in caps {
             match cap.as_str() {
                 "CONDSTORE" => {
-                    self.condstore = true;
+                    self.enable_condstore();
                     enabled.push(cap);
                 }
                 "QRESYNC" => {
-                    self.condstore = true;
+                    self.enable_condstore();
                     self.qresync = true;
                     enabled.push(cap);
                 }

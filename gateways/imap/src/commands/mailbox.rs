@@ -343,11 +343,15 @@ impl Session {
             let prefix = format!("{path}{DELIMITER}");
             mailboxes.iter().any(|m| m.path.starts_with(&prefix))
         };
+        // RECURSIVEMATCH: a subscribed descendant that the patterns do not reach
+        // (RFC 5258 3.5) earns its parent a CHILDINFO.
         let subscribed_child = |path: &str| {
             let prefix = format!("{path}{DELIMITER}");
-            mailboxes
-                .iter()
-                .any(|m| m.subscribed && m.path.starts_with(&prefix))
+            mailboxes.iter().any(|m| {
+                m.subscribed
+                    && m.path.starts_with(&prefix)
+                    && !patterns.iter().any(|p| p.matches(&m.path))
+            })
         };
         let show_special =
             !list.lsub && (!list.extended || list.ret.special_use || list.select.special_use);
@@ -432,6 +436,12 @@ impl Session {
                     if !reaches {
                         continue;
                     }
+                    if list.select.subscribed
+                        && list.select.recursive_match
+                        && !subscribed_child(&prefix)
+                    {
+                        continue;
+                    }
                     let mut attrs: Vec<&'static str> = Vec::new();
                     if list.lsub || !exists {
                         attrs.push("\\Noselect");
@@ -489,7 +499,7 @@ impl Session {
                 StatusItem::UidNext => u64::from(mailbox.uid_next),
                 StatusItem::UidValidity => u64::from(mailbox.uid_validity),
                 StatusItem::HighestModSeq => {
-                    self.condstore = true;
+                    self.enable_condstore();
                     mailbox.modify_index
                 }
                 StatusItem::Size => counters.size,

@@ -114,8 +114,9 @@ impl Session {
         let Ok(uids) = sel.resolve(&set, uid_mode) else {
             return Ok(bad_sequence());
         };
+        let id = sel.id;
         if unchanged_since.is_some() {
-            self.condstore = true;
+            self.enable_condstore();
         }
         let flags: Vec<String> = flags
             .into_iter()
@@ -124,7 +125,7 @@ impl Session {
         if uids.is_empty() {
             return Ok(Reply::ok("STORE completed"));
         }
-        let (user, id) = (self.user_id(), sel.id);
+        let user = self.user_id();
         let op = match op {
             StoreOp::Add => FlagOp::Add,
             StoreOp::Remove => FlagOp::Remove,
@@ -270,10 +271,23 @@ impl Session {
         }
         let user = self.user_id();
         let set = UidSet::from_uids(uids.iter().copied());
-        let result = if is_move {
-            if target.id == source {
-                return Ok(Reply::no("Source and target mailbox are the same").with_code("CANNOT"));
+        let result = if is_move && target.id == source {
+            // A move within the mailbox: new copies, then the originals go.
+            match self
+                .service()
+                .copy_messages(user, source, &set, source)
+                .await
+            {
+                Ok(copied) => {
+                    let originals = UidSet::from_uids(copied.iter().map(|c| c.source_uid));
+                    self.service()
+                        .expunge(user, source, &originals, false)
+                        .await
+                        .map(|_| copied)
+                }
+                Err(e) => Err(e),
             }
+        } else if is_move {
             self.service()
                 .move_messages(user, source, &set, target.id)
                 .await
