@@ -376,3 +376,12 @@ def test_search(eider):
     assert subjects(f"mailbox={trash}") == []
     assert_error(eider.api("POST", f"/users/{uid}/search", {"subject": "x"}), 400, "InputValidationError")
     assert_error(eider.api("POST", f"/users/{uid}/search", {"action": {}}), 400, "InputValidationError")
+
+
+def test_quota_is_enforced_on_upload(eider):
+    uid = eider.create_user("quota", quota=100)
+    inbox = [m["id"] for m in eider.api("GET", f"/users/{uid}/mailboxes")[1]["results"] if m["path"] == "INBOX"][0]
+    big = simple("big", body="x" * 500)
+    assert_error(eider.api("POST", f"/users/{uid}/mailboxes/{inbox}/messages",
+                           {"raw": base64.b64encode(big).decode()}), 400, "OverQuotaError")
+    assert eider.api("GET", f"/users/{uid}")[1]["limits"]["quota"]["used"] == 0

@@ -213,3 +213,18 @@ def test_idle_timeout(start_eider):
     r = raw_login(eider)
     time.sleep(1.5)
     assert r.readline().startswith(b"* BYE")
+
+
+def test_condstore_enabling_command_announces_highestmodseq(eider):
+    r = raw_login(eider)
+    r.cmd("APPEND INBOX {%d+}\r\n%s" % (len(SIMPLE), SIMPLE.decode()))
+    r.cmd("APPEND INBOX (\\Seen) {%d+}\r\n%s" % (len(SIMPLE), SIMPLE.decode()))
+    r.cmd("SELECT INBOX")
+    lines = r.cmd("FETCH 1 (MODSEQ)")
+    assert lines[0].startswith(b"* OK [HIGHESTMODSEQ ")
+    assert lines[1].startswith(b"* 1 FETCH (MODSEQ (")
+    lines = r.cmd("FETCH 1 (MODSEQ)")
+    assert lines[0].startswith(b"* 1 FETCH")
+    first = modseq_of(lines[0])
+    lines = r.cmd("SEARCH RETURN (MIN) MODSEQ 1", tag="m1")
+    assert lines[0] == b'* ESEARCH (TAG "m1") MIN 1 MODSEQ %d' % first

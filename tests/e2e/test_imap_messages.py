@@ -204,3 +204,20 @@ def test_large_message_streams(eider):
     assert data[0][1] == payload
     typ, data = m.fetch("1", "(BODY.PEEK[]<1000000.100>)")
     assert data[0][1] == msg[1000000:1000100]
+
+
+def test_move_within_the_mailbox(eider):
+    m = setup_box(eider, [make_message(i) for i in range(2)])
+    typ, data = m._simple_command("MOVE", "1", "INBOX")
+    assert typ == "OK"
+    typ, data = m.uid("SEARCH", "ALL")
+    assert data[0].split() == [b"2", b"3"]
+
+
+def test_binary_qp_drops_trailing_whitespace(eider):
+    msg = (b"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+           b"hello  \r\nsoft=\r\nbreak=3D\t \r\n")
+    m = setup_box(eider, [msg])
+    typ, data = m.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1])")
+    assert data[0][1] == b"hello\r\nsoftbreak=\r\n"
+    assert b"BINARY.SIZE[1] 19" in b"".join(p if isinstance(p, bytes) else p[0] for p in data)

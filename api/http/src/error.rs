@@ -104,11 +104,7 @@ impl From<eider_service::Error> for ApiError {
     fn from(e: eider_service::Error) -> Self {
         use eider_service::Error as E;
         let status = status_of(&e);
-        let code = match &e {
-            // WildDuck's API names refused mailbox operations this way.
-            E::MailboxNotAllowed(_) => "DisallowedMailboxMethod",
-            other => other.code(),
-        };
+        let code = e.code();
         let message = if e.is_internal() {
             tracing::error!(error = %e, "API request failed");
             match e {

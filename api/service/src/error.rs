@@ -78,7 +78,7 @@ impl Error {
             Error::AliasNotFound => "AliasNotFound",
             Error::NoSuchMailbox => "NoSuchMailbox",
             Error::MailboxExists => "MailboxExistsError",
-            Error::MailboxNotAllowed(_) => "CannotDelete",
+            Error::MailboxNotAllowed(_) => "DisallowedMailboxMethod",
             Error::MessageNotFound => "MessageNotFound",
             Error::OverQuota => "OverQuotaError",
             Error::MessageTooLarge => "InputValidationError",

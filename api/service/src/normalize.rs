@@ -84,7 +84,15 @@ pub fn domain_unicode(domain: &str) -> Option<String> {
     }
     // Validate through the ASCII form so that both spellings are checked alike.
     let ascii = idna::domain_to_ascii(d).ok()?;
-    if ascii.is_empty() || ascii.split('.').any(|l| l.is_empty() || l.len() > 63) {
+    // UTS 46 maps leniently; a hostname label is letters, digits and inner hyphens only.
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if ascii.is_empty() || !ascii.split('.').all(label_ok) {
         return None;
     }
     let (uni, res) = idna::domain_to_unicode(&ascii);
@@ -143,6 +151,13 @@ mod tests {
         assert!(parse_address("a@").is_err());
         assert!(parse_address("a b@example.com").is_err());
         assert!(parse_address("a@exa mple.com").is_err());
+        assert!(domain_unicode("bad domain").is_none());
+        assert!(domain_unicode("a..b").is_none());
+        assert!(domain_unicode("-a.example").is_none());
+        assert_eq!(
+            domain_unicode("XN--BCHER-KVA.example").as_deref(),
+            Some("bücher.example")
+        );
         assert_eq!(
             parse_address("андрис@уайлддак.орг").expect("valid").view(),
             "андрис@уайлддак.орг"

@@ -132,7 +132,7 @@ async fn main() {
         tmp.path().display()
     );
 
-    for (label, w) in [("concurrent", writers)] {
+    for (label, w) in [("concurrent", writers), ("sequential", 1)] {
         let (user, inbox) = account(&store, &format!("bench{label}")).await;
         let reqs: Vec<_> = (0..n).map(|i| request(user, inbox, i)).collect();
         let (secs, commits) = run(&store, reqs, w).await;
