@@ -59,13 +59,10 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let storage: StorageConfig = cfg.section("storage").map_err(|e| e.to_string())?;
     let store = match storage.backend.as_str() {
         "embedded" => {
-            let opts = eider_store_sqlite::SqliteOptions::default();
-            if storage.synchronous != "full" {
-                warn!(
-                    "storage.synchronous = {:?} is not applied yet; using full",
-                    storage.synchronous
-                );
-            }
+            let opts = eider_store_sqlite::SqliteOptions {
+                synchronous: storage.synchronous.parse().map_err(|e| format!("{e}"))?,
+                ..Default::default()
+            };
             let store = eider_store_sqlite::SqliteStore::open(&storage.path, opts)
                 .map_err(|e| format!("cannot open the store in {}: {e}", storage.path.display()))?;
             info!(path = %storage.path.display(), "embedded store opened");

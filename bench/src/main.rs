@@ -1,30 +1,225 @@
-//! Eider's benchmarks. `eider-bench storage [--messages N]` measures the storage
-//! ratio (bytes on disk / sum of message sizes) of the embedded store for a
-//! generated corpus with repeated attachments, and checks byte-exact reassembly.
+//! Eider's benchmarks.
+//!
+//! - `eider-bench compare [options]`: Eider against a private Dovecot, side by side, on
+//!   one deterministic corpus (see `bench/run`, which installs Dovecot and builds first).
+//! - `eider-bench storage [--messages N]`: the embedded store alone, in process: storage
+//!   ratio and byte-exact reassembly.
+//! - `eider-bench corpus --messages N --dir DIR`: write the corpus as .eml files.
 
 mod corpus;
+mod profile;
+mod proto;
+mod report;
+mod servers;
+mod workload;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use eider_service::model::UidSet;
 use eider_service::{AppendOptions, InProcessBus, NewUser, Service, ServiceConfig};
 
-fn dir_size(path: &Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
+const SEED: u64 = 0xE1DE5;
+
+const USAGE: &str = "usage:
+  eider-bench compare [--eider PATH] [--messages N] [--single N] [--parallel N]
+                      [--idle N] [--idle-users N] [--idle-rounds N]
+                      [--http-seconds S] [--http-conns N] [--timeout S]
+                      [--only dovecot|eider] [--out DIR] [--perf] [--keep]
+  eider-bench storage [--messages N]
+  eider-bench corpus --messages N --dir DIR";
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .position(|a| a == name)
+            .and_then(|i| self.0.get(i + 1))
+            .map(String::as_str)
+    }
+    fn num<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
+        match self.value(name) {
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                eprintln!("{name}: not a number: {v}");
+                std::process::exit(2)
+            }),
+            None => default,
+        }
+    }
+    fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
 }
 
+fn main() {
+    let args = Args(std::env::args().collect());
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let outcome = match args.0.get(1).map(String::as_str) {
+        Some("compare") => rt.block_on(compare(&args)),
+        Some("storage") => rt
+            .block_on(storage(args.num("--messages", 2000)))
+            .map(|report| {
+                println!("{report:#}");
+            }),
+        Some("corpus") => write_corpus(&args),
+        _ => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = outcome {
+        eprintln!("eider-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn write_corpus(args: &Args) -> Result<(), String> {
+    let dir = PathBuf::from(args.value("--dir").ok_or("--dir is required")?);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let c = corpus::Corpus::new(SEED);
+    for n in 0..args.num("--messages", 100usize) {
+        std::fs::write(dir.join(format!("{n:06}.eml")), c.message(n)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+async fn compare(args: &Args) -> Result<(), String> {
+    let run_started = Instant::now();
+    let messages: usize = args.num("--messages", 10_000);
+    let params = workload::Params {
+        messages,
+        single_messages: args.num("--single", messages.min(1000)).min(messages),
+        lmtp_parallel: args.num("--parallel", 8),
+        idle_connections: args.num("--idle", 2000),
+        idle_users: args.num("--idle-users", 20),
+        idle_rounds: args.num("--idle-rounds", 2),
+        http_seconds: args.num("--http-seconds", 5.0),
+        http_connections: args.num("--http-conns", 8),
+        step_timeout: Duration::from_secs(args.num("--timeout", 180)),
+    };
+    let eider_bin = PathBuf::from(args.value("--eider").unwrap_or("target/release/eider"));
+    let out_dir = PathBuf::from(args.value("--out").unwrap_or("bench/out"));
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let only = args.value("--only");
+
+    eprintln!("generating the corpus: {messages} messages (seed {SEED:#x})");
+    let started = Instant::now();
+    let c = corpus::Corpus::new(SEED);
+    let corpus: Vec<Vec<u8>> = (0..messages).map(|n| c.message(n)).collect();
+    let corpus = Arc::new(corpus);
+    let total: u64 = corpus.iter().map(|m| m.len() as u64).sum();
+    let largest = corpus.iter().map(Vec::len).max().unwrap_or(0);
+    let smallest = corpus.iter().map(Vec::len).min().unwrap_or(0);
+    let over_1mb = corpus.iter().filter(|m| m.len() > 1 << 20).count();
+    eprintln!(
+        "corpus: {:.1} MB, mean {:.1} KB, {smallest}..{largest} bytes, {over_1mb} over 1 MiB ({:.1}s)",
+        total as f64 / 1e6,
+        total as f64 / messages.max(1) as f64 / 1e3,
+        started.elapsed().as_secs_f64()
+    );
+    let users = servers::user_names(params.idle_users);
+    let mut profiler = profile::Profiler::new(args.flag("--perf").then(|| out_dir.join("perf")));
+    let keep = args.flag("--keep");
+
+    let mut results = Vec::new();
+    for kind in [servers::Kind::Dovecot, servers::Kind::Eider] {
+        if only.is_some_and(|o| o != kind.name()) {
+            results.push((kind, None));
+            continue;
+        }
+        let work = tempfile::Builder::new()
+            .prefix(&format!("eider-bench-{}-", kind.name()))
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        eprintln!("[{:>7}] starting in {}", kind.name(), work.path().display());
+        let started = Instant::now();
+        let server = match kind {
+            servers::Kind::Dovecot => servers::start_dovecot(work.path(), &users),
+            servers::Kind::Eider => servers::start_eider(&eider_bin, work.path(), &users).await,
+        };
+        let mut server = match server {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("[{:>7}] cannot start: {e}", kind.name());
+                results.push((kind, Some(Err(e))));
+                continue;
+            }
+        };
+        let r = workload::run(&mut server, &corpus, &params, &mut profiler).await;
+        profiler.stop();
+        let log_tail = server.log_tail(20);
+        server.stop();
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("[{:>7}] done in {secs:.0}s", kind.name());
+        if keep {
+            let kept = work.keep();
+            eprintln!("[{:>7}] kept {}", kind.name(), kept.display());
+        } else {
+            // Some files belong to Dovecot's per-user uids; root removes them anyway.
+            drop(work);
+        }
+        results.push((kind, Some(Ok((r, secs, log_tail)))));
+    }
+
+    let meta = serde_json::json!({
+        "messages": messages,
+        "corpus_bytes": total,
+        "corpus_mean_bytes": total / messages.max(1) as u64,
+        "corpus_largest_bytes": largest,
+        "corpus_over_1mib": over_1mb,
+        "seed": SEED,
+        "single_connection_messages": params.single_messages,
+        "lmtp_parallel": params.lmtp_parallel,
+        "idle_connections": params.idle_connections,
+        "idle_users": params.idle_users,
+        "http_seconds": params.http_seconds,
+        "http_connections": params.http_connections,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "dovecot_version": command_output("dovecot", &["--version"]),
+        "eider_commit": command_output("git", &["rev-parse", "--short", "HEAD"]),
+        "run_seconds": run_started.elapsed().as_secs_f64(),
+        "date": command_output("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+    });
+    let defs = workload::metric_defs(&params);
+    let rep = report::Report::new(meta, &defs, &results);
+    println!("{}", rep.table());
+    let json_path = out_dir.join("results.json");
+    std::fs::write(&json_path, format!("{:#}\n", rep.json())).map_err(|e| e.to_string())?;
+    std::fs::write(out_dir.join("results.md"), rep.markdown()).map_err(|e| e.to_string())?;
+    eprintln!(
+        "wrote {} and results.md; total run time {:.0}s",
+        json_path.display(),
+        run_started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn dir_size(path: &Path) -> u64 {
+    servers::disk_usage(path)
+}
+
+/// The embedded store alone, in process: storage ratio and byte-exact reassembly.
 async fn storage(messages: usize) -> Result<serde_json::Value, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = eider_store_sqlite::SqliteStore::open(dir.path(), Default::default())
@@ -48,13 +243,12 @@ async fn storage(messages: usize) -> Result<serde_json::Value, String> {
         .find_mailbox(user.id, "INBOX")
         .await
         .map_err(|e| e.to_string())?;
-    let mut rng = corpus::Rng::new(0xE1DE5);
-    let pool = corpus::attachment_pool(&mut rng, 40, 400 * 1024);
+    let c = corpus::Corpus::new(SEED);
     let mut total = 0u64;
     let mut originals = Vec::new();
     let started = Instant::now();
     for n in 0..messages {
-        let raw = corpus::message(&mut rng, n, &pool);
+        let raw = c.message(n);
         total += raw.len() as u64;
         if n % 97 == 0 {
             originals.push((n as u32 + 1, raw.clone()));
@@ -91,38 +285,4 @@ async fn storage(messages: usize) -> Result<serde_json::Value, String> {
         "ingest_seconds": ingest_secs,
         "verified_byte_exact": originals.len(),
     }))
-}
-
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let messages = args
-        .iter()
-        .position(|a| a == "--messages")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    match args.get(1).map(String::as_str) {
-        Some("storage") | None => {}
-        Some(other) => {
-            eprintln!("unknown benchmark {other:?}; available: storage [--messages N]");
-            std::process::exit(2);
-        }
-    }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    match rt.block_on(storage(messages)) {
-        Ok(report) => println!("{report:#}"),
-        Err(e) => {
-            eprintln!("storage benchmark failed: {e}");
-            std::process::exit(1);
-        }
-    }
 }

@@ -1716,7 +1716,6 @@ pub async fn delete_user_cleanup<S: Store>(s: &S) {
         .await
         .expect("meta")
         .is_some());
-    // A new thread for the same ids: a's thread records are gone with it.
     assert!(s.delete_user(b.user.id).await.expect("delete"));
     assert_eq!(s.blob_count().await.expect("count"), base);
 }

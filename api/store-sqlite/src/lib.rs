@@ -186,3 +186,31 @@ impl SqliteStore {
         self.writer.write(work).await.map_err(StoreError::from)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_parses() {
+        assert_eq!("FULL".parse::<Synchronous>().ok(), Some(Synchronous::Full));
+        assert_eq!(
+            "normal".parse::<Synchronous>().ok(),
+            Some(Synchronous::Normal)
+        );
+        assert!("off".parse::<Synchronous>().is_err());
+        assert_eq!(Synchronous::default(), Synchronous::Full);
+    }
+
+    #[test]
+    fn open_creates_the_directory_and_refuses_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let nested = dir.path().join("a").join("b");
+        let store = SqliteStore::open(&nested, SqliteOptions::default()).expect("open");
+        assert!(nested.join(DATABASE_FILE).exists());
+        drop(store);
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"x").expect("write");
+        assert!(SqliteStore::open(&file, SqliteOptions::default()).is_err());
+    }
+}

@@ -26,7 +26,7 @@ use crate::{search, threads, users, SqliteStore};
 
 /// Blob bytes above which an append prepares its content on a blocking thread and
 /// first asks which blobs are stored already (so it does not compress them again).
-const OFFLOAD_BYTES: usize = 64 * 1024;
+const OFFLOAD_BYTES: usize = 16 * 1024;
 
 pub(crate) const COLS: &str = "oid, user, mailbox, uid, modseq, flags, internal_date, \
     header_date, size, thread, content_oid, subject, message_id, has_attachments, expires, meta_data";

@@ -310,6 +310,99 @@ async fn every_reader_sees_every_committed_write() {
     assert_consistent(&store).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mixed_writes_keep_every_invariant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
+    let (u, inbox, archive) = setup(&store).await;
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let s = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25u32 {
+                let (from, to) = if t % 2 == 0 {
+                    (inbox, archive)
+                } else {
+                    (archive, inbox)
+                };
+                let body = if i % 5 == 0 {
+                    with_attachment(&format!("t{t}"), 100 + (i as usize % 3))
+                } else {
+                    raw(&format!("t{t} m{i}"), "text")
+                };
+                let done = s.append(request(u, from, &body)).await.expect("append");
+                let one = UidSet::from_uids([done.uid]);
+                // The other operations may lose races (the message already moved):
+                // they must then do nothing, never fail or corrupt.
+                match i % 4 {
+                    0 => {
+                        s.copy_messages(u, from, &one, to, None)
+                            .await
+                            .expect("copy");
+                    }
+                    1 => {
+                        s.move_messages(u, from, &one, to).await.expect("move");
+                    }
+                    2 => {
+                        s.update_flags(
+                            from,
+                            &UidSet::all(),
+                            &FlagUpdate {
+                                op: if t % 3 == 0 {
+                                    FlagOp::Remove
+                                } else {
+                                    FlagOp::Add
+                                },
+                                flags: vec!["\\Seen".into(), format!("$t{t}")],
+                                unchanged_since: None,
+                            },
+                        )
+                        .await
+                        .expect("flags");
+                    }
+                    _ => {
+                        s.expunge(from, &UidSet::range(1, done.uid), false)
+                            .await
+                            .expect("expunge");
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("join");
+    }
+    assert_consistent(&store).await;
+    // Replaying each mailbox's journal gives exactly its current UIDs.
+    for mailbox in [inbox, archive] {
+        let journal = store.journal_since(mailbox, 0).await.expect("journal");
+        assert!(journal.windows(2).all(|w| w[0].modseq <= w[1].modseq));
+        let mut uids = std::collections::BTreeSet::new();
+        for e in &journal {
+            match e.kind {
+                eider_service::model::JournalKind::Exists => {
+                    assert!(uids.insert(e.uid.expect("uid")), "EXISTS twice");
+                }
+                eider_service::model::JournalKind::Expunge => {
+                    assert!(
+                        uids.remove(&e.uid.expect("uid")),
+                        "EXPUNGE of an unknown UID"
+                    );
+                }
+                _ => {}
+            }
+        }
+        let now: Vec<u32> = store.list_uids(mailbox).await.expect("uids");
+        assert_eq!(uids.into_iter().collect::<Vec<_>>(), now);
+        let mb = store
+            .get_mailbox(u, mailbox)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(Some(mb.modify_index), journal.last().map(|e| e.modseq));
+    }
+}
+
 /// The ack_writer example, built if needed (cargo builds examples for a full
 /// `cargo test`, not when a single test target is selected).
 fn ack_writer() -> PathBuf {
@@ -324,6 +417,7 @@ fn ack_writer() -> PathBuf {
     cmd.args([
         "build",
         "-q",
+        "--locked",
         "-p",
         "eider-store-sqlite",
         "--example",
