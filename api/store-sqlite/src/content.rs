@@ -190,7 +190,11 @@ pub(crate) fn load(tx: &Transaction<'_>, id: i64) -> Result<(MessageIndex, Layou
         .optional()?
         .ok_or_else(|| SqliteError::corrupt(format!("message content {id} is missing")))?;
     let json = compress::decompress(&packed)?;
-    let mut index: MessageIndex = serde_json::from_slice(&json)?;
+    // A MIME tree may nest deeper than serde_json's default limit of 128 (ingest caps
+    // nesting at 256 levels, about 3 JSON levels each), so the limit is lifted here.
+    let mut de = serde_json::Deserializer::from_slice(&json);
+    de.disable_recursion_limit();
+    let mut index: MessageIndex = serde::Deserialize::deserialize(&mut de)?;
     let layout: Layout = serde_json::from_str(&layout)?;
     if let Some((h, b)) = tx
         .prepare_cached("SELECT headers, body FROM content_text WHERE rowid = ?1")?

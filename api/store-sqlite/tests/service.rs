@@ -88,3 +88,42 @@ async fn service_round_trip_on_sqlite() {
     let problems = store.verify().await.expect("verify");
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+/// A 100-deep multipart tree survives storage: its index is read back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deeply_nested_message_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
+    let service = Service::new(store, Arc::new(InProcessBus::new()), ServiceConfig::default());
+    let user = service
+        .create_user(NewUser {
+            username: "deep".into(),
+            ..NewUser::default()
+        })
+        .await
+        .expect("create user");
+    let inbox = service.find_mailbox(user.id, "INBOX").await.expect("inbox");
+    let mut raw = String::from("Subject: deep\r\n");
+    for d in 0..100 {
+        raw.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{d}\"\r\n\r\n--b{d}\r\n"
+        ));
+    }
+    raw.push_str("Content-Type: text/plain\r\n\r\nbottom\r\n");
+    for d in (0..100).rev() {
+        raw.push_str(&format!("--b{d}--\r\n"));
+    }
+    let raw = raw.into_bytes();
+    let done = service
+        .append(user.id, inbox.id, raw.clone(), AppendOptions::default())
+        .await
+        .expect("append");
+    let stored = service
+        .get_message(user.id, inbox.id, done.uid)
+        .await
+        .expect("index reads back");
+    let path = vec![1u32; 100];
+    assert!(stored.index.section(&path).is_some(), "the deepest part is indexed");
+    let mut reader = service.body_reader(&stored, 0, u64::MAX);
+    assert_eq!(reader.read_all().await.expect("read"), raw);
+}
