@@ -11,6 +11,8 @@ pub mod model;
 pub mod normalize;
 mod service;
 mod store;
+mod store_auth;
+mod store_filters;
 
 pub use bus::{Bus, InProcessBus};
 pub use error::{Error, Result, StoreError};
@@ -29,7 +31,8 @@ pub use service::{
     ResolvedRecipient, Service, ServiceConfig, UserUpdate,
 };
 pub use store::{
-    AddressStore, BlobStore, MailboxStore, MessageStore, Store, StoreResult, UserStore,
+    AddressStore, AuthStore, BlobStore, FilterStore, MailboxStore, MessageStore, Store,
+    StoreResult, UserStore,
 };
 
 /// Re-exported so that gateways need not depend on the message crate directly.

@@ -190,7 +190,16 @@ pub trait BlobStore: Send + Sync {
     async fn blob_count(&self) -> StoreResult<u64>;
 }
 
-/// Everything a backend provides.
-pub trait Store: UserStore + AddressStore + MailboxStore + MessageStore + BlobStore {}
+pub use crate::store_auth::AuthStore;
+pub use crate::store_filters::FilterStore;
 
-impl<T: UserStore + AddressStore + MailboxStore + MessageStore + BlobStore> Store for T {}
+/// Everything a backend provides.
+pub trait Store:
+    UserStore + AddressStore + MailboxStore + MessageStore + BlobStore + FilterStore + AuthStore
+{
+}
+
+impl<T> Store for T where
+    T: UserStore + AddressStore + MailboxStore + MessageStore + BlobStore + FilterStore + AuthStore
+{
+}

@@ -11,11 +11,13 @@
 //!   substring needles and exact case-insensitive confirmation.
 
 mod addresses;
+mod auth;
 mod blobs;
 mod codec;
 mod compress;
 mod content;
 mod error;
+mod filters;
 mod integrity;
 mod journal;
 mod mailboxes;

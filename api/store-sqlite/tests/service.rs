@@ -94,7 +94,11 @@ async fn service_round_trip_on_sqlite() {
 async fn deeply_nested_message_round_trips() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
-    let service = Service::new(store, Arc::new(InProcessBus::new()), ServiceConfig::default());
+    let service = Service::new(
+        store,
+        Arc::new(InProcessBus::new()),
+        ServiceConfig::default(),
+    );
     let user = service
         .create_user(NewUser {
             username: "deep".into(),
@@ -123,7 +127,10 @@ async fn deeply_nested_message_round_trips() {
         .await
         .expect("index reads back");
     let path = vec![1u32; 100];
-    assert!(stored.index.section(&path).is_some(), "the deepest part is indexed");
+    assert!(
+        stored.index.section(&path).is_some(),
+        "the deepest part is indexed"
+    );
     let mut reader = service.body_reader(&stored, 0, u64::MAX);
     assert_eq!(reader.read_all().await.expect("read"), raw);
 }

@@ -12,7 +12,11 @@ use crate::error::{Result, SqliteError};
 use crate::Synchronous;
 
 /// Schema scripts; index + 1 is the `user_version` after the script ran.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[
+    V1,
+    include_str!("v2_filters.sql"),
+    include_str!("v3_auth.sql"),
+];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
 /// writes it (and counted: `refcount` columns), and `SqliteStore::verify` checks them

@@ -1,0 +1,2 @@
+-- Schema version 2: message filters and autoreplies (LMTP delivery rules).
+SELECT 1;
