@@ -93,8 +93,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
 
     // TLS for every listener: configured PEM files or a self-signed certificate kept
     // under the storage path; reloaded on SIGHUP.
-    let tls_config: eider_imap::tls::TlsConfig = cfg.section("tls").map_err(|e| e.to_string())?;
-    let tls = match eider_imap::tls::Tls::load(&tls_config, &storage.path) {
+    let tls_config: eider_tls::TlsConfig = cfg.section("tls").map_err(|e| e.to_string())?;
+    let tls = match eider_tls::Tls::load(&tls_config, &storage.path) {
         Ok(t) => Some(t),
         Err(e) => {
             warn!("TLS is not available: {e}");
@@ -105,7 +105,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
             tokio::select! {
-                _ = eider_imap::tls::reload_on_sighup(tls) => {}
+                _ = eider_tls::reload_on_sighup(tls) => {}
                 _ = stop.changed() => {}
             }
             Ok(())
@@ -143,8 +143,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         // [spam] and [relay] are delivery settings shared with the API's uploads.
         lmtp.spam = cfg.section("spam").map_err(|e| e.to_string())?;
         lmtp.relay = cfg.section("relay").map_err(|e| e.to_string())?;
-        // STARTTLS is offered once the shared eider-tls instance is passed here.
-        let server = eider_lmtp::bind(service.clone(), &lmtp, None)
+        let server = eider_lmtp::bind(service.clone(), &lmtp, tls.clone())
             .await
             .map_err(|e| e.to_string())?;
         if let Some(addr) = server.local_addr() {

@@ -51,9 +51,21 @@ const DEFAULT_FOLDERS: [SpecialUse; 4] = [
     SpecialUse::Trash,
 ];
 
+/// A UIDVALIDITY for a new mailbox: seconds since the epoch, but strictly increasing
+/// within the process, so a path deleted and re-created in the same second still gets
+/// a new value (RFC 3501 2.3.1.1) and restarts continue from the clock.
 pub(crate) fn new_uid_validity() -> u32 {
-    // Seconds since the epoch: increases across re-creations of the same path.
-    Utc::now().timestamp().clamp(1, i64::from(u32::MAX)) as u32
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static LAST: AtomicU32 = AtomicU32::new(0);
+    let now = Utc::now().timestamp().clamp(1, i64::from(u32::MAX)) as u32;
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last.saturating_add(1));
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 pub(crate) fn new_mailbox(
@@ -283,5 +295,15 @@ impl Service {
     pub async fn recalculate_quota(&self, id: ObjectId) -> Result<u64> {
         self.get_user(id).await?;
         Ok(self.store().recalculate_storage(id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uid_validity_strictly_increases() {
+        let a = super::new_uid_validity();
+        let b = super::new_uid_validity();
+        assert!(b > a);
     }
 }
