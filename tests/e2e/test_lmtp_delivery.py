@@ -65,8 +65,10 @@ def test_pipelined_batch(eider):
     )
     lines = raw_exchange(eider, payload + stuffed + b".\r\nNOOP\r\nQUIT\r\n", 8)
     finals = [line[:9] for line in lines if line[3] == " "]
-    assert finals == [
-        "250 SIZE ",
+    # The LHLO reply's last line is whichever extension comes last (STARTTLS
+    # when TLS is available).
+    assert finals[0].startswith("250 ")
+    assert finals[1:] == [
         "250 2.1.0",
         "250 2.1.5",
         "550 5.1.1",
