@@ -160,6 +160,64 @@ fn set_path(table: &mut Table, path: &[&str], value: Value) {
     }
 }
 
+/// `[auth]`: login rate limits, 2FA, tokens, auth log, hashing pool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AuthConfig {
+    pub user_failures: u32,
+    pub user_window: u64,
+    pub ip_failures: u32,
+    pub ip_window: u64,
+    pub totp_failures: u32,
+    pub totp_window: u64,
+    pub totp_skew: u16,
+    pub totp_issuer: String,
+    pub authlog_days: u64,
+    pub max_asps: usize,
+    pub token_ttl: u64,
+    pub hash_concurrency: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        let d = eider_service::security::SecurityConfig::default();
+        Self {
+            user_failures: d.user_failures,
+            user_window: d.user_window.as_secs(),
+            ip_failures: d.ip_failures,
+            ip_window: d.ip_window.as_secs(),
+            totp_failures: d.totp_failures,
+            totp_window: d.totp_window.as_secs(),
+            totp_skew: d.totp_skew,
+            totp_issuer: d.totp_issuer,
+            authlog_days: d.authlog_ttl.as_secs() / 86400,
+            max_asps: d.max_asps,
+            token_ttl: d.token_ttl.as_secs(),
+            hash_concurrency: 0,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn apply(&self, s: &mut eider_service::security::SecurityConfig) {
+        use std::time::Duration;
+        s.user_failures = self.user_failures;
+        s.user_window = Duration::from_secs(self.user_window.max(1));
+        s.ip_failures = self.ip_failures;
+        s.ip_window = Duration::from_secs(self.ip_window.max(1));
+        s.totp_failures = self.totp_failures;
+        s.totp_window = Duration::from_secs(self.totp_window.max(1));
+        s.totp_skew = self.totp_skew.min(10);
+        if !self.totp_issuer.trim().is_empty() {
+            s.totp_issuer = self.totp_issuer.trim().to_string();
+        }
+        s.authlog_ttl = Duration::from_secs(self.authlog_days.max(1) * 86400);
+        s.max_asps = self.max_asps;
+        s.token_ttl = Duration::from_secs(self.token_ttl.max(60));
+        s.hash_pool = eider_service::security::HashPool::new(self.hash_concurrency);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

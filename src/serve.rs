@@ -5,11 +5,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eider_service::{InProcessBus, Service, ServiceConfig};
+use eider_service::{Bus, InProcessBus, Service, ServiceConfig, Store};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, LogConfig, StorageConfig};
+
+/// `[dbs]`: where the scale-out backend's services are.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct DbsConfig {
+    /// MongoDB connection string (used when `[storage] backend = "mongodb"`).
+    #[serde(default)]
+    mongo: String,
+    /// Redis URL (`redis://`, `rediss://` or `redis+sentinel://`); empty: no Redis.
+    #[serde(default)]
+    redis: String,
+}
 
 /// How long in-flight work may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -42,8 +53,10 @@ pub fn run(cfg: Config) -> ExitCode {
     }
 }
 
-fn service_config(cfg: &Config) -> ServiceConfig {
+fn service_config(cfg: &Config) -> Result<ServiceConfig, String> {
     let mut sc = ServiceConfig::default();
+    let auth: crate::config::AuthConfig = cfg.section("auth").map_err(|e| e.to_string())?;
+    auth.apply(&mut sc.security);
     if let Some(mb) = cfg.get("maxStorage").and_then(|v| v.as_integer()) {
         sc.default_quota = (mb.max(0) as u64) * 1024 * 1024;
     }
@@ -52,12 +65,13 @@ fn service_config(cfg: &Config) -> ServiceConfig {
             sc.email_domain = Some(d.trim().to_string());
         }
     }
-    sc
+    Ok(sc)
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {
     let storage: StorageConfig = cfg.section("storage").map_err(|e| e.to_string())?;
-    let store = match storage.backend.as_str() {
+    let dbs: DbsConfig = cfg.section("dbs").map_err(|e| e.to_string())?;
+    let store: Arc<dyn Store> = match storage.backend.as_str() {
         "embedded" => {
             let opts = eider_store_sqlite::SqliteOptions {
                 synchronous: storage.synchronous.parse().map_err(|e| format!("{e}"))?,
@@ -68,13 +82,32 @@ async fn serve(cfg: Config) -> Result<(), String> {
             info!(path = %storage.path.display(), "embedded store opened");
             Arc::new(store)
         }
+        "mongodb" => {
+            let store = eider_store_mongo::MongoStore::connect(&dbs.mongo)
+                .await
+                .map_err(|e| format!("cannot open the MongoDB store ([dbs] mongo): {e}"))?;
+            Arc::new(store)
+        }
         other => {
             return Err(format!(
                 "storage backend {other:?} is not available in this build"
             ))
         }
     };
-    let service = Service::new(store, Arc::new(InProcessBus::new()), service_config(&cfg));
+    // Instances sharing a MongoDB share their beacons and counters through Redis.
+    let bus: Arc<dyn Bus> = if storage.backend == "mongodb" && !dbs.redis.trim().is_empty() {
+        Arc::new(
+            eider_store_mongo::RedisBus::connect(dbs.redis.trim())
+                .await
+                .map_err(|e| format!("cannot use Redis ([dbs] redis): {e}"))?,
+        )
+    } else {
+        if storage.backend == "mongodb" {
+            warn!("[dbs] redis is empty: changes are announced within this instance only");
+        }
+        Arc::new(InProcessBus::new())
+    };
+    let service = Service::new(store, bus, service_config(&cfg)?);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

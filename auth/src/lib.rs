@@ -1,6 +1,21 @@
-//! Account security primitives: password hashing and verification.
-//! (TOTP, WebAuthn, application passwords and tokens arrive with the auth work.)
+//! Account security primitives, free of I/O: password hashing and verification of
+//! every format WildDuck accepts, application-specific passwords, TOTP, access
+//! token material and Apple mobileconfig profiles. The service layer decides when
+//! to use them (and runs the CPU-heavy ones on its bounded hashing pool).
 
+mod asp;
+pub mod mobileconfig;
 mod password;
+mod qr;
+mod token;
+mod totp;
 
-pub use password::{hash_password, needs_rehash, verify_password, PasswordError};
+pub use asp::{
+    asp_selector, generate_asp, normalize_asp, normalize_scopes, scope_allowed, ASP_LEN, ASP_SCOPES,
+};
+pub use password::{
+    hash_format, hash_password, is_supported_hash, needs_rehash, verify_password, HashFormat,
+    PasswordError,
+};
+pub use token::{random_hex, secrets_equal, token_hash};
+pub use totp::{check_totp, generate_totp_seed, otpauth_url, qr_data_url, totp_code, TotpError};

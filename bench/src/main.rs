@@ -26,7 +26,8 @@ const USAGE: &str = "usage:
   eider-bench compare [--eider PATH] [--messages N] [--single N] [--parallel N]
                       [--idle N] [--idle-users N] [--idle-rounds N]
                       [--http-seconds S] [--http-conns N] [--timeout S]
-                      [--only dovecot|eider] [--out DIR] [--perf] [--keep]
+                      [--only dovecot|eider] [--out DIR] [--perf [--perf-freq HZ]] [--keep]
+                      [--eider-env KEY=VALUE]...
   eider-bench storage [--messages N]
   eider-bench corpus --messages N --dir DIR";
 
@@ -95,7 +96,40 @@ fn write_corpus(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+const COMPARE_OPTIONS: &[&str] = &[
+    "--eider",
+    "--messages",
+    "--single",
+    "--parallel",
+    "--idle",
+    "--idle-users",
+    "--idle-rounds",
+    "--http-seconds",
+    "--http-conns",
+    "--timeout",
+    "--only",
+    "--out",
+    "--eider-env",
+    "--perf-freq",
+];
+const COMPARE_FLAGS: &[&str] = &["--perf", "--keep"];
+
 async fn compare(args: &Args) -> Result<(), String> {
+    let mut i = 2;
+    while i < args.0.len() {
+        let a = args.0[i].as_str();
+        if COMPARE_OPTIONS.contains(&a) && i + 1 < args.0.len() {
+            i += 2;
+        } else if COMPARE_FLAGS.contains(&a) {
+            i += 1;
+        } else {
+            if a != "--help" && a != "-h" {
+                eprintln!("unknown or incomplete option {a:?}");
+            }
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
+    }
     let run_started = Instant::now();
     let messages: usize = args.num("--messages", 10_000);
     let params = workload::Params {
@@ -131,7 +165,18 @@ async fn compare(args: &Args) -> Result<(), String> {
     );
     let users = servers::user_names(params.idle_users);
     let mut profiler = profile::Profiler::new(args.flag("--perf").then(|| out_dir.join("perf")));
+    profiler.freq = args.num("--perf-freq", 199);
     let keep = args.flag("--keep");
+    // --eider-env KEY=VALUE (repeatable): environment for the Eider process.
+    let eider_env: Vec<(String, String)> = args
+        .0
+        .windows(2)
+        .filter(|w| w[0] == "--eider-env")
+        .filter_map(|w| {
+            w[1].split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
 
     let mut results = Vec::new();
     for kind in [servers::Kind::Dovecot, servers::Kind::Eider] {
@@ -147,7 +192,9 @@ async fn compare(args: &Args) -> Result<(), String> {
         let started = Instant::now();
         let server = match kind {
             servers::Kind::Dovecot => servers::start_dovecot(work.path(), &users),
-            servers::Kind::Eider => servers::start_eider(&eider_bin, work.path(), &users).await,
+            servers::Kind::Eider => {
+                servers::start_eider(&eider_bin, work.path(), &users, &eider_env).await
+            }
         };
         let mut server = match server {
             Ok(s) => s,
@@ -191,6 +238,9 @@ async fn compare(args: &Args) -> Result<(), String> {
         "eider_commit": command_output("git", &["rev-parse", "--short", "HEAD"]),
         "run_seconds": run_started.elapsed().as_secs_f64(),
         "date": command_output("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+        // Other work on the machine skews the numbers; the load average tells.
+        "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+        "eider_env": eider_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
     });
     let defs = workload::metric_defs(&params);
     let rep = report::Report::new(meta, &defs, &results);

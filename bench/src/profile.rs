@@ -1,4 +1,4 @@
-//! Optional profiling of Eider during each step: `perf record -g -p PID` runs while
+//! Optional profiling of Eider during each step: `perf record --call-graph dwarf -p PID` runs while
 //! the step runs and writes `OUT/perf/<step>.data` (`perf report -i` reads it).
 
 use std::path::PathBuf;
@@ -8,6 +8,8 @@ use crate::servers::{Kind, Server};
 
 pub struct Profiler {
     dir: Option<PathBuf>,
+    /// Samples per second.
+    pub freq: u32,
     running: Option<Child>,
 }
 
@@ -16,7 +18,11 @@ impl Profiler {
         if let Some(d) = &dir {
             let _ = std::fs::create_dir_all(d);
         }
-        Self { dir, running: None }
+        Self {
+            dir,
+            freq: 199,
+            running: None,
+        }
     }
 
     pub fn start(&mut self, server: &Server, step: &str) {
@@ -27,7 +33,8 @@ impl Profiler {
         }
         let out = dir.join(format!("{step}.data"));
         self.running = Command::new("perf")
-            .args(["record", "-F", "499", "-g", "-o"])
+            .args(["record", "-F", &self.freq.to_string()])
+            .args(["--call-graph", "dwarf,16384", "-o"])
             .arg(&out)
             .args(["-p", &server.pid().to_string()])
             .stdin(Stdio::null())

@@ -33,6 +33,7 @@ impl Row {
     pub fn verdict(&self) -> String {
         match self.advantage() {
             None => String::new(),
+            Some(a) if a.is_infinite() => "better (0)".into(),
             Some(a) if a >= 1.0 => format!("{:.1}× better", a),
             Some(a) => {
                 let worse = 1.0 / a;

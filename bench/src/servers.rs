@@ -171,7 +171,7 @@ pub fn start_dovecot(dir: &Path, users: &[String]) -> Res<Server> {
     // each under the kernel's per-uid inotify limit); they create their homes here.
     set_mode(dir, 0o755)?;
     set_mode(&dir.join("mail"), 0o1777)?;
-    let hash = eider_auth::hash_password(PASSWORD).map_err(|e| e.to_string())?;
+    let hash = password_hash()?;
     let mut passwd = String::new();
     for (i, u) in users.iter().enumerate() {
         let uid = 61000 + i;
@@ -284,13 +284,29 @@ service lmtp {{
     Ok(server)
 }
 
+/// An argon2id PHC string for PASSWORD with Eider's parameters (argon2 crate defaults:
+/// m=19 MiB, t=2, p=1), so both servers spend the same work on a login.
+fn password_hash() -> Res<String> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"eider-bench-salt").map_err(|e| e.to_string())?;
+    argon2::Argon2::default()
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
 fn set_mode(p: &Path, mode: u32) -> Res<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())
 }
 
 /// Eider (release build) on a fresh embedded store; users created through the API.
-pub async fn start_eider(bin: &Path, dir: &Path, users: &[String]) -> Res<Server> {
+pub async fn start_eider(
+    bin: &Path,
+    dir: &Path,
+    users: &[String],
+    env: &[(String, String)],
+) -> Res<Server> {
     let err = |e: std::io::Error| e.to_string();
     std::fs::create_dir_all(dir).map_err(err)?;
     let data = dir.join("data");
@@ -314,6 +330,7 @@ pub async fn start_eider(bin: &Path, dir: &Path, users: &[String]) -> Res<Server
         .args(["--set", "maxStorage=100000000"])
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
+        .envs(env.iter().cloned())
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(err)?)
         .stderr(log)

@@ -65,6 +65,28 @@ fn user_may_reach(user: &eider_service::ObjectId, path: &str) -> bool {
     segment == "me" || segment.eq_ignore_ascii_case(&user.to_hex())
 }
 
+/// Routes a token waiting for its second factor may reach: completing it, and
+/// giving the token up.
+fn pending_may_reach(
+    user: &eider_service::ObjectId,
+    method: &axum::http::Method,
+    path: &str,
+) -> bool {
+    if path == "/authenticate" {
+        return method == axum::http::Method::DELETE;
+    }
+    if method != axum::http::Method::POST || !user_may_reach(user, path) {
+        return false;
+    }
+    let rest = path.splitn(4, '/').nth(3).unwrap_or("");
+    matches!(
+        rest,
+        "2fa/totp/check"
+            | "2fa/webauthn/authentication-challenge"
+            | "2fa/webauthn/authentication-assertion"
+    )
+}
+
 pub async fn access_control(
     State(state): State<AppState>,
     mut req: Request,
@@ -86,8 +108,13 @@ pub async fn access_control(
         Ok(p) => p,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if let Principal::User(user) = &principal {
-        if !user_may_reach(user, req.uri().path()) {
+    let reachable = match &principal {
+        Principal::Root => true,
+        Principal::User(user) => user_may_reach(user, req.uri().path()),
+        Principal::Pending(user) => pending_may_reach(user, req.method(), req.uri().path()),
+    };
+    {
+        if !reachable {
             return ApiError::from(eider_service::api::AccessError::MissingPrivileges)
                 .into_response();
         }
@@ -113,6 +140,33 @@ mod tests {
         assert!(!user_may_reach(&u, &format!("/users/{}", other.to_hex())));
         assert!(!user_may_reach(&u, "/users"));
         assert!(!user_may_reach(&u, "/addresses"));
+    }
+
+    #[test]
+    fn pending_tokens_only_complete_the_second_factor() {
+        use axum::http::Method;
+        let u = eider_service::ObjectId::new();
+        let own = |rest: &str| format!("/users/{}/{rest}", u.to_hex());
+        assert!(pending_may_reach(&u, &Method::POST, &own("2fa/totp/check")));
+        assert!(pending_may_reach(
+            &u,
+            &Method::POST,
+            "/users/me/2fa/totp/check"
+        ));
+        assert!(pending_may_reach(
+            &u,
+            &Method::POST,
+            &own("2fa/webauthn/authentication-assertion")
+        ));
+        assert!(pending_may_reach(&u, &Method::DELETE, "/authenticate"));
+        assert!(!pending_may_reach(&u, &Method::POST, "/authenticate"));
+        assert!(!pending_may_reach(&u, &Method::GET, &own("mailboxes")));
+        assert!(!pending_may_reach(
+            &u,
+            &Method::GET,
+            &format!("/users/{}", u.to_hex())
+        ));
+        assert!(!pending_may_reach(&u, &Method::DELETE, &own("2fa")));
     }
 
     #[test]

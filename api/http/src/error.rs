@@ -92,8 +92,13 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::AddressNotFound
         | E::AliasNotFound
         | E::NoSuchMailbox
-        | E::MessageNotFound => StatusCode::NOT_FOUND,
-        E::AuthFailed => StatusCode::FORBIDDEN,
+        | E::MessageNotFound
+        | E::FilterNotFound
+        | E::AspNotFound
+        | E::EventNotFound => StatusCode::NOT_FOUND,
+        E::AuthFailed | E::TooMany(_) | E::InvalidTotp | E::WebauthnFailed(_) => {
+            StatusCode::FORBIDDEN
+        }
         E::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         E::Internal(_) | E::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,

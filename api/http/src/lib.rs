@@ -38,6 +38,73 @@ pub struct ApiConfig {
     #[serde(rename = "maxMB")]
     pub max_mb: u64,
     pub access_control: AccessControl,
+    /// `[api.mobileconfig]`: profiles generated with application passwords.
+    #[serde(default)]
+    pub mobileconfig: MobileconfigConfig,
+}
+
+/// `[api.mobileconfig]`: the texts of Apple mail profiles (`{email}` and `{name}`
+/// are replaced) and the servers as mail clients reach them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct MobileconfigConfig {
+    pub identifier: String,
+    pub display_name: String,
+    pub organization: String,
+    pub display_description: String,
+    pub account_description: String,
+    #[serde(rename = "imapHostname")]
+    pub imap_hostname: String,
+    #[serde(rename = "imapPort")]
+    pub imap_port: u16,
+    #[serde(rename = "imapSecure")]
+    pub imap_secure: bool,
+    #[serde(rename = "pop3Hostname")]
+    pub pop3_hostname: String,
+    #[serde(rename = "pop3Port")]
+    pub pop3_port: u16,
+    #[serde(rename = "pop3Secure")]
+    pub pop3_secure: bool,
+    #[serde(rename = "smtpHostname")]
+    pub smtp_hostname: String,
+    #[serde(rename = "smtpPort")]
+    pub smtp_port: u16,
+    #[serde(rename = "smtpSecure")]
+    pub smtp_secure: bool,
+}
+
+impl Default for MobileconfigConfig {
+    fn default() -> Self {
+        let p = eider_auth::mobileconfig::ProfileSettings::default();
+        Self {
+            identifier: p.identifier,
+            display_name: p.display_name,
+            organization: p.organization,
+            display_description: p.display_description,
+            account_description: p.account_description,
+            imap_hostname: "localhost".into(),
+            imap_port: 9993,
+            imap_secure: false,
+            pop3_hostname: "localhost".into(),
+            pop3_port: 9995,
+            pop3_secure: false,
+            smtp_hostname: "localhost".into(),
+            smtp_port: 587,
+            smtp_secure: false,
+        }
+    }
+}
+
+impl MobileconfigConfig {
+    pub(crate) fn profile_settings(&self) -> eider_auth::mobileconfig::ProfileSettings {
+        eider_auth::mobileconfig::ProfileSettings {
+            identifier: self.identifier.clone(),
+            display_name: self.display_name.clone(),
+            organization: self.organization.clone(),
+            display_description: self.display_description.clone(),
+            account_description: self.account_description.clone(),
+        }
+    }
 }
 
 /// `[api.accessControl]` settings.
@@ -64,6 +131,7 @@ pub enum ServerError {
 pub(crate) struct AppState {
     pub service: Service,
     pub policy: Arc<AccessPolicy>,
+    pub mobileconfig: Arc<MobileconfigConfig>,
     /// Turns true when the server stops, so that change streams end.
     pub stopping: watch::Receiver<bool>,
 }
@@ -91,6 +159,7 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
             enabled: config.access_control.enabled,
             secret: config.access_control.secret.clone(),
         }),
+        mobileconfig: Arc::new(config.mobileconfig.clone()),
         stopping,
     };
     let (routes, _doc) = routes::all().split_for_parts();

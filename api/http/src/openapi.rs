@@ -18,6 +18,8 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "Users"), (name = "Addresses"), (name = "DomainAliases"), (name = "Mailboxes"),
         (name = "Messages"), (name = "Authentication"), (name = "Health"),
+        (name = "ApplicationPasswords"), (name = "TwoFactorAuth"),
+        (name = "Filters"), (name = "Autoreplies"),
     ),
 )]
 pub struct ApiDoc;

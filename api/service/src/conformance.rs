@@ -41,6 +41,8 @@ pub async fn run_all<S: Store>(store: &S) {
     rule!(dedupe_message_id);
     rule!(attributes_and_expiry);
     rule!(recalculate_storage);
+    crate::conformance_auth::run_all(store).await;
+    crate::conformance_filters::run(store).await;
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("over quota")]
     OverQuota,
+    /// A per-user count limit is reached; the string names what is counted ("filters").
+    #[error("{0} limit reached")]
+    LimitReached(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("storage backend error: {0}")]
@@ -47,6 +50,11 @@ pub enum Error {
     MailboxNotAllowed(&'static str),
     #[error("Invalid message identifier")]
     MessageNotFound,
+    #[error("This filter does not exist")]
+    FilterNotFound,
+    /// A per-user count limit (filters) is reached.
+    #[error("{0}")]
+    TooMany(String),
     #[error("User is over quota")]
     OverQuota,
     #[error("Message is too large")]
@@ -57,6 +65,24 @@ pub enum Error {
     AuthFailed,
     #[error("Authentication was rate limited")]
     RateLimited,
+    #[error("Invalid or unknown ASP key")]
+    AspNotFound,
+    #[error("{0}")]
+    InvalidAuthScope(String),
+    #[error("TOTP 2FA is already enabled for this user")]
+    TotpEnabled,
+    #[error("TOTP 2FA is not initialized for this user")]
+    TotpDisabled,
+    #[error("Failed to validate TOTP")]
+    InvalidTotp,
+    #[error("Failed to generate QR code")]
+    QrError,
+    #[error("This event does not exist")]
+    EventNotFound,
+    #[error("WebAuthn 2FA is not enabled for this user")]
+    WebauthnDisabled,
+    #[error("{0}")]
+    WebauthnFailed(String),
     #[error("Internal error: {0}")]
     Internal(String),
     #[error("Database error: {0}")]
@@ -80,11 +106,22 @@ impl Error {
             Error::MailboxExists => "MailboxExistsError",
             Error::MailboxNotAllowed(_) => "DisallowedMailboxMethod",
             Error::MessageNotFound => "MessageNotFound",
+            Error::FilterNotFound => "FilterNotFound",
+            Error::TooMany(_) => "TooMany",
             Error::OverQuota => "OverQuotaError",
             Error::MessageTooLarge => "InputValidationError",
             Error::EmptyMessage => "EmptyMessage",
             Error::AuthFailed => "AuthFailed",
             Error::RateLimited => "RateLimitedError",
+            Error::AspNotFound => "AspNotFound",
+            Error::InvalidAuthScope(_) => "InvalidAuthScope",
+            Error::TotpEnabled => "TotpEnabled",
+            Error::TotpDisabled => "TotpDisabled",
+            Error::InvalidTotp => "InvalidToken",
+            Error::QrError => "QRError",
+            Error::EventNotFound => "EventNotFound",
+            Error::WebauthnDisabled => "WebAuthnDisabled",
+            Error::WebauthnFailed(_) => "InvalidU2fRequest",
             Error::Internal(_) => "InternalError",
             Error::Database(_) => "InternalDatabaseError",
         }
@@ -100,6 +137,9 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::OverQuota => Error::OverQuota,
+            StoreError::LimitReached(what) => {
+                Error::TooMany(format!("Maximum {what} limit reached"))
+            }
             StoreError::NotFound => Error::Database("record not found".into()),
             StoreError::Conflict(what) => Error::Validation(format!("{what} already exists")),
             StoreError::Corrupt(m) | StoreError::Backend(m) => Error::Database(m),

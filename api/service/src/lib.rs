@@ -4,6 +4,10 @@
 mod bus;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod conformance_auth;
+#[cfg(feature = "conformance")]
+mod conformance_filters;
 mod error;
 pub mod flags;
 mod id;
@@ -18,21 +22,29 @@ pub use bus::{Bus, InProcessBus};
 pub use error::{Error, Result, StoreError};
 pub use id::{InvalidObjectId, ObjectId};
 pub use service::api;
+pub use service::security;
 /// Delivery (LMTP, API upload): recipients, filters, spam, forwarding, autoreply.
 pub use service::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
     ForwardTarget, MailEnvelope, MessageFacts, Outbound, OutboundMessage, Recipient,
-    RecipientCheck, RecipientTarget, SpamConfig, UserRules, DEFAULT_MAX_FILTERS,
-    DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
+    RecipientCheck, RecipientTarget, SpamConfig, DEFAULT_MAX_FILTERS, DEFAULT_MAX_FORWARDS,
+    DEFAULT_SPAM_LEVEL,
 };
 pub use service::{
-    AppendOptions, AuthRequest, AuthSuccess, BodyReader, NewAddress, NewUser, Protocol,
-    ResolvedRecipient, Service, ServiceConfig, UserUpdate,
+    AppendOptions, AuthMeta, AuthRequest, AuthSource, AuthSuccess, BodyReader, NewAddress, NewUser,
+    Protocol, ResolvedRecipient, Service, ServiceConfig, UserUpdate,
+};
+/// Filters and autoreply settings (their API and storage).
+pub use service::{
+    AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
 pub use store::{
-    AddressStore, AuthStore, BlobStore, FilterStore, MailboxStore, MessageStore, Store,
-    StoreResult, UserStore,
+    AddressStore, AuthStore, BlobStore, FilterSearch, FilterStore, MailboxStore, MessageStore,
+    Store, StoreResult, UserStore,
+};
+pub use store_auth::{
+    AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnCredential,
 };
 
 /// Re-exported so that gateways need not depend on the message crate directly.

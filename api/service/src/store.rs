@@ -191,7 +191,7 @@ pub trait BlobStore: Send + Sync {
 }
 
 pub use crate::store_auth::AuthStore;
-pub use crate::store_filters::FilterStore;
+pub use crate::store_filters::{FilterSearch, FilterStore};
 
 /// Everything a backend provides.
 pub trait Store:

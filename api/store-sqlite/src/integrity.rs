@@ -9,6 +9,11 @@ use crate::error::Result;
 /// (description, query counting offending rows)
 const CHECKS: &[(&str, &str)] = &[
     (
+        "filters or autoreplies of missing users",
+        "SELECT (SELECT count(*) FROM filters f WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = f.user))
+              + (SELECT count(*) FROM autoreplies a WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = a.user))",
+    ),
+    (
         "messages without their content",
         "SELECT count(*) FROM messages m LEFT JOIN contents c ON c.id = m.content
          WHERE c.id IS NULL OR c.oid != m.content_oid",

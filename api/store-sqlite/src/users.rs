@@ -152,6 +152,7 @@ fn delete(tx: &Transaction<'_>, id: ObjectId) -> Result<bool> {
         // Releases contents and blobs; quota is moot as the user goes too.
         messages::remove_all(tx, m)?;
     }
+    crate::filters::delete_user(tx, id)?;
     for sql in [
         "DELETE FROM mailboxes WHERE user = ?1",
         "DELETE FROM addresses WHERE user = ?1",

@@ -280,15 +280,25 @@ impl Session {
         let greeting = format!("OK [CAPABILITY {}] Eider IMAP ready", self.capabilities());
         self.untagged(&greeting);
         let idle = Duration::from_secs(self.shared.config.idle_timeout.max(1));
+        // After login: a second view of the user's beacons, watched for a logout
+        // (PUT /users/{user}/logout, user deleted) while waiting for a command.
+        let mut logout: Option<broadcast::Receiver<Beacon>> = None;
         loop {
             if self.conn.flush().await.is_err() {
                 break;
             }
             self.conn.release_buffers();
+            if logout.is_none() {
+                logout = self.beacons.as_ref().map(|b| b.resubscribe());
+            }
             let framed = tokio::select! {
                 r = tokio::time::timeout(idle, self.read_command()) => r,
                 _ = stop.changed() => {
                     self.untagged("BYE Server shutting down");
+                    break;
+                }
+                _ = wait_logout(&mut logout) => {
+                    self.untagged("BYE Logged out");
                     break;
                 }
             };
@@ -806,6 +816,20 @@ fn tail_rule(c: &Command) -> Tail {
             Tail::IfChanged { expunge: *uid }
         }
         _ => Tail::IfChanged { expunge: true },
+    }
+}
+
+/// Resolves when a logout beacon arrives (never without a receiver).
+pub(crate) async fn wait_logout(rx: &mut Option<broadcast::Receiver<Beacon>>) {
+    let Some(rx) = rx.as_mut() else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(b) if b.is_logout() => return,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
     }
 }
 

@@ -54,6 +54,8 @@ pub struct LmtpConfig {
     /// Seconds within which a message whose Message-ID is already in the target
     /// mailbox is not stored again (answered 250); 0 for no time limit.
     pub duplicate_window: u64,
+    /// Seconds during which a sender gets at most one autoreply from a user.
+    pub autoreply_interval: u64,
     /// Do not offer STARTTLS even when TLS is available.
     #[serde(rename = "disableSTARTTLS")]
     pub disable_starttls: bool,
@@ -77,6 +79,7 @@ impl Default for LmtpConfig {
             timeout: 300,
             max_connections: 1000,
             duplicate_window: 7 * 24 * 3600,
+            autoreply_interval: 4 * 24 * 3600,
             disable_starttls: false,
             spam: SpamConfig::default(),
             relay: RelayConfig::default(),
@@ -123,7 +126,7 @@ pub async fn bind(
         service,
         DeliveryConfig {
             spam: config.spam.clone(),
-            autoreply_interval: None,
+            autoreply_interval: Some(Duration::from_secs(config.autoreply_interval.max(1))),
             duplicate_window: (config.duplicate_window > 0)
                 .then(|| Duration::from_secs(config.duplicate_window)),
         },

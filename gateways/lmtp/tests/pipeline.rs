@@ -1,41 +1,16 @@
-//! The service layer's delivery pipeline on a real embedded store, with filters
-//! and autoreply settings supplied through the `UserRules` hook (their storage
-//! is not in the Store yet) and a capturing outbound relay.
+//! The service layer's delivery pipeline on a real embedded store: filters and
+//! autoreply settings stored through the service (as the API stores them) and
+//! a capturing outbound relay.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use eider_service::model::UidSet;
 use eider_service::{
-    Autoreply, Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterQuery,
-    InProcessBus, MailEnvelope, NewUser, ObjectId, Outbound, OutboundMessage, RecipientCheck,
-    Result, Service, ServiceConfig, UserRules,
+    AutoreplyUpdate, Deliverer, DeliveryConfig, DeliveryOutcome, FilterAction, FilterQuery,
+    InProcessBus, MailEnvelope, NewFilter, NewUser, ObjectId, Outbound, OutboundMessage,
+    RecipientCheck, Result, Service, ServiceConfig,
 };
-
-#[derive(Default)]
-struct Rules {
-    filters: Mutex<HashMap<ObjectId, Vec<Filter>>>,
-    autoreply: Mutex<HashMap<ObjectId, Autoreply>>,
-}
-
-#[async_trait]
-impl UserRules for Rules {
-    async fn filters(&self, user: ObjectId) -> Result<Vec<Filter>> {
-        Ok(self
-            .filters
-            .lock()
-            .map(|f| f.get(&user).cloned().unwrap_or_default())
-            .unwrap_or_default())
-    }
-    async fn autoreply(&self, user: ObjectId) -> Result<Option<Autoreply>> {
-        Ok(self
-            .autoreply
-            .lock()
-            .ok()
-            .and_then(|a| a.get(&user).cloned()))
-    }
-}
 
 #[derive(Default)]
 struct Capture {
@@ -63,7 +38,6 @@ struct World {
     _dir: tempfile::TempDir,
     service: Service,
     deliverer: Deliverer,
-    rules: Arc<Rules>,
     outbound: Arc<Capture>,
 }
 
@@ -76,16 +50,13 @@ fn world() -> World {
         Arc::new(InProcessBus::new()),
         ServiceConfig::default(),
     );
-    let rules = Arc::new(Rules::default());
     let outbound = Arc::new(Capture::default());
-    let deliverer = Deliverer::new(service.clone(), DeliveryConfig::default())
-        .with_user_rules(rules.clone())
-        .with_outbound(outbound.clone());
+    let deliverer =
+        Deliverer::new(service.clone(), DeliveryConfig::default()).with_outbound(outbound.clone());
     World {
         _dir: dir,
         service,
         deliverer,
-        rules,
         outbound,
     }
 }
@@ -145,16 +116,11 @@ fn message(from: &str, subject: &str, extra: &str) -> String {
     )
 }
 
-fn filter(user: ObjectId, query: FilterQuery, action: FilterAction) -> Filter {
-    Filter {
-        id: ObjectId::new(),
-        user,
-        name: None,
+fn filter(query: FilterQuery, action: FilterAction) -> NewFilter {
+    NewFilter {
         query,
         action,
-        disabled: false,
-        meta_data: serde_json::json!({}),
-        created: chrono::Utc::now(),
+        ..Default::default()
     }
 }
 
@@ -169,7 +135,6 @@ async fn filters_move_flag_drop_and_overrule_the_spam_test() {
         .expect("mailbox");
     let filters = vec![
         filter(
-            u,
             FilterQuery {
                 list_id: Some("dev.lists.example".into()),
                 ..Default::default()
@@ -181,7 +146,6 @@ async fn filters_move_flag_drop_and_overrule_the_spam_test() {
             },
         ),
         filter(
-            u,
             FilterQuery {
                 from: Some("boss@".into()),
                 ..Default::default()
@@ -193,7 +157,6 @@ async fn filters_move_flag_drop_and_overrule_the_spam_test() {
             },
         ),
         filter(
-            u,
             FilterQuery {
                 subject: Some("lottery".into()),
                 ..Default::default()
@@ -204,7 +167,6 @@ async fn filters_move_flag_drop_and_overrule_the_spam_test() {
             },
         ),
         filter(
-            u,
             FilterQuery {
                 from: Some("friend@".into()),
                 ..Default::default()
@@ -215,7 +177,9 @@ async fn filters_move_flag_drop_and_overrule_the_spam_test() {
             },
         ),
     ];
-    w.rules.filters.lock().expect("lock").insert(u, filters);
+    for f in filters {
+        w.service.create_filter(u, f).await.expect("filter");
+    }
 
     let rcpt = "filtered@example.com";
     let list = message(
@@ -279,16 +243,19 @@ async fn filters_move_flag_drop_and_overrule_the_spam_test() {
 async fn autoreply_follows_rfc3834_and_answers_once_per_sender() {
     let w = world();
     let u = w.user("away").await;
-    w.rules.autoreply.lock().expect("lock").insert(
-        u,
-        Autoreply {
-            status: true,
-            name: Some("Away Person".into()),
-            subject: Some("Out of office".into()),
-            text: Some("Back on Monday.".into()),
-            ..Default::default()
-        },
-    );
+    w.service
+        .update_autoreply(
+            u,
+            AutoreplyUpdate {
+                status: Some(true),
+                name: Some("Away Person".into()),
+                subject: Some("Out of office".into()),
+                text: Some("Back on Monday.".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("autoreply");
     let rcpt = "away@example.com";
     w.deliver(
         Some("alice@example.org"),

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use eider_service::{AuthRequest, Error, Protocol};
+use eider_service::{AuthMeta, AuthRequest, Error, Protocol};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -88,7 +88,8 @@ pub struct AuthenticateResponse {
     pub address: String,
     /// The scope this authentication is valid for
     pub scope: String,
-    /// List of enabled 2FA mechanisms
+    /// Enabled 2FA mechanisms the client must still complete (empty when none).
+    /// A token issued alongside only reaches the second-factor routes until one passes.
     pub require2fa: Vec<String>,
     /// Indicates if account password has been reset and should be replaced
     pub require_password_change: bool,
@@ -125,14 +126,24 @@ async fn authenticate(
         protocol,
         remote_ip: body.ip.as_deref().and_then(|ip| ip.parse().ok()),
     };
+    let meta = AuthMeta {
+        protocol: body.protocol.clone(),
+        sess: body.sess.clone(),
+    };
     let done = state
         .service
-        .authenticate(&request)
+        .authenticate_with(&request, &meta)
         .await
         .map_err(auth_failed)?;
     let user = done.user;
+    // With 2FA the token only completes the second factor until it passes.
     let token = if body.token {
-        Some(state.service.issue_access_token(user.id).await?)
+        Some(
+            state
+                .service
+                .issue_token(user.id, !done.require2fa.is_empty())
+                .await?,
+        )
     } else {
         None
     };
@@ -142,7 +153,7 @@ async fn authenticate(
         username: user.username,
         address: user.address,
         scope: scope.to_string(),
-        require2fa: Vec::new(),
+        require2fa: done.require2fa,
         require_password_change: user.profile.require_password_change,
         token,
     }))
@@ -213,12 +224,17 @@ async fn preauth(
         .preauth(&body.username, protocol)
         .await
         .map_err(auth_failed)?;
+    let require2fa = if scope == "master" {
+        state.service.enabled_2fa(user.id).await?
+    } else {
+        Vec::new()
+    };
     Ok(Json(PreAuthCheckResponse {
         success: true,
         id: user.id.to_hex(),
         username: user.username,
         address: user.address,
         scope: scope.to_string(),
-        require2fa: Vec::new(),
+        require2fa,
     }))
 }

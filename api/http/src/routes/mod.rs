@@ -1,13 +1,18 @@
 //! The routes, one module per resource.
 
 pub mod addresses;
+pub mod asps;
 pub mod authentication;
+pub mod authlog;
+pub mod autoreply;
 pub mod domainaliases;
+pub mod filters;
 pub mod health;
 pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
 pub mod search;
+pub mod twofa;
 pub mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -25,5 +30,10 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(search::router())
         .merge(health::router())
         .merge(authentication::router())
+        .merge(asps::router())
+        .merge(twofa::router())
+        .merge(authlog::router())
+        .merge(filters::router())
+        .merge(autoreply::router())
         .merge(crate::sse::router())
 }

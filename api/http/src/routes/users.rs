@@ -243,6 +243,8 @@ async fn list_users(
         },
     };
     let found = state.service.list_users(&query).await?;
+    let ids: Vec<ObjectId> = found.results.iter().map(|u| u.id).collect();
+    let enabled2fa = state.service.enabled_2fa_of(&ids).await?;
     let forward = q.forward.as_deref().map(str::to_lowercase);
     let results = found
         .results
@@ -262,7 +264,7 @@ async fn list_users(
             address: u.address.clone(),
             tags: u.tags.clone(),
             targets: u.profile.targets.clone(),
-            enabled2fa: Vec::new(),
+            enabled2fa: enabled2fa.get(&u.id).cloned().unwrap_or_default(),
             autoreply: false,
             encrypt_messages: false,
             encrypt_forwarded: false,
@@ -773,7 +775,15 @@ async fn get_user(
     let id = caller.user(&user)?;
     let u = state.service.get_user(id).await?;
     let usage = state.service.usage_counters(id).await;
-    Ok(Json(user_response(&state, &caller, u, usage)))
+    let mut response = user_response(&state, &caller, u, usage);
+    response.enabled2fa = state.service.enabled_2fa(id).await?;
+    response.limits.filters.used = state.service.count_user_filters(id).await?;
+    response.autoreply = state
+        .service
+        .get_autoreply(id)
+        .await?
+        .is_some_and(|a| a.status);
+    Ok(Json(response))
 }
 
 /// Body of PUT /users/{user}.
@@ -811,7 +821,7 @@ pub struct UpdateUserRequest {
     #[serde(default, deserialize_with = "de::opt_any")]
     #[schema(schema_with = schema::any_object_schema)]
     pub internal_data: Option<serde_json::Value>,
-    /// Accepted; 2FA is not supported yet
+    /// If true then disables all 2FA mechanisms of the user
     #[serde(default, deserialize_with = "de::opt_bool")]
     #[schema(value_type = Option<bool>)]
     pub disable2fa: Option<bool>,
@@ -845,6 +855,7 @@ async fn update_user(
 ) -> ApiResult<Json<SuccessResponse>> {
     let id = caller.user(&user)?;
     let current = state.service.get_user(id).await?;
+    let body_disable2fa = body.disable2fa;
     if let Some(existing) = &body.existing_password {
         state
             .service
@@ -896,6 +907,9 @@ async fn update_user(
         .update_user(id, update)
         .await
         .on_field("metaData")?;
+    if body_disable2fa == Some(true) {
+        state.service.disable_2fa(id, None, None).await?;
+    }
     Ok(ok())
 }
 
@@ -976,7 +990,8 @@ async fn logout_user(
     ApiJson(_body): ApiJson<LogoutRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
     let id = caller.user(&user)?;
-    state.service.get_user(id).await?;
+    // Revokes the user's access tokens and ends its IMAP sessions.
+    state.service.logout_user(id).await?;
     Ok(ok())
 }
 

@@ -45,3 +45,19 @@ pub struct Beacon {
     /// The mailbox's MODSEQ after the change (0 for mailbox-level events).
     pub modseq: u64,
 }
+
+impl Beacon {
+    /// The user's sessions must end (PUT /users/{user}/logout): no mailbox and the
+    /// largest MODSEQ, which no mailbox change carries.
+    pub fn logout(user: ObjectId) -> Self {
+        Self {
+            user,
+            mailbox: None,
+            modseq: u64::MAX,
+        }
+    }
+
+    pub fn is_logout(&self) -> bool {
+        self.mailbox.is_none() && self.modseq == u64::MAX
+    }
+}

@@ -1,11 +1,30 @@
-//! The single login call every protocol goes through. Later work (application
-//! passwords, 2FA, rate limits, auth log) extends this function, not the gateways.
+//! The single login call every protocol goes through (IMAP, POP3, the API's
+//! POST /authenticate, SMTP later). The rules, in order:
+//!
+//! 1. a source IP over its failure limit is refused (`RateLimited`);
+//! 2. an unknown user fails (after a dummy hash, so timing does not tell), counting
+//!    against the name and the IP;
+//! 3. a user over its failure limit is refused (`RateLimited`);
+//! 4. disabled or suspended accounts and disabled scopes fail;
+//! 5. the master password: accepted for the API's master scope (reporting the
+//!    enabled 2FA mechanisms, which the caller must complete), and for IMAP/POP3/SMTP
+//!    only when the user has no 2FA; a hash of an older format is rehashed to
+//!    argon2id;
+//! 6. otherwise an application-specific password, within its scopes, for any scope
+//!    but master;
+//! 7. every outcome is written to the auth log; failures count against the user
+//!    and the IP, a success clears the user's count.
+//!
+//! Every failure answers the same `AuthFailed`, so logins reveal nothing.
 
 use std::net::IpAddr;
 
+use chrono::Utc;
+
+use super::security::AuthLogEntry;
 use super::Service;
 use crate::model::User;
-use crate::{Error, Result};
+use crate::{AspUse, Error, ObjectId, Result};
 
 /// Which protocol a login comes from (WildDuck's scopes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +44,16 @@ impl Protocol {
             Protocol::Api => "master",
         }
     }
+
+    /// The protocol name written to the auth log.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Protocol::Imap => "IMAP",
+            Protocol::Pop3 => "POP3",
+            Protocol::Smtp => "SMTP",
+            Protocol::Api => "API",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -36,43 +65,222 @@ pub struct AuthRequest {
     pub remote_ip: Option<IpAddr>,
 }
 
+/// Extra context of a login, for the auth log (the API's `protocol` and `sess`).
+#[derive(Debug, Clone, Default)]
+pub struct AuthMeta {
+    /// Application identifier to log instead of the protocol's name.
+    pub protocol: Option<String>,
+    pub sess: Option<String>,
+}
+
+/// Which secret a login used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSource {
+    Master,
+    Asp(ObjectId),
+}
+
 #[derive(Debug, Clone)]
 pub struct AuthSuccess {
     pub user: User,
+    pub source: AuthSource,
+    /// For a master-password login on the master scope: the enabled 2FA mechanisms
+    /// the caller must still complete (empty when none).
+    pub require2fa: Vec<String>,
+    /// The auth log entry of this login.
+    pub event: Option<ObjectId>,
 }
 
+/// A hash to verify against when the user does not exist, so that unknown users
+/// take as long as known ones (made once, on the hashing pool).
+static DUMMY_HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+
 impl Service {
-    /// Authenticate a login. Every failure (unknown user, wrong password, disabled
-    /// account, disabled scope) answers the same `AuthFailed`, so logins reveal nothing.
+    /// Authenticate a login (see the module documentation for the rules).
     pub async fn authenticate(&self, req: &AuthRequest) -> Result<AuthSuccess> {
+        self.authenticate_with(req, &AuthMeta::default()).await
+    }
+
+    /// [`Service::authenticate`] with logging context.
+    pub async fn authenticate_with(
+        &self,
+        req: &AuthRequest,
+        meta: &AuthMeta,
+    ) -> Result<AuthSuccess> {
+        let scope = req.protocol.scope();
+        let ip = req.remote_ip.map(|ip| ip.to_string());
+        let ip = ip.as_deref();
+        let entry = |result: &str| AuthLogEntry {
+            protocol: Some(
+                meta.protocol
+                    .clone()
+                    .filter(|p| !p.trim().is_empty())
+                    .unwrap_or_else(|| req.protocol.label().to_string()),
+            ),
+            required_scope: Some(scope.to_string()),
+            ip: ip.map(str::to_string),
+            sess: meta.sess.clone(),
+            ..AuthLogEntry::new("authentication", result)
+        };
+
+        if self.ip_rate_limited(ip).await {
+            // The user is not looked up: a limited source learns nothing more.
+            if let Ok(user) = self.find_user(&req.username).await {
+                self.log_auth_event(user.id, entry("ratelimited")).await;
+            }
+            return Err(Error::RateLimited);
+        }
+        if req.password.is_empty() {
+            return Err(Error::AuthFailed);
+        }
         let user = match self.find_user(&req.username).await {
             Ok(u) => u,
-            Err(Error::UserNotFound) => return Err(Error::AuthFailed),
+            Err(Error::UserNotFound) => {
+                let name = crate::normalize::username_view(&req.username)
+                    .unwrap_or_else(|_| req.username.to_lowercase());
+                if self.user_rate_limited(&name).await {
+                    return Err(Error::RateLimited);
+                }
+                let dummy = DUMMY_HASH
+                    .get_or_try_init(|| self.hash_password("eider dummy password"))
+                    .await?;
+                self.check_password(&req.password, dummy).await?;
+                self.count_auth_failure(&name, ip).await;
+                return Err(Error::AuthFailed);
+            }
             Err(e) => return Err(e),
         };
+        let user_key = user.id.to_hex();
+        if self.user_rate_limited(&user_key).await {
+            self.log_auth_event(user.id, entry("ratelimited")).await;
+            return Err(Error::RateLimited);
+        }
         if user.disabled || user.suspended {
+            let result = if user.disabled {
+                "disabled"
+            } else {
+                "suspended"
+            };
+            self.log_auth_event(user.id, entry(result)).await;
             return Err(Error::AuthFailed);
         }
-        if user
-            .profile
-            .disabled_scopes
-            .iter()
-            .any(|s| s == req.protocol.scope())
-        {
+        if user.profile.disabled_scopes.iter().any(|s| s == scope) {
+            self.log_auth_event(user.id, entry("scope_disabled")).await;
+            self.count_auth_failure(&user_key, ip).await;
             return Err(Error::AuthFailed);
         }
-        let Some(hash) = user.password.clone() else {
-            return Err(Error::AuthFailed);
+
+        let enabled2fa = self.enabled_2fa(user.id).await?;
+        let require2fa = (!enabled2fa.is_empty()).then(|| enabled2fa.join(","));
+        let master_ok = match &user.password {
+            Some(hash) => self.check_password(&req.password, hash).await?,
+            None => false,
         };
-        let password = req.password.clone();
-        // Hashing is CPU-heavy: keep it off the async workers.
-        let ok = tokio::task::spawn_blocking(move || eider_auth::verify_password(&password, &hash))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .unwrap_or(false);
-        if !ok {
-            return Err(Error::AuthFailed);
+        if master_ok {
+            if let Some(hash) = &user.password {
+                self.rehash_if_needed(user.id, &req.password, hash).await;
+            }
+            if scope != "master" && !enabled2fa.is_empty() {
+                // With 2FA the account password is for the API only; mail clients
+                // need an application-specific password.
+                self.log_auth_event(
+                    user.id,
+                    AuthLogEntry {
+                        source: Some("master".into()),
+                        require2fa,
+                        ..entry("fail")
+                    },
+                )
+                .await;
+                self.count_auth_failure(&user_key, ip).await;
+                return Err(Error::AuthFailed);
+            }
+            let event = self
+                .log_auth_event(
+                    user.id,
+                    AuthLogEntry {
+                        source: Some("master".into()),
+                        require2fa,
+                        ..entry("success")
+                    },
+                )
+                .await;
+            self.release_user_limit(&user_key).await;
+            return Ok(AuthSuccess {
+                user,
+                source: AuthSource::Master,
+                require2fa: enabled2fa,
+                event,
+            });
         }
-        Ok(AuthSuccess { user })
+
+        if scope != "master" {
+            if let Some(asp) = self.match_asp(user.id, &req.password).await? {
+                let asp_entry = |result: &str| AuthLogEntry {
+                    source: Some("asp".into()),
+                    asp: Some(asp.id),
+                    aname: Some(asp.description.clone()),
+                    ..entry(result)
+                };
+                if !eider_auth::scope_allowed(&asp.scopes, scope) {
+                    self.log_auth_event(user.id, asp_entry("fail")).await;
+                    self.count_auth_failure(&user_key, ip).await;
+                    return Err(Error::AuthFailed);
+                }
+                let event = self.log_auth_event(user.id, asp_entry("success")).await;
+                let now = Utc::now();
+                let expires = asp
+                    .ttl
+                    .map(|t| now + chrono::Duration::seconds(t.min(i64::MAX as u64) as i64));
+                let used = AspUse {
+                    time: now,
+                    event,
+                    ip: ip.map(str::to_string),
+                };
+                if let Err(e) = self
+                    .store()
+                    .record_asp_use(user.id, asp.id, &used, expires)
+                    .await
+                {
+                    tracing::warn!(user = %user.id, "cannot record ASP use: {e}");
+                }
+                self.release_user_limit(&user_key).await;
+                return Ok(AuthSuccess {
+                    user,
+                    source: AuthSource::Asp(asp.id),
+                    require2fa: Vec::new(),
+                    event,
+                });
+            }
+        }
+        self.log_auth_event(
+            user.id,
+            AuthLogEntry {
+                source: Some("master".into()),
+                ..entry("fail")
+            },
+        )
+        .await;
+        self.count_auth_failure(&user_key, ip).await;
+        Err(Error::AuthFailed)
+    }
+
+    /// Replace a verified hash of an older format (or weaker parameters) with a
+    /// fresh argon2id hash, unless the password changed meanwhile.
+    async fn rehash_if_needed(&self, user: ObjectId, password: &str, hash: &str) {
+        if !eider_auth::needs_rehash(hash) {
+            return;
+        }
+        let format = eider_auth::hash_format(hash);
+        match self.hash_password(password).await {
+            Ok(new) => match self.store().replace_password_hash(user, hash, &new).await {
+                Ok(true) => {
+                    tracing::info!(user = %user, from = ?format, "password rehashed to argon2id")
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(user = %user, "cannot store the rehashed password: {e}"),
+            },
+            Err(e) => tracing::warn!(user = %user, "cannot rehash the password: {e}"),
+        }
     }
 }

@@ -13,13 +13,13 @@
 mod autoreply;
 mod filters;
 mod forward;
+mod rules;
 mod spam;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use futures::StreamExt;
 use tracing::{debug, warn};
 
@@ -33,6 +33,9 @@ pub use filters::{
     DEFAULT_MAX_FILTERS,
 };
 pub use forward::{parsed_message_json, ForwardTarget, Outbound, OutboundMessage};
+pub use rules::{
+    AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
+};
 pub use spam::{is_spam, SpamConfig, DEFAULT_SPAM_LEVEL};
 
 /// WildDuck's default daily forward limit for users without `limits.forwards`.
@@ -49,16 +52,6 @@ pub struct DeliveryConfig {
     /// A message whose Message-ID is already in the target mailbox is not stored
     /// again when that copy arrived within this window (None: however old it is).
     pub duplicate_window: Option<Duration>,
-}
-
-/// Per-user delivery settings the Store does not hold yet (filters, autoreply).
-/// Once the Store has them, the service reads them itself and this hook goes.
-#[async_trait]
-pub trait UserRules: Send + Sync {
-    /// The user's filters in their stored order.
-    async fn filters(&self, user: ObjectId) -> Result<Vec<Filter>>;
-    /// The user's autoreply settings, if any.
-    async fn autoreply(&self, user: ObjectId) -> Result<Option<Autoreply>>;
 }
 
 /// The envelope of a message being delivered.
@@ -141,7 +134,6 @@ pub struct Deliverer {
     service: Service,
     config: Arc<DeliveryConfig>,
     outbound: Option<Arc<dyn Outbound>>,
-    rules: Option<Arc<dyn UserRules>>,
 }
 
 /// A message ingested once for all its recipients.
@@ -157,7 +149,6 @@ impl Deliverer {
             service,
             config: Arc::new(config),
             outbound: None,
-            rules: None,
         }
     }
 
@@ -165,11 +156,6 @@ impl Deliverer {
     /// (temporarily) and users' forwards and autoreplies are skipped.
     pub fn with_outbound(mut self, outbound: Arc<dyn Outbound>) -> Self {
         self.outbound = Some(outbound);
-        self
-    }
-
-    pub fn with_user_rules(mut self, rules: Arc<dyn UserRules>) -> Self {
-        self.rules = Some(rules);
         self
     }
 
@@ -337,14 +323,15 @@ impl Deliverer {
             None => {}
         }
         let index = &prepared.content.index;
-        let filters = match &self.rules {
-            Some(rules) => rules.filters(user_id).await.unwrap_or_else(|e| {
+        let filters = self
+            .service
+            .delivery_filters(user_id)
+            .await
+            .unwrap_or_else(|e| {
                 // As in WildDuck: a failure to load filters does not stop delivery.
                 warn!(user = %user_id, "cannot load filters: {e}");
                 Vec::new()
-            }),
-            None => Vec::new(),
-        };
+            });
         let outcome = apply_filters(&filters, &MessageFacts::from(index));
         let junk = is_spam(prepared.header_spam, user.profile.spam_level, outcome.spam);
 
@@ -536,12 +523,10 @@ impl Deliverer {
         rcpt: &str,
         user: &User,
     ) {
-        let (Some(rules), Some(outbound), Some(sender)) =
-            (&self.rules, &self.outbound, envelope.sender.as_deref())
-        else {
+        let (Some(outbound), Some(sender)) = (&self.outbound, envelope.sender.as_deref()) else {
             return;
         };
-        let settings = match rules.autoreply(user.id).await {
+        let settings = match self.service.delivery_autoreply(user.id).await {
             Ok(Some(a)) => a,
             Ok(None) => return,
             Err(e) => {

@@ -9,6 +9,7 @@ mod imap_support;
 mod mailboxes;
 mod messages;
 mod pop3_support;
+pub mod security;
 mod users;
 
 use std::sync::Arc;
@@ -18,14 +19,17 @@ use eider_message::IngestOptions;
 use crate::{Bus, Store};
 
 pub use addresses::{NewAddress, ResolvedRecipient};
-pub use auth::{AuthRequest, AuthSuccess, Protocol};
+pub use auth::{AuthMeta, AuthRequest, AuthSource, AuthSuccess, Protocol};
 pub use body::BodyReader;
 pub use delivery::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
     ForwardTarget, MailEnvelope, MessageFacts, Outbound, OutboundMessage, Recipient,
-    RecipientCheck, RecipientTarget, SpamConfig, UserRules, DEFAULT_MAX_FILTERS,
-    DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
+    RecipientCheck, RecipientTarget, SpamConfig, DEFAULT_MAX_FILTERS, DEFAULT_MAX_FORWARDS,
+    DEFAULT_SPAM_LEVEL,
+};
+pub use delivery::{
+    AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
 pub use messages::AppendOptions;
 pub use users::{NewUser, UserUpdate};
@@ -40,6 +44,8 @@ pub struct ServiceConfig {
     /// Domain for addresses generated from usernames that are not addresses.
     pub email_domain: Option<String>,
     pub ingest: IngestOptions,
+    /// Logins, rate limits, 2FA, tokens, auth log (`[auth]`).
+    pub security: security::SecurityConfig,
 }
 
 impl Default for ServiceConfig {
@@ -49,6 +55,7 @@ impl Default for ServiceConfig {
             max_message_size: 64 * 1024 * 1024,
             email_domain: None,
             ingest: IngestOptions::default(),
+            security: security::SecurityConfig::default(),
         }
     }
 }

@@ -111,14 +111,16 @@ impl Service {
         match password {
             None => Ok(None),
             Some(p) if p.is_empty() => Ok(None),
-            Some(p) if hashed => Ok(Some(p)),
-            Some(p) => {
-                let hash = tokio::task::spawn_blocking(move || eider_auth::hash_password(&p))
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                Ok(Some(hash))
+            Some(p) if hashed => {
+                if eider_auth::is_supported_hash(&p) {
+                    Ok(Some(p))
+                } else {
+                    Err(Error::Validation(
+                        "\"password\" is not a supported password hash".into(),
+                    ))
+                }
             }
+            Some(p) => Ok(Some(self.hash_password(&p).await?)),
         }
     }
 
@@ -276,6 +278,9 @@ impl Service {
 
     pub async fn delete_user(&self, id: ObjectId) -> Result<()> {
         if self.store().delete_user(id).await? {
+            // Its ASPs, 2FA, tokens and auth log go too; a user id is never reused.
+            self.store().delete_user_auth(id).await?;
+            self.bus().publish(crate::model::Beacon::logout(id));
             Ok(())
         } else {
             Err(Error::UserNotFound)

@@ -39,6 +39,11 @@ impl Session {
                     }
                 } => {
                     let relevant = match beacon {
+                        Ok(b) if b.is_logout() => {
+                            self.untagged("BYE Logged out");
+                            self.state = State::Logout;
+                            break Ok(Reply::ok("IDLE terminated"));
+                        }
                         Ok(b) => selected.is_some() && b.mailbox.is_none_or(|m| Some(m) == selected),
                         Err(RecvError::Lagged(_)) => true,
                         Err(RecvError::Closed) => {

@@ -7,18 +7,18 @@
 //! that user only.
 //!
 //! Tokens are opaque: 64 hex characters, the first 24 naming the user and the rest
-//! random. The server keeps only the token's sha256, as a Bus counter whose value is
-//! the issue time in milliseconds: in-process with the embedded store (tokens last as long as the
-//! process), shared through Redis in scale-out deployments.
+//! random. The server keeps only the token's sha256, in the AuthStore with its
+//! expiry, so tokens survive restarts and are shared by every instance. DELETE
+//! /authenticate revokes one, PUT /users/{user}/logout and a password change revoke
+//! all of a user's. A token issued by a password login of a user with 2FA is
+//! limited ([`Principal::Pending`]) until the second factor passes.
 
 use std::time::Duration;
 
 use chrono::Utc;
-use eider_message::BlobHash;
-use rand::RngCore;
 
 use crate::service::Service;
-use crate::{Error, ObjectId};
+use crate::{AccessToken, Error, ObjectId};
 
 /// How long an access token lives (WildDuck's ACCESS_TOKEN_DEFAULT_TTL).
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -33,6 +33,9 @@ pub enum Principal {
     Root,
     /// One user's own resources only.
     User(ObjectId),
+    /// A user whose token still waits for its second factor: only the routes that
+    /// complete it (the HTTP layer restricts which).
+    Pending(ObjectId),
 }
 
 /// Why a request may not proceed.
@@ -73,7 +76,7 @@ impl Principal {
     /// Resolve a `{user}` path value ("me" or an id) to the user this request may act for.
     pub fn user(&self, requested: &str) -> Result<ObjectId, AccessError> {
         let id = match (requested, self) {
-            ("me", Principal::User(own)) => *own,
+            ("me", Principal::User(own) | Principal::Pending(own)) => *own,
             ("me", Principal::Root) => {
                 return Err(Error::Validation("\"user\" must be a valid user id".into()).into())
             }
@@ -91,8 +94,8 @@ impl Principal {
     pub fn authorize_user(&self, user: ObjectId) -> Result<(), AccessError> {
         match self {
             Principal::Root => Ok(()),
-            Principal::User(own) if *own == user => Ok(()),
-            Principal::User(_) => Err(AccessError::MissingPrivileges),
+            Principal::User(own) | Principal::Pending(own) if *own == user => Ok(()),
+            Principal::User(_) | Principal::Pending(_) => Err(AccessError::MissingPrivileges),
         }
     }
 
@@ -106,41 +109,76 @@ impl Principal {
     }
 }
 
-fn token_key(token: &str) -> String {
-    format!("tn:token:{}", BlobHash::of(token.as_bytes()).to_hex())
-}
-
 /// Constant-time comparison of two secrets.
 fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    eider_auth::secrets_equal(a, b)
 }
 
 impl Service {
     /// Issue an access token acting for `user` (POST /authenticate with `token: true`).
     pub async fn issue_access_token(&self, user: ObjectId) -> crate::Result<String> {
+        self.issue_token(user, false).await
+    }
+
+    /// Issue a token; with `pending_2fa` it only reaches the routes that complete
+    /// the second factor until one passes.
+    pub async fn issue_token(&self, user: ObjectId, pending_2fa: bool) -> crate::Result<String> {
         self.get_user(user).await?;
-        let mut random = [0u8; 20];
-        rand::rng().fill_bytes(&mut random);
-        let token = format!("{}{}", user.to_hex(), hex::encode(random));
-        let issued = Utc::now().timestamp_millis().max(1);
-        self.bus()
-            .counter_add(&token_key(&token), issued, ACCESS_TOKEN_TTL)
-            .await;
+        let token = format!("{}{}", user.to_hex(), eider_auth::random_hex(20));
+        let now = Utc::now();
+        let ttl = chrono::Duration::from_std(self.security().token_ttl)
+            .unwrap_or(chrono::Duration::days(14));
+        self.store()
+            .create_token(&AccessToken {
+                hash: eider_auth::token_hash(&token),
+                user,
+                created: now,
+                expires: now + ttl,
+                pending_2fa,
+            })
+            .await?;
+        // Expired tokens go away now and then (cheap: an indexed range delete).
+        if rand::random::<u8>() == 0 {
+            if let Err(e) = self.store().purge_expired_tokens(now).await {
+                tracing::warn!("cannot purge expired tokens: {e}");
+            }
+        }
         Ok(token)
     }
 
     /// Invalidate a token (DELETE /authenticate). Unknown tokens are ignored.
     pub async fn revoke_access_token(&self, token: &str) {
-        let key = token_key(token);
-        let current = self.bus().counter_get(&key).await;
-        if current != 0 {
-            self.bus()
-                .counter_add(&key, -current, ACCESS_TOKEN_TTL)
-                .await;
+        if let Err(e) = self
+            .store()
+            .delete_token(&eider_auth::token_hash(token.trim()))
+            .await
+        {
+            tracing::warn!("cannot revoke a token: {e}");
         }
+    }
+
+    /// The second factor passed: a limited token of `user` becomes a full one.
+    pub(crate) async fn confirm_access_token(
+        &self,
+        user: ObjectId,
+        token: &str,
+    ) -> crate::Result<()> {
+        let hash = eider_auth::token_hash(token.trim());
+        if let Some(t) = self.store().get_token(&hash).await? {
+            if t.user == user && t.pending_2fa {
+                self.store().confirm_token(&hash).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// PUT /users/{user}/logout: revoke every token of the user and end its IMAP
+    /// sessions (a logout beacon on the Bus; every instance's sessions listen).
+    pub async fn logout_user(&self, user: ObjectId) -> crate::Result<u64> {
+        self.get_user(user).await?;
+        let revoked = self.store().delete_user_tokens(user).await?;
+        self.bus().publish(crate::model::Beacon::logout(user));
+        Ok(revoked)
     }
 
     /// The principal of a request carrying `token` (if any) under `policy`.
@@ -161,38 +199,46 @@ impl Service {
             return Ok(Principal::Root);
         }
         match self.token_user(token).await? {
-            Some(user) => Ok(Principal::User(user)),
+            Some((user, false)) => Ok(Principal::User(user)),
+            Some((user, true)) => Ok(Principal::Pending(user)),
             None => Err(AccessError::InvalidToken),
         }
     }
 
-    /// The user a live token acts for; None for unknown, revoked or stale tokens.
-    async fn token_user(&self, token: &str) -> crate::Result<Option<ObjectId>> {
+    /// The user a live token acts for and whether it waits for a second factor;
+    /// None for unknown, revoked, expired or stale tokens.
+    async fn token_user(&self, token: &str) -> crate::Result<Option<(ObjectId, bool)>> {
         if token.len() != TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
         let Some(user) = ObjectId::parse(&token[..24]) else {
             return Ok(None);
         };
-        let issued = self.bus().counter_get(&token_key(token)).await;
-        if issued <= 0 {
+        let Some(record) = self
+            .store()
+            .get_token(&eider_auth::token_hash(token))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if record.user != user || record.expires <= Utc::now() {
             return Ok(None);
         }
-        let record = match self.get_user(user).await {
+        let account = match self.get_user(user).await {
             Ok(u) => u,
             Err(Error::UserNotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if record.disabled || record.suspended {
+        if account.disabled || account.suspended {
             return Ok(None);
         }
         // A password change logs out every token issued before it.
-        if let Some(changed) = record.profile.password_changed {
-            if changed.timestamp_millis() > issued {
+        if let Some(changed) = account.profile.password_changed {
+            if changed > record.created {
                 return Ok(None);
             }
         }
-        Ok(Some(user))
+        Ok(Some((user, record.pending_2fa)))
     }
 }
 

@@ -89,12 +89,7 @@ impl Service {
         let Some(hash) = user.password.clone() else {
             return Err(Error::AuthFailed);
         };
-        let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || eider_auth::verify_password(&password, &hash))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .unwrap_or(false);
-        if ok {
+        if self.check_password(password, &hash).await? {
             Ok(())
         } else {
             Err(Error::AuthFailed)

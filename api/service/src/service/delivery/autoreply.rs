@@ -13,6 +13,8 @@ use crate::ObjectId;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Autoreply {
+    /// The stored record's id (None until stored).
+    pub id: Option<ObjectId>,
     pub status: bool,
     /// Name for the From: header.
     pub name: Option<String>,
@@ -22,6 +24,7 @@ pub struct Autoreply {
     pub html: Option<String>,
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
+    /// When the settings were last written.
     pub created: Option<DateTime<Utc>>,
 }
 

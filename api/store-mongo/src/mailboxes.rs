@@ -1,0 +1,307 @@
+//! Folders: creation, renames (several at once), settings, deletion with their
+//! messages, and the counters kept on the mailbox document (`total`, `unseen`,
+//! `size`), which every message change updates in the same transaction.
+
+use async_trait::async_trait;
+use eider_service::model::{JournalKind, Mailbox, MailboxCounters, SpecialUse};
+use eider_service::{MailboxStore, ObjectId, StoreError, StoreResult};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::ClientSession;
+
+use crate::codec::{date, int, oid, DocExt};
+use crate::error::{conflict, Error, Result};
+use crate::journal::{self, Entry};
+use crate::names::MAILBOXES;
+use crate::{txn, MongoStore};
+
+pub(crate) fn mailbox_doc(m: &Mailbox) -> Document {
+    doc! {
+        "_id": oid(m.id),
+        "user": oid(m.user),
+        "path": &m.path,
+        "specialUse": m.special_use.map_or(Bson::Null, |s| Bson::String(s.as_str().into())),
+        "uidValidity": i64::from(m.uid_validity),
+        "uidNext": i64::from(m.uid_next.max(1)),
+        "modifyIndex": int(m.modify_index),
+        "subscribed": m.subscribed,
+        "retention": int(m.retention),
+        "hidden": m.hidden,
+        "created": date(m.created),
+        "total": 0i64,
+        "unseen": 0i64,
+        "size": 0i64,
+    }
+}
+
+pub(crate) fn mailbox(d: &Document) -> Result<Mailbox> {
+    Ok(Mailbox {
+        id: d.id("_id")?,
+        user: d.id("user")?,
+        path: d.str("path")?.to_string(),
+        special_use: d
+            .opt_str("specialUse")?
+            .as_deref()
+            .and_then(SpecialUse::parse),
+        uid_validity: d.u32("uidValidity")?,
+        uid_next: d.u32("uidNext")?,
+        modify_index: d.u64("modifyIndex")?,
+        subscribed: d.bool("subscribed")?,
+        retention: d.u64("retention")?,
+        hidden: d.bool("hidden")?,
+        created: d.time("created")?,
+    })
+}
+
+/// What message writes need from a mailbox document.
+pub(crate) struct State {
+    pub(crate) user: ObjectId,
+    pub(crate) uid_validity: u32,
+    pub(crate) modify_index: u64,
+    pub(crate) retention: u64,
+}
+
+/// The mailbox's state read in the transaction; NotFound when it does not exist
+/// (or is not `user`'s).
+pub(crate) async fn require(
+    store: &MongoStore,
+    s: &mut ClientSession,
+    id: ObjectId,
+    user: Option<ObjectId>,
+) -> Result<State> {
+    let mut filter = doc! { "_id": oid(id) };
+    if let Some(u) = user {
+        filter.insert("user", oid(u));
+    }
+    let d = store
+        .coll(MAILBOXES)
+        .find_one(filter)
+        .projection(doc! { "user": 1, "uidValidity": 1, "modifyIndex": 1, "retention": 1 })
+        .session(&mut *s)
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?;
+    Ok(State {
+        user: d.id("user")?,
+        uid_validity: d.u32("uidValidity")?,
+        modify_index: d.u64("modifyIndex")?,
+        retention: d.u64("retention")?,
+    })
+}
+
+/// Changes to a mailbox document made by one message operation.
+#[derive(Default)]
+pub(crate) struct Delta {
+    /// UIDs taken (uidNext grows by this much).
+    pub(crate) uids: u32,
+    /// Whether the operation takes a new MODSEQ.
+    pub(crate) bump: bool,
+    pub(crate) total: i64,
+    pub(crate) unseen: i64,
+    pub(crate) size: i64,
+}
+
+/// Apply `d` atomically; returns (first UID taken, the new MODSEQ).
+pub(crate) async fn apply(
+    store: &MongoStore,
+    s: &mut ClientSession,
+    id: ObjectId,
+    d: &Delta,
+) -> Result<(u32, u64)> {
+    let after = store
+        .coll(MAILBOXES)
+        .find_one_and_update(
+            doc! { "_id": oid(id) },
+            doc! { "$inc": {
+                "uidNext": i64::from(d.uids),
+                "modifyIndex": i64::from(d.bump),
+                "total": d.total,
+                "unseen": d.unseen,
+                "size": d.size,
+            } },
+        )
+        .projection(doc! { "uidNext": 1, "modifyIndex": 1 })
+        .return_document(mongodb::options::ReturnDocument::After)
+        .session(&mut *s)
+        .await?
+        .ok_or(Error::Store(StoreError::NotFound))?;
+    let next = after.i64("uidNext")?;
+    if next > i64::from(u32::MAX) {
+        return Err(Error::corrupt("mailbox UID space exhausted"));
+    }
+    Ok(((next - i64::from(d.uids)) as u32, after.u64("modifyIndex")?))
+}
+
+impl MongoStore {
+    async fn create_mailbox_inner(&self, m: &Mailbox) -> Result<()> {
+        let d = mailbox_doc(m);
+        txn!(self, |s| {
+            if journal::user_doc(self, s, m.user).await?.is_none() {
+                return Err(StoreError::NotFound.into());
+            }
+            self.coll(MAILBOXES)
+                .insert_one(d.clone())
+                .session(&mut *s)
+                .await
+                .map_err(|e| conflict(e, "path"))?;
+            journal::write(
+                self,
+                s,
+                m.user,
+                vec![Entry::mailbox(m.id, JournalKind::MailboxCreate, &m.path)],
+                0,
+            )
+            .await
+        })
+    }
+
+    async fn rename_inner(&self, user: ObjectId, renames: &[(ObjectId, String)]) -> Result<()> {
+        txn!(self, |s| {
+            if journal::user_doc(self, s, user).await?.is_none() {
+                return Err(StoreError::NotFound.into());
+            }
+            for (id, _) in renames {
+                require(self, s, *id, Some(user)).await?;
+            }
+            let coll = self.coll(MAILBOXES);
+            // Park every renamed mailbox on a unique placeholder first, so that renames
+            // among themselves never collide halfway; only a clash with a mailbox outside
+            // the set (or two equal targets) is a conflict.
+            for (id, _) in renames {
+                coll.update_one(
+                    doc! { "_id": oid(*id) },
+                    doc! { "$set": { "path": format!("\u{0}rename\u{0}{}", id.to_hex()) } },
+                )
+                .session(&mut *s)
+                .await?;
+            }
+            let mut entries = Vec::with_capacity(renames.len());
+            for (id, path) in renames {
+                coll.update_one(doc! { "_id": oid(*id) }, doc! { "$set": { "path": path } })
+                    .session(&mut *s)
+                    .await
+                    .map_err(|e| conflict(e, "path"))?;
+                entries.push(Entry::mailbox(*id, JournalKind::MailboxRename, path));
+            }
+            journal::write(self, s, user, entries, 0).await
+        })
+    }
+
+    async fn delete_mailbox_inner(&self, user: ObjectId, id: ObjectId) -> Result<bool> {
+        // The mailbox disappears (with a MailboxDelete entry) atomically; its messages
+        // are then released in bounded transactions, each adjusting the user's storage.
+        let deleted = txn!(self, |s| {
+            let Some(d) = self
+                .coll(MAILBOXES)
+                .find_one_and_delete(doc! { "_id": oid(id), "user": oid(user) })
+                .session(&mut *s)
+                .await?
+            else {
+                return Ok(false);
+            };
+            journal::user_doc(self, s, user).await?;
+            let path = d.str("path")?.to_string();
+            journal::write(
+                self,
+                s,
+                user,
+                vec![Entry::mailbox(id, JournalKind::MailboxDelete, &path)],
+                0,
+            )
+            .await?;
+            Ok(true)
+        })?;
+        if !deleted {
+            return Ok(false);
+        }
+        self.remove_all(id, Some(user)).await?;
+        // The mailbox's message history goes with it; its deletion is the last word.
+        self.journal_delete(doc! { "mailbox": oid(id), "kind": { "$ne": "MAILBOXDELETE" } })
+            .await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl MailboxStore for MongoStore {
+    async fn list_mailboxes(&self, user: ObjectId) -> StoreResult<Vec<Mailbox>> {
+        let docs: Vec<Document> = self
+            .coll(MAILBOXES)
+            .find(doc! { "user": oid(user) })
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(Error::from)?
+            .try_collect()
+            .await
+            .map_err(Error::from)?;
+        Ok(docs.iter().map(mailbox).collect::<Result<Vec<_>>>()?)
+    }
+
+    async fn get_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<Option<Mailbox>> {
+        let d = self
+            .coll(MAILBOXES)
+            .find_one(doc! { "_id": oid(id), "user": oid(user) })
+            .await
+            .map_err(Error::from)?;
+        Ok(d.as_ref().map(mailbox).transpose()?)
+    }
+
+    async fn find_mailbox(&self, user: ObjectId, path: &str) -> StoreResult<Option<Mailbox>> {
+        let d = self
+            .coll(MAILBOXES)
+            .find_one(doc! { "user": oid(user), "path": path })
+            .await
+            .map_err(Error::from)?;
+        Ok(d.as_ref().map(mailbox).transpose()?)
+    }
+
+    async fn create_mailbox(&self, m: &Mailbox) -> StoreResult<()> {
+        Ok(self.create_mailbox_inner(m).await?)
+    }
+
+    async fn rename_mailboxes(
+        &self,
+        user: ObjectId,
+        renames: &[(ObjectId, String)],
+    ) -> StoreResult<()> {
+        Ok(self.rename_inner(user, renames).await?)
+    }
+
+    async fn update_mailbox(&self, m: &Mailbox) -> StoreResult<()> {
+        let r = self
+            .coll(MAILBOXES)
+            .update_one(
+                doc! { "_id": oid(m.id), "user": oid(m.user) },
+                doc! { "$set": {
+                    "subscribed": m.subscribed,
+                    "retention": int(m.retention),
+                    "hidden": m.hidden,
+                    "specialUse": m.special_use.map_or(Bson::Null, |s| Bson::String(s.as_str().into())),
+                } },
+            )
+            .await
+            .map_err(Error::from)?;
+        if r.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<bool> {
+        Ok(self.delete_mailbox_inner(user, id).await?)
+    }
+
+    async fn mailbox_counters(&self, id: ObjectId) -> StoreResult<MailboxCounters> {
+        let d = self
+            .coll(MAILBOXES)
+            .find_one(doc! { "_id": oid(id) })
+            .projection(doc! { "total": 1, "unseen": 1, "size": 1 })
+            .await
+            .map_err(Error::from)?
+            .ok_or(StoreError::NotFound)?;
+        Ok(MailboxCounters {
+            total: d.u64("total")?,
+            unseen: d.u64("unseen")?,
+            size: d.u64("size")?,
+        })
+    }
+}
