@@ -105,8 +105,8 @@ impl MongoStore {
         let db = client.database(&name);
         let hello = db.run_command(doc! { "hello": 1 }).await?;
         // Multi-document transactions need a replica set (or a sharded cluster).
-        let replicated = hello.contains_key("setName")
-            || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
+        let replicated =
+            hello.contains_key("setName") || hello.get_str("msg").is_ok_and(|m| m == "isdbgrid");
         if !replicated {
             return Err(StoreError::Backend(
                 "MongoDB must run as a replica set (a single node is fine: \
