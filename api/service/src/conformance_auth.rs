@@ -164,6 +164,7 @@ async fn two_factor_records<S: Store>(store: &S) {
             credential: json!({"cred": {"counter": 3}}),
             created: Utc::now(),
         }],
+        webauthn_challenges: Vec::new(),
     };
     store.put_two_factor(u.id, Some(&state)).await.expect("put");
     let got = store

@@ -44,7 +44,8 @@ pub use store::{
     Store, StoreResult, UserStore,
 };
 pub use store_auth::{
-    AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnCredential,
+    AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
+    WebauthnCredential,
 };
 
 /// Re-exported so that gateways need not depend on the message crate directly.

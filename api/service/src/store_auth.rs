@@ -53,6 +53,25 @@ pub struct TwoFactor {
     pub totp_pending: Option<String>,
     pub totp_pending_created: Option<DateTime<Utc>>,
     pub webauthn: Vec<WebauthnCredential>,
+    /// WebAuthn challenges waiting for their attestation or assertion (1 h).
+    pub webauthn_challenges: Vec<WebauthnChallenge>,
+}
+
+/// A WebAuthn challenge handed out and not yet answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebauthnChallenge {
+    /// The challenge bytes as hex, as WildDuck's API exchanges them.
+    pub challenge: String,
+    /// "registration" or "authentication".
+    pub kind: String,
+    pub rp_id: String,
+    pub origin: String,
+    pub description: String,
+    pub authenticator_attachment: String,
+    /// The verifier's serialized ceremony state.
+    pub state: serde_json::Value,
+    pub created: DateTime<Utc>,
 }
 
 impl TwoFactor {

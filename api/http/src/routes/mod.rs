@@ -14,6 +14,7 @@ pub mod messages;
 pub mod search;
 pub mod twofa;
 pub mod users;
+pub mod webauthn;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -32,6 +33,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(authentication::router())
         .merge(asps::router())
         .merge(twofa::router())
+        .merge(webauthn::router())
         .merge(authlog::router())
         .merge(filters::router())
         .merge(autoreply::router())

@@ -15,6 +15,7 @@ mod authlog;
 mod pool;
 mod ratelimit;
 mod twofa;
+mod webauthn;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ pub use asps::{CreatedAsp, NewAsp};
 pub use authlog::AuthLogEntry;
 pub use pool::HashPool;
 pub use twofa::TotpSetup;
+pub use webauthn::{WebauthnAssertion, WebauthnAttestation, WebauthnChallengeRequest};
 
 use super::Service;
 use crate::Result;

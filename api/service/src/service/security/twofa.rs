@@ -39,11 +39,12 @@ impl Service {
         Ok(self.store().get_two_factor(user).await?.unwrap_or_default())
     }
 
-    async fn save_two_factor(&self, user: ObjectId, state: &TwoFactor) -> Result<()> {
+    pub(crate) async fn save_two_factor(&self, user: ObjectId, state: &TwoFactor) -> Result<()> {
         let empty = state.enabled.is_empty()
             && state.totp_seed.is_none()
             && state.totp_pending.is_none()
-            && state.webauthn.is_empty();
+            && state.webauthn.is_empty()
+            && state.webauthn_challenges.is_empty();
         let record = (!empty).then_some(state);
         Ok(self.store().put_two_factor(user, record).await?)
     }
