@@ -221,3 +221,27 @@ def test_binary_qp_drops_trailing_whitespace(eider):
     typ, data = m.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1])")
     assert data[0][1] == b"hello\r\nsoftbreak=\r\n"
     assert b"BINARY.SIZE[1] 19" in b"".join(p if isinstance(p, bytes) else p[0] for p in data)
+
+
+def test_binary_append_with_nul_is_stored_base64(eider):
+    """RFC 3516 4.4 (imaptest append-binary): a literal8 APPEND with NUL bytes is
+    stored so that BODY[] never carries a NUL; BINARY[] gives back the octets."""
+    r = raw_login(eider)
+    content = b" -\x00\xe4\r\n\r\n"
+    msg = (b"From: user@domain.org\r\nDate: Sat, 24 Mar 2007 23:00:00 +0200\r\n"
+           b"Mime-Version: 1.0\r\nContent-Type: application/octet-stream\r\n"
+           b"Content-Transfer-Encoding: binary\r\n\r\n" + content)
+    r.send(b"b1 APPEND INBOX ~{%d}\r\n" % len(msg))
+    assert r.readline().startswith(b"+")
+    r.send(msg + b"\r\n")
+    assert tagged(r.until_tagged("b1"))[0] == "OK"
+    assert tagged(r.cmd("SELECT INBOX"))[0] == "OK"
+    lines = r.cmd("FETCH 1 (BODY.PEEK[1] BODY.PEEK[1.MIME])")
+    body = b"\r\n".join(lines)
+    assert b"\x00" not in body, body
+    assert b"IC0A5A0KDQo=" in body and b"base64" in body, body
+    lines = r.cmd("FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])")
+    assert tagged(lines)[0] == "OK"
+    assert b"BINARY.SIZE[1] 8" in lines[0], lines
+    assert lines[0].endswith(b"~{8}\r\n" + content + b")"), lines
+    r.close()

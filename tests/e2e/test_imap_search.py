@@ -101,3 +101,24 @@ def test_esearch_and_modseq(eider):
     lines = r.cmd("SEARCH CHARSET UTF-8 TEXT {4+}\r\nnoon")
     assert lines[0] == b"* SEARCH 3"
     assert tagged(lines)[0] == "OK"
+
+
+def test_address_keys_see_through_comments(eider):
+    """imaptest search-addresses: comments inside or after an address do not hide
+    the address or the name from FROM/TO/CC/BCC."""
+    m = login(eider)
+    ok(m.append("INBOX", None, None,
+                b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+                b"To: <user-to@domain.org>\r\n\r\nbody3\r\n"))
+    ok(m.append("INBOX", None, None,
+                b"From: user-from@domain.org (RealFrom)\r\n"
+                b"Bcc: user-bcc@domain.org (RealBcc)\r\n\r\nbody4\r\n"))
+    ok(m.append("INBOX", None, None,
+                b"From: RealFrom <other@domain.org>\r\nSubject: user-from@domain.org\r\n\r\nx\r\n"))
+    m.select("INBOX")
+    assert nums(ok(m.search(None, "FROM", "user-from@domain.org"))) == [1, 2]
+    assert nums(ok(m.search(None, "FROM", "ser-fro"))) == [1, 2]
+    assert nums(ok(m.search(None, "FROM", "realfrom"))) == [2, 3]
+    assert nums(ok(m.search(None, "BCC", "ealbc"))) == [2]
+    assert nums(ok(m.search(None, "TO", "user-to@domain.org"))) == [1]
+    assert nums(ok(m.search(None, "HEADER", "FROM", '""'))) == [1, 2, 3]

@@ -220,6 +220,13 @@ fn part_section<'a>(part: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
     }
 }
 
+/// Headers whose value is an address list (indexed for search also in parsed form).
+fn is_address_header(key: &str) -> bool {
+    ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"]
+        .iter()
+        .any(|n| key.eq_ignore_ascii_case(n))
+}
+
 /// Parse `raw` and compute its index. Never fails on malformed input; only an
 /// empty message is refused. Attachment `blob` fields are left `None` here
 /// ([`crate::ingest`] fills them from the layout).
@@ -239,10 +246,26 @@ pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageEr
         })
         .collect();
     let mut search_headers = String::new();
-    for h in &headers {
+    for (h, f) in headers.iter().zip(&top) {
         search_headers.push_str(&h.key);
         search_headers.push_str(": ");
         search_headers.push_str(&h.value);
+        if is_address_header(&h.key) {
+            // Also the parsed form (comments and stray whitespace gone), so that
+            // SEARCH FROM user@domain matches `<user (comment)@ domain>`.
+            for a in address::decoded_addresses(&address::parse_list(f.value)) {
+                search_headers.push(' ');
+                if !a.name.is_empty() {
+                    search_headers.push_str(&a.name);
+                    search_headers.push(' ');
+                }
+                if !a.address.is_empty() {
+                    search_headers.push('<');
+                    search_headers.push_str(&a.address);
+                    search_headers.push('>');
+                }
+            }
+        }
         search_headers.push('\n');
     }
     let field = |name: &str| fields::first(&top, name).map(|f| f.value);

@@ -131,3 +131,28 @@ fn rfc3501_envelope_example() {
         r#"("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 6 1 NIL NIL NIL NIL)"#
     );
 }
+
+/// SEARCH FROM/TO match the parsed address and name even when the header has
+/// comments inside or after the address (imaptest search-addresses).
+#[test]
+fn search_headers_hold_parsed_addresses() {
+    let raw = b"From: <user-from (comment)@ (comment) domain.org>\r\n\
+To: user-to@domain.org (RealTo)\r\nSubject: x\r\n\r\nbody\r\n";
+    let idx = build(raw, &IngestOptions::default()).unwrap();
+    let from = idx
+        .search_headers
+        .lines()
+        .find(|l| l.starts_with("From: "))
+        .unwrap();
+    assert!(from.contains("user-from@domain.org"), "{from}");
+    let to = idx
+        .search_headers
+        .lines()
+        .find(|l| l.starts_with("To: "))
+        .unwrap();
+    assert!(
+        to.contains("user-to@domain.org") && to.contains("RealTo"),
+        "{to}"
+    );
+    assert!(idx.search_headers.contains("Subject: x\n"));
+}

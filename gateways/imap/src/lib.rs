@@ -10,6 +10,7 @@
 //! `session` (state machine and journal application), `commands/*` (one file per
 //! command group), `fetch` and `search`, [`mailbox_names`] (modified UTF-7, LIST patterns).
 
+mod binary_append;
 mod commands;
 mod fetch;
 pub mod mailbox_names;

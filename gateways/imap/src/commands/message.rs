@@ -36,6 +36,8 @@ impl Session {
             .into_iter()
             .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
             .collect();
+        // RFC 3516 4.4: NUL bytes (only possible in a literal8) are stored base64-encoded.
+        let message = crate::binary_append::encode_binary_parts(message);
         let opts = AppendOptions {
             flags,
             internal_date: date.map(|d| d.with_timezone(&Utc)),
