@@ -92,6 +92,29 @@ impl Server {
         (pss, rss)
     }
 
+    /// CPU time used by the server so far, seconds: its live processes plus the
+    /// children the main process has reaped.
+    pub fn cpu_seconds(&self) -> f64 {
+        let tick = 100.0; // USER_HZ on Linux
+        let root = self.child.id();
+        let mut ticks = 0u64;
+        for pid in self.pids() {
+            if let Some(f) = stat_fields(pid) {
+                // utime, stime (fields 14, 15); cutime, cstime (16, 17) for the root.
+                let n = |i: usize| {
+                    f.get(i - 3)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                ticks += n(14) + n(15);
+                if pid == root {
+                    ticks += n(16) + n(17);
+                }
+            }
+        }
+        ticks as f64 / tick
+    }
+
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -128,6 +151,13 @@ fn kb_field(s: &str, name: &str) -> u64 {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0)
         * 1024
+}
+
+/// Fields of /proc/PID/stat after the command name (the first is field 3, the state).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    Some(after.split_whitespace().map(str::to_string).collect())
 }
 
 fn parent_pid(pid: u32) -> Option<u32> {

@@ -223,6 +223,7 @@ pub async fn run(
     sync_disks();
     log(kind, "LMTP, 1 connection");
     profiler.start(server, "lmtp_1");
+    let cpu = server.cpu_seconds();
     r.insert(
         "lmtp_1",
         lmtp_run(
@@ -238,7 +239,10 @@ pub async fn run(
     // ---- LMTP, N connections: the whole corpus to "bench".
     sync_disks();
     log(kind, &format!("LMTP, {} connections", p.lmtp_parallel));
+    let count = p.single_messages;
+    add_cpu(&mut r, "lmtp_1", server.cpu_seconds() - cpu, count);
     profiler.start(server, "lmtp_n");
+    let cpu = server.cpu_seconds();
     r.insert(
         "lmtp_n",
         lmtp_run(
@@ -251,6 +255,8 @@ pub async fn run(
         .await,
     );
     profiler.stop();
+
+    add_cpu(&mut r, "lmtp_n", server.cpu_seconds() - cpu, p.messages);
 
     // ---- Storage: bytes allocated on disk for everything delivered.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -711,6 +717,16 @@ async fn http_load(addr: SocketAddr, paths: Vec<String>, conns: usize, dur: Dura
             "mean_response_bytes": bytes / (lat.len() as u64).max(1),
         }),
     )
+}
+
+/// Record the server's CPU time for a phase (it does not depend on other load).
+fn add_cpu(r: &mut Results, key: &'static str, secs: f64, messages: usize) {
+    if let Some(c) = r.get_mut(key) {
+        if c.details.is_object() {
+            c.details["server_cpu_seconds"] = json!(secs);
+            c.details["server_cpu_ms_per_message"] = json!(secs * 1000.0 / messages.max(1) as f64);
+        }
+    }
 }
 
 /// Flush dirty pages first, so that one phase's writeback does not slow the next one.
