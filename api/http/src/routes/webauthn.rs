@@ -133,7 +133,6 @@ pub struct WebAuthNChallengeRequest {
     pub description: Option<String>,
     /// Origin
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub origin: Option<String>,
     /// "platform" or "cross-platform"
     #[serde(deserialize_with = "de::opt_string")]
@@ -207,19 +206,15 @@ async fn registration_challenge(
 pub struct WebAuthNAttestationRequest {
     /// Challenge as hex string
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub challenge: Option<String>,
     /// Credential ID/RawID as hex string
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub raw_id: Option<String>,
     /// Clientside data JSON as hex string
     #[serde(rename = "clientDataJSON", deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub client_data_json: Option<String>,
     /// Attestation object represented as a hex string
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub attestation_object: Option<String>,
     /// Relaying party ID. Is domain.
     #[serde(deserialize_with = "de::opt_string")]
@@ -329,23 +324,18 @@ async fn authentication_challenge(
 pub struct WebAuthNAssertionRequest {
     /// Challenge as hex string
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub challenge: Option<String>,
     /// RawId of the credential as hex string
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub raw_id: Option<String>,
     /// Client data JSON as hex string
     #[serde(rename = "clientDataJSON", deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub client_data_json: Option<String>,
     /// Authenticator data as hex string
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub authenticator_data: Option<String>,
     /// Signature as hex string
     #[serde(deserialize_with = "de::opt_string")]
-    #[schema(value_type = String)]
     pub signature: Option<String>,
     /// Relaying party ID. Domain
     #[serde(deserialize_with = "de::opt_string")]
