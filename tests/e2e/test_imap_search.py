@@ -104,21 +104,21 @@ def test_esearch_and_modseq(eider):
 
 
 def test_address_keys_see_through_comments(eider):
-    """imaptest search-addresses: comments inside or after an address do not hide
+    """RFC 5322 CFWS: comments inside or after an address do not hide
     the address or the name from FROM/TO/CC/BCC."""
     m = login(eider)
     ok(m.append("INBOX", None, None,
-                b"From: <user-from (comment)@ (comment) domain.org>\r\n"
-                b"To: <user-to@domain.org>\r\n\r\nbody3\r\n"))
+                b"From: <mia.sender (comment)@ (comment) post.example>\r\n"
+                b"To: <otto.reader@post.example>\r\n\r\nbody3\r\n"))
     ok(m.append("INBOX", None, None,
-                b"From: user-from@domain.org (RealFrom)\r\n"
-                b"Bcc: user-bcc@domain.org (RealBcc)\r\n\r\nbody4\r\n"))
+                b"From: mia.sender@post.example (Mia Sender)\r\n"
+                b"Bcc: hidden.copy@post.example (Hidden Copy)\r\n\r\nbody4\r\n"))
     ok(m.append("INBOX", None, None,
-                b"From: RealFrom <other@domain.org>\r\nSubject: user-from@domain.org\r\n\r\nx\r\n"))
+                b"From: Mia Sender <other@post.example>\r\nSubject: mia.sender@post.example\r\n\r\nx\r\n"))
     m.select("INBOX")
-    assert nums(ok(m.search(None, "FROM", "user-from@domain.org"))) == [1, 2]
-    assert nums(ok(m.search(None, "FROM", "ser-fro"))) == [1, 2]
-    assert nums(ok(m.search(None, "FROM", "realfrom"))) == [2, 3]
-    assert nums(ok(m.search(None, "BCC", "ealbc"))) == [2]
-    assert nums(ok(m.search(None, "TO", "user-to@domain.org"))) == [1]
+    assert nums(ok(m.search(None, "FROM", "mia.sender@post.example"))) == [1, 2]
+    assert nums(ok(m.search(None, "FROM", "ia.sen"))) == [1, 2]
+    assert nums(ok(m.search(None, "FROM", '"mia sender"'))) == [2, 3]
+    assert nums(ok(m.search(None, "BCC", '"den cop"'))) == [2]
+    assert nums(ok(m.search(None, "TO", "otto.reader@post.example"))) == [1]
     assert nums(ok(m.search(None, "HEADER", "FROM", '""'))) == [1, 2, 3]
