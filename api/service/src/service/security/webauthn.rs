@@ -116,6 +116,22 @@ fn prune(state: &mut TwoFactor) {
     state.webauthn_challenges.drain(..excess);
 }
 
+/// A client's answer in webauthn-rs's form, from WildDuck's hex-encoded fields.
+fn credential<T: serde::de::DeserializeOwned>(
+    raw_id_hex: &str,
+    response: serde_json::Value,
+) -> Result<T> {
+    let raw = hex_to_b64("rawId", raw_id_hex)?;
+    serde_json::from_value(json!({
+        "id": raw,
+        "rawId": raw,
+        "response": response,
+        "type": "public-key",
+        "extensions": {},
+    }))
+    .map_err(failed)
+}
+
 /// Take the open challenge of this kind, whatever happens next (single use).
 fn take_challenge(state: &mut TwoFactor, kind: &str, challenge: &str) -> Option<WebauthnChallenge> {
     let cutoff = Utc::now() - Duration::seconds(CHALLENGE_TTL_SECS);
@@ -144,6 +160,21 @@ fn log(action: &str, result: &str, ip: Option<String>, sess: Option<String>) -> 
 }
 
 impl Service {
+    /// A challenge was taken from `state`: drop stale ones, persist (so the challenge
+    /// is used at most once even if verification fails), and build its verifier.
+    async fn settle_challenge(
+        &self,
+        user: ObjectId,
+        state: &mut TwoFactor,
+        pending: &WebauthnChallenge,
+        rp_id: Option<&str>,
+    ) -> Result<Webauthn> {
+        prune(state);
+        self.save_two_factor(user, state).await?;
+        let rp_id = rp_id.unwrap_or(&pending.rp_id);
+        Ok(verifier(&pending.origin, Some(rp_id))?.0)
+    }
+
     /// GET /users/{user}/2fa/webauthn/credentials.
     pub async fn webauthn_credentials(&self, user: ObjectId) -> Result<Vec<WebauthnCredential>> {
         self.get_user(user).await?;
@@ -246,22 +277,16 @@ impl Service {
         let Some(pending) = take_challenge(&mut state, "registration", &req.challenge) else {
             return Err(failed("Invalid or expired challenge"));
         };
-        prune(&mut state);
-        self.save_two_factor(user, &state).await?;
-        let rp_id = req.rp_id.clone().unwrap_or(pending.rp_id.clone());
-        let (webauthn, _) = verifier(&pending.origin, Some(&rp_id))?;
-        let raw = hex_to_b64("rawId", &req.raw_id)?;
-        let cred: RegisterPublicKeyCredential = serde_json::from_value(json!({
-            "id": raw,
-            "rawId": raw,
-            "response": {
+        let webauthn = self
+            .settle_challenge(user, &mut state, &pending, req.rp_id.as_deref())
+            .await?;
+        let cred: RegisterPublicKeyCredential = credential(
+            &req.raw_id,
+            json!({
                 "attestationObject": hex_to_b64("attestationObject", &req.attestation_object)?,
                 "clientDataJSON": hex_to_b64("clientDataJSON", &req.client_data_json)?,
-            },
-            "type": "public-key",
-            "extensions": {},
-        }))
-        .map_err(failed)?;
+            }),
+        )?;
         let reg: SecurityKeyRegistration =
             serde_json::from_value(pending.state).map_err(|e| Error::Internal(e.to_string()))?;
         let key = match webauthn.finish_securitykey_registration(&cred, &reg) {
@@ -352,23 +377,17 @@ impl Service {
                 .await;
             return Err(failed("Invalid or expired challenge"));
         };
-        prune(&mut state);
-        self.save_two_factor(user, &state).await?;
-        let rp_id = req.rp_id.clone().unwrap_or(pending.rp_id.clone());
-        let (webauthn, _) = verifier(&pending.origin, Some(&rp_id))?;
-        let raw = hex_to_b64("rawId", &req.raw_id)?;
-        let cred: PublicKeyCredential = serde_json::from_value(json!({
-            "id": raw,
-            "rawId": raw,
-            "response": {
+        let webauthn = self
+            .settle_challenge(user, &mut state, &pending, req.rp_id.as_deref())
+            .await?;
+        let cred: PublicKeyCredential = credential(
+            &req.raw_id,
+            json!({
                 "authenticatorData": hex_to_b64("authenticatorData", &req.authenticator_data)?,
                 "clientDataJSON": hex_to_b64("clientDataJSON", &req.client_data_json)?,
                 "signature": hex_to_b64("signature", &req.signature)?,
-            },
-            "type": "public-key",
-            "extensions": {},
-        }))
-        .map_err(failed)?;
+            }),
+        )?;
         let auth: SecurityKeyAuthentication =
             serde_json::from_value(pending.state).map_err(|e| Error::Internal(e.to_string()))?;
         let result = match webauthn.finish_securitykey_authentication(&cred, &auth) {
