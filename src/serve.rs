@@ -107,7 +107,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
         }
         Arc::new(InProcessBus::new())
     };
-    let service = Service::new(store, bus, service_config(&cfg)?);
+    let mut service = Service::new(store, bus, service_config(&cfg)?);
+    // The API's submit and forward send through the same relay client as LMTP's forwards.
+    let relay: eider_lmtp::RelayConfig = cfg.section("relay").map_err(|e| e.to_string())?;
+    if relay.enabled {
+        service = service.with_outbound(Arc::new(eider_lmtp::SmtpRelay::new(relay)));
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

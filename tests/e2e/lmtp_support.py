@@ -243,3 +243,16 @@ class HttpSink:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def relay_args(sink):
+    """Server arguments that send outbound mail (forwards, autoreplies, the API's
+    submit and forward) to `sink`."""
+    return ["--set", "relay.enabled=true", "--set", f"relay.port={sink.port}"]
+
+
+def mailbox_ids(eider, user_id):
+    """Mailbox path -> id of a user, through the API."""
+    status, body = eider.api("GET", f"/users/{user_id}/mailboxes")
+    assert status == 200, (status, body)
+    return {m["path"]: m["id"] for m in body["results"]}

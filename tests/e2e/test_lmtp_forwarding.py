@@ -3,7 +3,7 @@ targets (SMTP and HTTP), the daily forward limit, and a relay that refuses."""
 
 import pytest
 
-from lmtp_support import HttpSink, SmtpSink, deliver, make_message, messages, user, wait_for
+from lmtp_support import HttpSink, SmtpSink, deliver, make_message, messages, relay_args, user, wait_for
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def hook():
 
 
 def relayed(start_eider, sink):
-    return start_eider(
-        extra_args=["--set", "relay.enabled=true", "--set", f"relay.port={sink.port}"]
-    )
+    return start_eider(extra_args=relay_args(sink))
 
 
 def test_forwarded_address_keeps_bytes_and_envelope(start_eider, relay, hook):

@@ -96,9 +96,15 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::FilterNotFound
         | E::AspNotFound
         | E::EventNotFound => StatusCode::NOT_FOUND,
-        E::AuthFailed | E::TooMany(_) | E::InvalidTotp | E::WebauthnFailed(_) => {
-            StatusCode::FORBIDDEN
-        }
+        E::AuthFailed
+        | E::TooMany(_)
+        | E::InvalidTotp
+        | E::WebauthnFailed(_)
+        | E::UserDisabled
+        | E::SendLimitReached(_) => StatusCode::FORBIDDEN,
+        // Sending is switched off here: the request may succeed elsewhere or later.
+        E::SendingDisabled => StatusCode::SERVICE_UNAVAILABLE,
+        E::SendFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         E::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         E::Internal(_) | E::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
@@ -173,6 +179,11 @@ mod tests {
                 500,
                 "InternalDatabaseError",
             ),
+            (Error::UserDisabled, 403, "UserDisabled"),
+            (Error::SendingDisabled, 503, "ERRCOMPOSE"),
+            (Error::SendFailed("451 later".into()), 500, "ERRCOMPOSE"),
+            (Error::SendLimitReached("limit".into()), 403, "RateLimitedError"),
+            (Error::NotADraft, 400, "MessageNotDraft"),
         ];
         for (e, status, code) in cases {
             let a = ApiError::from(e);
@@ -180,6 +191,10 @@ mod tests {
             assert_eq!(a.code, code);
             assert!(!a.message.contains("secret"));
         }
+        // A relay's refusal is the client's to read, unlike internal failures.
+        assert!(ApiError::from(Error::SendFailed("451 later".into()))
+            .message
+            .contains("451 later"));
         let denied = ApiError::from(AccessError::MissingPrivileges);
         assert_eq!(
             (denied.status.as_u16(), denied.code),

@@ -183,10 +183,18 @@ impl MessageIndex {
     /// body, or its single non-multipart body as part 1; a multipart's children
     /// are numbered from 1; a non-multipart part also answers to `.1` (itself).
     pub fn section(&self, path: &[u32]) -> Option<&BodyPart> {
+        self.root.section(path)
+    }
+}
+
+impl BodyPart {
+    /// The part addressed by an IMAP section path when `self` is a message's root
+    /// part (see [`MessageIndex::section`]); `[]` is `self`.
+    pub fn section(&self, path: &[u32]) -> Option<&BodyPart> {
         if path.is_empty() {
-            return Some(&self.root);
+            return Some(self);
         }
-        message_section(&self.root, path)
+        message_section(self, path)
     }
 }
 

@@ -16,6 +16,9 @@ use serde_json::json;
 use crate::model::*;
 use crate::{ObjectId, Store, StoreError};
 
+mod imap_rules;
+pub use imap_rules::{sent_day_search, subscriptions};
+
 /// Run every rule in turn; panics (with the rule's message) on the first violation.
 pub async fn run_all<S: Store>(store: &S) {
     macro_rules! rule {
@@ -34,6 +37,7 @@ pub async fn run_all<S: Store>(store: &S) {
     rule!(copy_move_expunge_and_quota);
     rule!(content_and_blob_refcounting);
     rule!(range_reads);
+    rule!(fetch_reads_parts);
     rule!(search_keys);
     rule!(paging_cursors);
     rule!(thread_resolution);
@@ -41,8 +45,11 @@ pub async fn run_all<S: Store>(store: &S) {
     rule!(dedupe_message_id);
     rule!(attributes_and_expiry);
     rule!(recalculate_storage);
+    rule!(sent_day_search);
+    rule!(subscriptions);
     crate::conformance_auth::run_all(store).await;
     crate::conformance_filters::run(store).await;
+    crate::conformance_register::run(store).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -463,6 +470,7 @@ pub async fn addresses_crud<S: Store>(s: &S) {
         tags: tags.iter().map(|t| t.to_string()).collect(),
         required_tags: required.iter().map(|t| t.to_string()).collect(),
         forwarded_only,
+        forward: None,
         paging: Paging::default(),
     };
     let page = s
@@ -1226,6 +1234,97 @@ pub async fn range_reads<S: Store>(s: &S) {
     s.delete_user(a.user.id).await.expect("cleanup");
 }
 
+/// The batch read FETCH uses: rows in UID order with only the parts asked for, the
+/// same as the whole message read gives, for copies sharing content too.
+pub async fn fetch_reads_parts<S: Store>(s: &S) {
+    let a = account(s, "fetchparts").await;
+    let att = noise(300_000, 5);
+    let raws = [
+        simple(1),
+        attachment_message("With file", &unique("att."), &att, 64),
+        simple(3),
+        simple(4),
+    ];
+    for raw in &raws {
+        append(s, a.user.id, a.inbox.id, raw, &[]).await;
+    }
+    s.expunge(a.inbox.id, &UidSet::from_uids([4]), false)
+        .await
+        .expect("expunge");
+    s.copy_messages(
+        a.user.id,
+        a.inbox.id,
+        &UidSet::from_uids([2]),
+        a.archive.id,
+        None,
+    )
+    .await
+    .expect("copy");
+    let both = FetchWant {
+        imap: true,
+        body: true,
+    };
+    let got = s
+        .fetch_messages(a.inbox.id, &UidSet::from_uids([2, 3, 4, 9]), both)
+        .await
+        .expect("fetch");
+    assert_eq!(
+        got.iter().map(|m| m.meta.uid).collect::<Vec<_>>(),
+        vec![2, 3],
+        "ascending, expunged and unknown UIDs left out"
+    );
+    for (m, raw) in got.iter().zip([&raws[1], &raws[2]]) {
+        let index = ingest(raw).index;
+        let imap = m.imap.as_ref().expect("imap strings asked for");
+        assert_eq!(imap.envelope, index.imap_envelope);
+        assert_eq!(imap.body_structure, index.imap_bodystructure);
+        assert_eq!(imap.body, index.imap_body);
+        let body = m.body.as_ref().expect("body asked for");
+        assert_eq!(body.root, index.root);
+        assert_eq!(body.layout.len(), raw.len() as u64);
+        let whole = s
+            .get_message(a.inbox.id, m.meta.uid)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(whole.meta, m.meta);
+        assert_eq!(whole.skeleton, body.skeleton);
+        assert_eq!(whole.index.imap_envelope, index.imap_envelope);
+        assert_eq!(whole.index.imap_bodystructure, index.imap_bodystructure);
+        assert_eq!(whole.index.imap_body, index.imap_body);
+    }
+    let rows_only = s
+        .fetch_messages(a.inbox.id, &UidSet::all(), FetchWant::default())
+        .await
+        .expect("rows");
+    assert_eq!(
+        rows_only.iter().map(|m| m.meta.clone()).collect::<Vec<_>>(),
+        all_meta(s, a.inbox.id).await
+    );
+    assert!(rows_only
+        .iter()
+        .all(|m| m.imap.is_none() && m.body.is_none()));
+    let imap_only = s
+        .fetch_messages(
+            a.archive.id,
+            &UidSet::all(),
+            FetchWant {
+                imap: true,
+                body: false,
+            },
+        )
+        .await
+        .expect("copy");
+    assert_eq!(imap_only.len(), 1);
+    assert!(imap_only[0].body.is_none());
+    assert_eq!(
+        imap_only[0].imap.as_ref().map(|i| i.body_structure.clone()),
+        got[0].imap.as_ref().map(|i| i.body_structure.clone()),
+        "a copy shares its content's strings"
+    );
+    s.delete_user(a.user.id).await.expect("cleanup");
+}
+
 /// Every SearchKey, alone and combined; within a mailbox and across the user's.
 pub async fn search_keys<S: Store>(s: &S) {
     let a = account(s, "search").await;
@@ -1505,6 +1604,7 @@ pub async fn paging_cursors<S: Store>(s: &S) {
         query: None,
         tags: vec![tag.clone()],
         required_tags: Vec::new(),
+        forward: None,
         paging,
     };
     let ids_of = |p: &Page<User>| p.results.iter().map(|u| u.id).collect::<Vec<_>>();
@@ -1575,6 +1675,7 @@ pub async fn paging_cursors<S: Store>(s: &S) {
             query: None,
             tags: Vec::new(),
             required_tags: vec![tag.clone(), "SPECIAL".into()],
+            forward: None,
             paging: Paging::default(),
         })
         .await
@@ -1585,6 +1686,7 @@ pub async fn paging_cursors<S: Store>(s: &S) {
             query: Some("PAGE2.".into()),
             tags: vec![tag.clone()],
             required_tags: Vec::new(),
+            forward: None,
             paging: Paging::default(),
         })
         .await

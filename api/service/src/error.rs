@@ -83,6 +83,21 @@ pub enum Error {
     WebauthnDisabled,
     #[error("{0}")]
     WebauthnFailed(String),
+    /// The account is disabled or suspended: it cannot send.
+    #[error("User account is disabled")]
+    UserDisabled,
+    /// No outbound relay is configured (`[relay] enabled = false`).
+    #[error("Sending mail is not enabled on this server")]
+    SendingDisabled,
+    /// The relay did not take the message.
+    #[error("Could not queue message for delivery: {0}")]
+    SendFailed(String),
+    /// The daily recipient or forward limit of the account is reached.
+    #[error("{0}")]
+    SendLimitReached(String),
+    /// Only drafts can be submitted from a mailbox.
+    #[error("This message is not a draft")]
+    NotADraft,
     #[error("Internal error: {0}")]
     Internal(String),
     #[error("Database error: {0}")]
@@ -122,6 +137,10 @@ impl Error {
             Error::EventNotFound => "EventNotFound",
             Error::WebauthnDisabled => "WebAuthnDisabled",
             Error::WebauthnFailed(_) => "InvalidU2fRequest",
+            Error::UserDisabled => "UserDisabled",
+            Error::SendingDisabled | Error::SendFailed(_) => "ERRCOMPOSE",
+            Error::SendLimitReached(_) => "RateLimitedError",
+            Error::NotADraft => "MessageNotDraft",
             Error::Internal(_) => "InternalError",
             Error::Database(_) => "InternalDatabaseError",
         }

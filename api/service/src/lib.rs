@@ -8,6 +8,8 @@ pub mod conformance;
 pub mod conformance_auth;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
+#[cfg(feature = "conformance")]
+mod conformance_register;
 mod error;
 pub mod flags;
 mod id;
@@ -17,6 +19,7 @@ mod service;
 mod store;
 mod store_auth;
 mod store_filters;
+mod store_register;
 
 pub use bus::{Bus, InProcessBus};
 pub use error::{Error, Result, StoreError};
@@ -39,14 +42,20 @@ pub use service::{
 pub use service::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
+/// Sending mail for users (submit, stored drafts, forwards) and the address register.
+pub use service::{
+    ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT,
+    MAX_REGISTER_QUERY,
+};
 pub use store::{
-    AddressStore, AuthStore, BlobStore, FilterSearch, FilterStore, MailboxStore, MessageStore,
-    Store, StoreResult, UserStore,
+    AddressRegisterStore, AddressStore, AuthStore, BlobStore, FilterSearch, FilterStore,
+    MailboxStore, MessageStore, Store, StoreResult, UserStore,
 };
 pub use store_auth::{
     AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
     WebauthnCredential,
 };
+pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 
 /// Re-exported so that gateways need not depend on the message crate directly.
 pub use eider_message as message;

@@ -31,7 +31,8 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_unameview(&self, unameview: &str) -> StoreResult<Option<User>>;
     /// Replace the user's mutable fields (everything but id, created, storage_used).
     async fn update_user(&self, user: &User) -> StoreResult<()>;
-    /// Delete the user with all its addresses, mailboxes, messages and journal.
+    /// Delete the user with all its addresses, mailboxes, subscriptions, messages, journal and
+    /// address register.
     async fn delete_user(&self, id: ObjectId) -> StoreResult<bool>;
     async fn list_users(&self, query: &UserQuery) -> StoreResult<Page<User>>;
     /// Recompute storage_used from the stored messages; returns the new value.
@@ -58,25 +59,45 @@ pub trait AddressStore: Send + Sync {
     async fn delete_domain_alias(&self, id: ObjectId) -> StoreResult<bool>;
 }
 
+/// Subscriptions are a set of names per user, apart from the mailboxes (RFC 3501
+/// 6.3.6: a name stays subscribed when its mailbox is deleted, until UNSUBSCRIBE).
+/// A mailbox read from the store is `subscribed` when its path is in that set, and
+/// writing a mailbox's `subscribed` adds or removes its path, so the API's flag and
+/// IMAP's list are one.
 #[async_trait]
 pub trait MailboxStore: Send + Sync {
     async fn list_mailboxes(&self, user: ObjectId) -> StoreResult<Vec<Mailbox>>;
     async fn get_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<Option<Mailbox>>;
     async fn find_mailbox(&self, user: ObjectId, path: &str) -> StoreResult<Option<Mailbox>>;
     /// Conflict("path") when the path exists. Writes a MailboxCreate journal entry.
+    /// A `subscribed` mailbox subscribes its path; an unsubscribed one leaves the
+    /// subscriptions as they are (a name subscribed before stays subscribed).
     async fn create_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()>;
     /// Rename several mailboxes at once (a folder and its children); Conflict("path")
-    /// if any target exists. Writes MailboxRename journal entries.
+    /// if any target exists. Writes MailboxRename journal entries. The subscription
+    /// of each renamed path moves to its new path (as Dovecot does).
     async fn rename_mailboxes(
         &self,
         user: ObjectId,
         renames: &[(ObjectId, String)],
     ) -> StoreResult<()>;
-    /// Update subscribed, retention, hidden, special_use.
+    /// Update subscribed (the subscription of the mailbox's path), retention, hidden,
+    /// special_use.
     async fn update_mailbox(&self, mailbox: &Mailbox) -> StoreResult<()>;
     /// Delete the mailbox and its messages (releasing content, adjusting quota).
+    /// Its subscription stays.
     async fn delete_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<bool>;
     async fn mailbox_counters(&self, mailbox: ObjectId) -> StoreResult<MailboxCounters>;
+    /// The user's subscribed names, sorted; they need not exist as mailboxes.
+    async fn list_subscriptions(&self, user: ObjectId) -> StoreResult<Vec<String>>;
+    /// Subscribe (`true`) or unsubscribe a name, whether or not a mailbox has it;
+    /// Ok(true) when the set changed.
+    async fn set_subscription(
+        &self,
+        user: ObjectId,
+        path: &str,
+        subscribed: bool,
+    ) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -151,6 +172,34 @@ pub trait MessageStore: Send + Sync {
     ) -> StoreResult<Vec<MessageMeta>>;
 
     async fn get_message(&self, mailbox: ObjectId, uid: u32) -> StoreResult<Option<StoredMessage>>;
+
+    /// Messages with UIDs in `uids`, ascending, each with the parts of its content
+    /// that `want` names: FETCH and POP3 read in batches of this without unpacking
+    /// text, html or search text. The default reads whole messages one by one;
+    /// backends override it with one range read.
+    async fn fetch_messages(
+        &self,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        want: FetchWant,
+    ) -> StoreResult<Vec<FetchedMessage>> {
+        let rows = self
+            .list_messages(mailbox, uids, SortOrder::Ascending, 0)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for meta in rows {
+            if !want.imap && !want.body {
+                out.push(FetchedMessage {
+                    meta,
+                    imap: None,
+                    body: None,
+                });
+            } else if let Some(m) = self.get_message(mailbox, meta.uid).await? {
+                out.push(m.into_fetched(want));
+            }
+        }
+        Ok(out)
+    }
     async fn get_message_meta_by_id(
         &self,
         user: ObjectId,
@@ -184,6 +233,15 @@ pub trait MessageStore: Send + Sync {
 pub trait BlobStore: Send + Sync {
     /// Decoded bytes `start..end` of a blob (clamped to its length).
     async fn read_blob(&self, hash: &BlobHash, start: u64, end: u64) -> StoreResult<Bytes>;
+    /// Several ranges at once (`(hash, start, end)` each, clamped like `read_blob`),
+    /// in order: a small message is read in one round trip instead of one per piece.
+    async fn read_blob_ranges(&self, ranges: &[(BlobHash, u64, u64)]) -> StoreResult<Vec<Bytes>> {
+        let mut out = Vec::with_capacity(ranges.len());
+        for (hash, start, end) in ranges {
+            out.push(self.read_blob(hash, *start, *end).await?);
+        }
+        Ok(out)
+    }
     /// Length of a stored blob, None when absent.
     async fn blob_len(&self, hash: &BlobHash) -> StoreResult<Option<u64>>;
     /// Number of distinct blobs stored (for tests and storage reports).
@@ -192,14 +250,29 @@ pub trait BlobStore: Send + Sync {
 
 pub use crate::store_auth::AuthStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
+pub use crate::store_register::AddressRegisterStore;
 
 /// Everything a backend provides.
 pub trait Store:
-    UserStore + AddressStore + MailboxStore + MessageStore + BlobStore + FilterStore + AuthStore
+    UserStore
+    + AddressStore
+    + MailboxStore
+    + MessageStore
+    + BlobStore
+    + FilterStore
+    + AuthStore
+    + AddressRegisterStore
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + AddressStore + MailboxStore + MessageStore + BlobStore + FilterStore + AuthStore
+    T: UserStore
+        + AddressStore
+        + MailboxStore
+        + MessageStore
+        + BlobStore
+        + FilterStore
+        + AuthStore
+        + AddressRegisterStore
 {
 }

@@ -191,6 +191,9 @@ impl AddressStore for MongoStore {
         if q.forwarded_only {
             conds.push(doc! { "user": Bson::Null });
         }
+        if let Some(text) = q.forward.as_deref().filter(|t| !t.is_empty()) {
+            conds.push(contains("targets", text));
+        }
         tag_filters(&mut conds, &q.tags, &q.required_tags);
         Ok(self
             .page(ADDRESSES, all_of(conds), &q.paging, address, |a| a.id)

@@ -9,8 +9,10 @@
 
 use std::collections::HashSet;
 
-use eider_message::{BlobHash, Layout, MessageIndex};
-use eider_service::model::NewContent;
+use std::collections::HashMap;
+
+use eider_message::{BlobHash, BodyPart, Layout, MessageIndex};
+use eider_service::model::{FetchWant, ImapStrings, MessageBody, NewContent};
 use eider_service::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
@@ -38,6 +40,11 @@ pub(crate) struct PreparedContent {
     borrowed: Vec<BlobHash>,
     layout: String,
     index: Stored,
+    /// ENVELOPE, BODYSTRUCTURE and BODY strings, kept out of the index so FETCH
+    /// reads them without it (`ie`, `ibs`, `ib`).
+    imap: [String; 3],
+    /// zstd(JSON(root part)) (`mime`): section offsets without the index.
+    mime: Vec<u8>,
     text: TextStore,
     pub(crate) size: u64,
     pub(crate) subject: String,
@@ -93,6 +100,12 @@ pub(crate) fn prepare(content: NewContent) -> Result<PreparedContent> {
     let skeleton_hash = BlobHash::of(&skeleton);
     let headers = std::mem::take(&mut index.search_headers);
     let body = std::mem::take(&mut index.search_body);
+    let imap = [
+        std::mem::take(&mut index.imap_envelope),
+        std::mem::take(&mut index.imap_bodystructure),
+        std::mem::take(&mut index.imap_body),
+    ];
+    let mime = compress::compress(&serde_json::to_vec(&index.root)?)?;
     let index_json = serde_json::to_vec(&index)?;
 
     let mut seen: HashSet<BlobHash> = HashSet::new();
@@ -136,6 +149,8 @@ pub(crate) fn prepare(content: NewContent) -> Result<PreparedContent> {
         borrowed,
         layout: serde_json::to_string(&layout)?,
         index: index_store,
+        imap,
+        mime,
         text,
         size: index.size,
         subject: index.subject.clone(),
@@ -171,6 +186,10 @@ pub(crate) async fn insert(
         "skel": hash_bson(&p.skeleton),
         "blobs": all,
         "layout": &p.layout,
+        "ie": &p.imap[0],
+        "ibs": &p.imap[1],
+        "ib": &p.imap[2],
+        "mime": bin(p.mime.clone()),
     };
     match &p.index {
         Stored::Inline(z) => d.insert("ix", bin(z.clone())),
@@ -259,14 +278,83 @@ impl MongoStore {
             _ => self.whole_blob(&d.hash("ixb")?).await?,
         };
         // A MIME tree may nest deeper than serde_json's default limit of 128.
-        let mut de = serde_json::Deserializer::from_slice(&json);
-        de.disable_recursion_limit();
-        let mut index: MessageIndex = serde::Deserialize::deserialize(&mut de)?;
+        let mut index: MessageIndex = parse_deep(&json)?;
+        // Contents stored with their IMAP strings beside the index.
+        if let (Some(e), Some(s), Some(b)) = (d.opt_str("ie")?, d.opt_str("ibs")?, d.opt_str("ib")?)
+        {
+            index.imap_envelope = e;
+            index.imap_bodystructure = s;
+            index.imap_body = b;
+        }
         let layout: Layout = serde_json::from_str(d.str("layout")?)?;
         let (h, b) = self.content_text(&d).await?;
         index.search_headers = h;
         index.search_body = b;
         Ok((index, layout, d.hash("skel")?))
+    }
+
+    /// What `want` asks of each content in `ids`, in one query per call. Contents
+    /// stored before the IMAP fields existed are answered from their index.
+    pub(crate) async fn load_parts(
+        &self,
+        ids: &[ObjectId],
+        want: FetchWant,
+    ) -> Result<HashMap<ObjectId, (Option<ImapStrings>, Option<MessageBody>)>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        if ids.is_empty() || (!want.imap && !want.body) {
+            return Ok(out);
+        }
+        let mut projection = doc! { "skel": 1, "ie": 1, "ibs": 1, "ib": 1 };
+        if want.body {
+            projection.insert("layout", 1);
+            projection.insert("mime", 1);
+        }
+        let list: Vec<Bson> = ids.iter().map(|&id| Bson::ObjectId(oid(id))).collect();
+        let mut cursor = self
+            .coll(CONTENTS)
+            .find(doc! { "_id": { "$in": list } })
+            .projection(projection)
+            .await?;
+        while let Some(d) = futures::TryStreamExt::try_next(&mut cursor).await? {
+            let id = d.id("_id")?;
+            let imap = match (d.opt_str("ie")?, d.opt_str("ibs")?, d.opt_str("ib")?) {
+                (Some(envelope), Some(body_structure), Some(body)) => Some(ImapStrings {
+                    envelope,
+                    body_structure,
+                    body,
+                }),
+                _ => None,
+            };
+            let root: Option<BodyPart> = match d.get("mime") {
+                Some(Bson::Binary(b)) => Some(parse_deep(&compress::decompress(&b.bytes)?)?),
+                _ => None,
+            };
+            if (want.imap && imap.is_none()) || (want.body && root.is_none()) {
+                let (index, layout, skeleton) = self.load_content(id).await?;
+                let imap = ImapStrings {
+                    envelope: index.imap_envelope,
+                    body_structure: index.imap_bodystructure,
+                    body: index.imap_body,
+                };
+                let body = MessageBody {
+                    root: index.root,
+                    layout,
+                    skeleton,
+                };
+                out.insert(id, (want.imap.then_some(imap), want.body.then_some(body)));
+                continue;
+            }
+            let body = match root {
+                Some(root) if want.body => Some(MessageBody {
+                    root,
+                    layout: serde_json::from_str(d.str("layout")?)?,
+                    skeleton: d.hash("skel")?,
+                }),
+                _ => None,
+            };
+            out.insert(id, (imap.filter(|_| want.imap), body));
+        }
+        Ok(out)
     }
 
     /// Search text (headers, body) of a content document (`sh`/`sb` or `tb` projected).
@@ -287,6 +375,14 @@ impl MongoStore {
             .ok_or_else(|| Error::corrupt(format!("blob {h} is missing")))?
             .to_vec())
     }
+}
+
+/// Parse JSON holding a MIME tree, which may nest deeper than serde_json's
+/// default limit of 128.
+fn parse_deep<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    de.disable_recursion_limit();
+    Ok(T::deserialize(&mut de)?)
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod mailboxes;
 mod messages;
 mod paging;
 mod redis_bus;
+mod register;
 mod search;
 mod threads;
 mod users;
@@ -51,6 +52,7 @@ pub(crate) mod names {
     pub const ADDRESSES: &str = "addresses";
     pub const DOMAIN_ALIASES: &str = "domainaliases";
     pub const MAILBOXES: &str = "mailboxes";
+    pub const SUBSCRIPTIONS: &str = "subscriptions";
     pub const MESSAGES: &str = "messages";
     pub const CONTENTS: &str = "contents";
     pub const BLOBS: &str = "blobs";
@@ -65,6 +67,7 @@ pub(crate) mod names {
     pub const TWO_FACTOR: &str = "twofactor";
     pub const ACCESS_TOKENS: &str = "accesstokens";
     pub const AUTHLOG: &str = "authlog";
+    pub const ADDRESS_REGISTER: &str = "addressregister";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).
@@ -122,6 +125,7 @@ impl MongoStore {
             text_index: false,
         };
         store.ensure_indexes().await?;
+        store.backfill_subscriptions().await?;
         tracing::info!(
             database = %name,
             text_index = store.text_index,
@@ -195,6 +199,10 @@ impl MongoStore {
                 vec![unique(doc! { "user": 1, "path": 1 }, "user_path")],
             ),
             (
+                SUBSCRIPTIONS,
+                vec![unique(doc! { "user": 1, "path": 1 }, "user_path")],
+            ),
+            (
                 MESSAGES,
                 vec![
                     // The shard key and the range every UID query scans. Two fields only:
@@ -242,6 +250,14 @@ impl MongoStore {
                     plain(doc! { "user": 1, "_id": 1 }, "user_id"),
                     plain(doc! { "user": 1, "key": 1, "created": -1 }, "user_key"),
                     plain(doc! { "user": 1, "expires": 1 }, "user_expires"),
+                ],
+            ),
+            (
+                ADDRESS_REGISTER,
+                vec![
+                    unique(doc! { "user": 1, "addrview": 1 }, "user_addrview"),
+                    plain(doc! { "user": 1, "updated": -1 }, "user_updated"),
+                    plain(doc! { "user": 1, "terms": 1 }, "user_terms"),
                 ],
             ),
         ];

@@ -1,6 +1,11 @@
 //! Folders: creation, renames (several at once), settings, deletion with their
 //! messages, and the counters kept on the mailbox document (`total`, `unseen`,
 //! `size`), which every message change updates in the same transaction.
+//!
+//! Subscriptions are their own collection (`user`, `path`), so that a name outlives
+//! its mailbox (RFC 3501 6.3.6). The mailbox document's `subscribed` (WildDuck's
+//! field) mirrors whether its path is there and is written in the same transaction
+//! as the subscription, so that reading a mailbox costs no second query.
 
 use async_trait::async_trait;
 use eider_service::model::{JournalKind, Mailbox, MailboxCounters, SpecialUse};
@@ -10,9 +15,9 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
 
 use crate::codec::{date, int, oid, DocExt};
-use crate::error::{conflict, Error, Result};
+use crate::error::{conflict, only_duplicates, Error, Result};
 use crate::journal::{self, Entry};
-use crate::names::MAILBOXES;
+use crate::names::{COUNTERS, MAILBOXES, SUBSCRIPTIONS};
 use crate::{txn, MongoStore};
 
 pub(crate) fn mailbox_doc(m: &Mailbox) -> Document {
@@ -131,6 +136,63 @@ pub(crate) async fn apply(
     Ok(((next - i64::from(d.uids)) as u32, after.u64("modifyIndex")?))
 }
 
+/// Whether `path` is among `user`'s subscriptions, read in the transaction.
+async fn is_subscribed(
+    store: &MongoStore,
+    s: &mut ClientSession,
+    user: ObjectId,
+    path: &str,
+) -> Result<bool> {
+    Ok(store
+        .coll(SUBSCRIPTIONS)
+        .find_one(doc! { "user": oid(user), "path": path })
+        .projection(doc! { "_id": 1 })
+        .session(&mut *s)
+        .await?
+        .is_some())
+}
+
+/// Add or remove a subscription in the transaction; true when the set changed. The
+/// mailbox document with that path (if any) is left to the caller.
+pub(crate) async fn subscribe(
+    store: &MongoStore,
+    s: &mut ClientSession,
+    user: ObjectId,
+    path: &str,
+    on: bool,
+) -> Result<bool> {
+    let coll = store.coll(SUBSCRIPTIONS);
+    let filter = doc! { "user": oid(user), "path": path };
+    if !on {
+        let r = coll.delete_one(filter).session(&mut *s).await?;
+        return Ok(r.deleted_count > 0);
+    }
+    if is_subscribed(store, s, user, path).await? {
+        return Ok(false);
+    }
+    coll.insert_one(filter).session(&mut *s).await?;
+    Ok(true)
+}
+
+/// Set the mirror flag of the mailbox with `path`, if one exists.
+async fn mirror(
+    store: &MongoStore,
+    s: &mut ClientSession,
+    user: ObjectId,
+    path: &str,
+    on: bool,
+) -> Result<()> {
+    store
+        .coll(MAILBOXES)
+        .update_one(
+            doc! { "user": oid(user), "path": path },
+            doc! { "$set": { "subscribed": on } },
+        )
+        .session(&mut *s)
+        .await?;
+    Ok(())
+}
+
 impl MongoStore {
     async fn create_mailbox_inner(&self, m: &Mailbox) -> Result<()> {
         let d = mailbox_doc(m);
@@ -138,8 +200,15 @@ impl MongoStore {
             if journal::user_doc(self, s, m.user).await?.is_none() {
                 return Err(StoreError::NotFound.into());
             }
+            let mut d = d.clone();
+            if m.subscribed {
+                subscribe(self, s, m.user, &m.path, true).await?;
+            } else if is_subscribed(self, s, m.user, &m.path).await? {
+                // An unsubscribed new mailbox leaves an earlier subscription in place.
+                d.insert("subscribed", true);
+            }
             self.coll(MAILBOXES)
-                .insert_one(d.clone())
+                .insert_one(d)
                 .session(&mut *s)
                 .await
                 .map_err(|e| conflict(e, "path"))?;
@@ -159,8 +228,30 @@ impl MongoStore {
             if journal::user_doc(self, s, user).await?.is_none() {
                 return Err(StoreError::NotFound.into());
             }
-            for (id, _) in renames {
+            // RENAME moves the subscriptions of the renamed mailboxes with them, as
+            // Dovecot does: a subscribed folder stays subscribed under its new name and
+            // no subscription is left on a name that no longer exists. Subscriptions of
+            // names below the old one that have no mailbox are not renamed (nothing is).
+            let mut moved = Vec::new();
+            for (id, new_path) in renames {
                 require(self, s, *id, Some(user)).await?;
+                let old = self
+                    .coll(MAILBOXES)
+                    .find_one(doc! { "_id": oid(*id) })
+                    .projection(doc! { "path": 1 })
+                    .session(&mut *s)
+                    .await?
+                    .ok_or(Error::Store(StoreError::NotFound))?;
+                let old = old.str("path")?.to_string();
+                if is_subscribed(self, s, user, &old).await? {
+                    moved.push((old, new_path.clone()));
+                }
+            }
+            for (old, _) in &moved {
+                subscribe(self, s, user, old, false).await?;
+            }
+            for (_, new) in &moved {
+                subscribe(self, s, user, new, true).await?;
             }
             let coll = self.coll(MAILBOXES);
             // Park every renamed mailbox on a unique placeholder first, so that renames
@@ -176,14 +267,90 @@ impl MongoStore {
             }
             let mut entries = Vec::with_capacity(renames.len());
             for (id, path) in renames {
-                coll.update_one(doc! { "_id": oid(*id) }, doc! { "$set": { "path": path } })
-                    .session(&mut *s)
-                    .await
-                    .map_err(|e| conflict(e, "path"))?;
+                let on = is_subscribed(self, s, user, path).await?;
+                coll.update_one(
+                    doc! { "_id": oid(*id) },
+                    doc! { "$set": { "path": path, "subscribed": on } },
+                )
+                .session(&mut *s)
+                .await
+                .map_err(|e| conflict(e, "path"))?;
                 entries.push(Entry::mailbox(*id, JournalKind::MailboxRename, path));
             }
             journal::write(self, s, user, entries, 0).await
         })
+    }
+
+    async fn update_mailbox_inner(&self, m: &Mailbox) -> Result<()> {
+        txn!(self, |s| {
+            // The stored path, not the caller's copy (which may predate a rename).
+            let current = self
+                .coll(MAILBOXES)
+                .find_one(doc! { "_id": oid(m.id), "user": oid(m.user) })
+                .projection(doc! { "path": 1 })
+                .session(&mut *s)
+                .await?
+                .ok_or(Error::Store(StoreError::NotFound))?;
+            let path = current.str("path")?.to_string();
+            subscribe(self, s, m.user, &path, m.subscribed).await?;
+            self.coll(MAILBOXES)
+                .update_one(
+                    doc! { "_id": oid(m.id) },
+                    doc! { "$set": {
+                        "subscribed": m.subscribed,
+                        "retention": int(m.retention),
+                        "hidden": m.hidden,
+                        "specialUse": m.special_use.map_or(Bson::Null, |s| Bson::String(s.as_str().into())),
+                    } },
+                )
+                .session(&mut *s)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Databases written before subscriptions had their own collection kept them only
+    /// as the mailboxes' `subscribed` flag: copy those once (a marker in `counters`
+    /// records that it was done, so later starts cost one read).
+    pub(crate) async fn backfill_subscriptions(&self) -> Result<()> {
+        let marker = doc! { "_id": "subscriptions-backfilled" };
+        if self
+            .coll(COUNTERS)
+            .find_one(marker.clone())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let docs: Vec<Document> = self
+            .coll(MAILBOXES)
+            .find(doc! { "subscribed": true })
+            .projection(doc! { "user": 1, "path": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        for d in docs {
+            let filter = doc! { "user": oid(d.id("user")?), "path": d.str("path")? };
+            if self
+                .coll(SUBSCRIPTIONS)
+                .find_one(filter.clone())
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            match self.coll(SUBSCRIPTIONS).insert_one(filter).await {
+                // Another instance backfilling at the same time got there first.
+                Ok(_) => {}
+                Err(e) if only_duplicates(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.coll(COUNTERS).insert_one(marker).await {
+            Ok(_) => Ok(()),
+            Err(e) if only_duplicates(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn delete_mailbox_inner(&self, user: ObjectId, id: ObjectId) -> Result<bool> {
@@ -267,27 +434,41 @@ impl MailboxStore for MongoStore {
     }
 
     async fn update_mailbox(&self, m: &Mailbox) -> StoreResult<()> {
-        let r = self
-            .coll(MAILBOXES)
-            .update_one(
-                doc! { "_id": oid(m.id), "user": oid(m.user) },
-                doc! { "$set": {
-                    "subscribed": m.subscribed,
-                    "retention": int(m.retention),
-                    "hidden": m.hidden,
-                    "specialUse": m.special_use.map_or(Bson::Null, |s| Bson::String(s.as_str().into())),
-                } },
-            )
-            .await
-            .map_err(Error::from)?;
-        if r.matched_count == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        Ok(self.update_mailbox_inner(m).await?)
     }
 
     async fn delete_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<bool> {
         Ok(self.delete_mailbox_inner(user, id).await?)
+    }
+
+    async fn list_subscriptions(&self, user: ObjectId) -> StoreResult<Vec<String>> {
+        let docs: Vec<Document> = self
+            .coll(SUBSCRIPTIONS)
+            .find(doc! { "user": oid(user) })
+            .projection(doc! { "path": 1 })
+            .await
+            .map_err(Error::from)?
+            .try_collect()
+            .await
+            .map_err(Error::from)?;
+        let mut paths = docs
+            .iter()
+            .map(|d| d.str("path").map(str::to_string))
+            .collect::<Result<Vec<_>>>()?;
+        // Byte order, whatever collation the server sorts with.
+        paths.sort();
+        Ok(paths)
+    }
+
+    async fn set_subscription(&self, user: ObjectId, path: &str, on: bool) -> StoreResult<bool> {
+        Ok(txn!(self, |s| {
+            if journal::user_doc(self, s, user).await?.is_none() {
+                return Err(StoreError::NotFound.into());
+            }
+            let changed = subscribe(self, s, user, path, on).await?;
+            mirror(self, s, user, path, on).await?;
+            Ok(changed)
+        })?)
     }
 
     async fn mailbox_counters(&self, id: ObjectId) -> StoreResult<MailboxCounters> {

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use eider_service::model::{
-    AppendRequest, Appended, CopiedMessage, FlagOp, FlagUpdate, FlagsChanged, JournalEntry,
-    JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage, UidSet,
+    AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
+    FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage,
+    UidSet,
 };
 use eider_service::{MessageStore, ObjectId, StoreError, StoreResult};
 use futures::TryStreamExt;
@@ -165,6 +166,8 @@ struct NewMessage {
     meta_data: String,
     quota_limit: Option<u64>,
     dedupe_message_id: bool,
+    /// The Date: header's day as written, for SENT* searches (`sday`).
+    sent_day: Option<i32>,
 }
 
 fn over_quota(used: u64, size: u64, limit: Option<u64>) -> bool {
@@ -187,6 +190,7 @@ impl MongoStore {
             dedupe_message_id,
         } = req;
         let m = NewMessage {
+            sent_day: content.index.sent_day(),
             id,
             user,
             mailbox,
@@ -323,6 +327,9 @@ impl MongoStore {
             }
             if let Some(mid) = &c.message_id {
                 d.insert("msgid", mid);
+            }
+            if let Some(day) = m.sent_day {
+                d.insert("sday", day);
             }
             if let Some(e) = m.expires {
                 d.insert("exp", date(e));
@@ -867,6 +874,36 @@ impl MessageStore for MongoStore {
             layout,
             skeleton,
         }))
+    }
+
+    async fn fetch_messages(
+        &self,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        want: FetchWant,
+    ) -> StoreResult<Vec<FetchedMessage>> {
+        let rows = self
+            .list_inner(mailbox, uids, SortOrder::Ascending, 0)
+            .await?;
+        let mut ids: Vec<ObjectId> = rows.iter().map(|m| m.content).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut parts = std::collections::HashMap::new();
+        // Bounded `$in` lists keep each query document small.
+        for batch in ids.chunks(1000) {
+            parts.extend(self.load_parts(batch, want).await?);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for meta in rows {
+            let (imap, body) = match parts.get(&meta.content) {
+                Some(p) => p.clone(),
+                // Released since the rows were read: the message is gone.
+                None if want.imap || want.body => continue,
+                None => (None, None),
+            };
+            out.push(FetchedMessage { meta, imap, body });
+        }
+        Ok(out)
     }
 
     async fn get_message_meta_by_id(

@@ -10,7 +10,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use eider_service::model::{DateField, MessageMeta, SearchKey, SearchQuery};
+use chrono::NaiveDate;
+use eider_service::model::{epoch_day, DateField, MessageMeta, SearchKey, SearchQuery};
 use eider_service::{ObjectId, StoreError};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
@@ -55,6 +56,23 @@ fn date_field(field: DateField, op: &str, t: chrono::DateTime<chrono::Utc>) -> D
             { "hdate": Bson::Null, "idate": { op: date(t) } },
         ] },
     }
+}
+
+/// The sent day as a stored `sday` value (days since 1970, as an Int32).
+fn sday(d: NaiveDate) -> i32 {
+    epoch_day(d).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// The Date: header's day as written (`sday`) compared with `d`; messages stored
+/// before `sday` existed compare the UTC day of `hdate`, and without a Date: header
+/// the UTC day of the internal date (a UTC day compares like its midnight).
+fn sent_day_cond(op: &str, d: NaiveDate) -> Document {
+    let midnight = date(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    doc! { "$or": [
+        { "sday": { op: sday(d) } },
+        { "sday": Bson::Null, "hdate": { op: midnight } },
+        { "sday": Bson::Null, "hdate": Bson::Null, "idate": { op: midnight } },
+    ] }
 }
 
 fn compile(k: &SearchKey, depth: usize) -> Result<Compiled> {
@@ -108,6 +126,8 @@ fn compile(k: &SearchKey, depth: usize) -> Result<Compiled> {
         SearchKey::Smaller(n) => exact(Cond::Doc(doc! { "size": { "$lt": int(*n) } })),
         SearchKey::Since(field, t) => exact(Cond::Doc(date_field(*field, "$gte", *t))),
         SearchKey::Before(field, t) => exact(Cond::Doc(date_field(*field, "$lt", *t))),
+        SearchKey::SentSince(d) => exact(Cond::Doc(sent_day_cond("$gte", *d))),
+        SearchKey::SentBefore(d) => exact(Cond::Doc(sent_day_cond("$lt", *d))),
         SearchKey::Header(..) | SearchKey::Body(_) | SearchKey::Text(_) => Compiled {
             cond: Cond::True,
             exact: false,
@@ -215,10 +235,27 @@ fn header_contains(headers: &str, name: &str, needle: &str) -> bool {
     })
 }
 
+/// A candidate: its row and its stored sent day (`sday`, not part of the row model).
+struct Candidate {
+    meta: MessageMeta,
+    sent_day: Option<i64>,
+}
+
+impl Candidate {
+    /// The day SENT* keys compare (see [`sent_day_cond`] for the fallbacks).
+    fn sent_day(&self) -> i64 {
+        self.sent_day.unwrap_or_else(|| {
+            let t = self.meta.header_date.unwrap_or(self.meta.internal_date);
+            t.timestamp().div_euclid(86_400)
+        })
+    }
+}
+
 /// The full key on one message (`text`: its headers and body, when loaded).
-fn eval(k: &SearchKey, m: &MessageMeta, text: Option<&(String, String)>) -> bool {
+fn eval(k: &SearchKey, c: &Candidate, text: Option<&(String, String)>) -> bool {
     let empty = (String::new(), String::new());
     let t = text.unwrap_or(&empty);
+    let m = &c.meta;
     match k {
         SearchKey::All => true,
         SearchKey::Uids(set) => set.contains(m.uid),
@@ -227,15 +264,17 @@ fn eval(k: &SearchKey, m: &MessageMeta, text: Option<&(String, String)>) -> bool
         SearchKey::Smaller(n) => m.size < *n,
         SearchKey::Since(field, at) => stamp(*field, m) >= *at,
         SearchKey::Before(field, at) => stamp(*field, m) < *at,
+        SearchKey::SentSince(d) => c.sent_day() >= epoch_day(*d),
+        SearchKey::SentBefore(d) => c.sent_day() < epoch_day(*d),
         SearchKey::Header(name, needle) => header_contains(&t.0, name, needle),
         SearchKey::Body(needle) => contains_ci(&t.1, needle),
         SearchKey::Text(needle) => contains_ci(&t.0, needle) || contains_ci(&t.1, needle),
         SearchKey::ModSeq(n) => m.modseq >= *n,
         SearchKey::Thread(id) => m.thread == *id,
         SearchKey::HasAttachment(b) => m.has_attachments == *b,
-        SearchKey::And(v) => v.iter().all(|x| eval(x, m, text)),
-        SearchKey::Or(a, b) => eval(a, m, text) || eval(b, m, text),
-        SearchKey::Not(a) => !eval(a, m, text),
+        SearchKey::And(v) => v.iter().all(|x| eval(x, c, text)),
+        SearchKey::Or(a, b) => eval(a, c, text) || eval(b, c, text),
+        SearchKey::Not(a) => !eval(a, c, text),
     }
 }
 
@@ -305,30 +344,39 @@ impl MongoStore {
             .await?
             .try_collect()
             .await?;
-        let mut metas = docs.iter().map(meta).collect::<Result<Vec<_>>>()?;
+        let mut rows = docs
+            .iter()
+            .map(|d| {
+                Ok(Candidate {
+                    meta: meta(d)?,
+                    sent_day: d.opt_i64("sday")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         // The filter sorts ObjectIds as the server does, which is byte order too;
         // re-sort to be independent of how a server orders mixed mailboxes.
-        metas.sort_by_key(|m| (m.mailbox, m.uid));
+        rows.sort_by_key(|c| (c.meta.mailbox, c.meta.uid));
+        let metas = |rows: Vec<Candidate>| rows.into_iter().map(|c| c.meta).collect();
         if compiled.exact {
-            return Ok(metas);
+            return Ok(metas(rows));
         }
         if !needs_text(&q.key) {
-            metas.retain(|m| eval(&q.key, m, None));
-            return Ok(metas);
+            rows.retain(|c| eval(&q.key, c, None));
+            return Ok(metas(rows));
         }
-        let mut contents: Vec<ObjectId> = metas.iter().map(|m| m.content).collect();
+        let mut contents: Vec<ObjectId> = rows.iter().map(|c| c.meta.content).collect();
         contents.sort_unstable();
         contents.dedup();
         let mut words = Vec::new();
         required_words(&q.key, &mut words);
         let texts = self.load_texts(&contents, &words).await?;
-        metas.retain(|m| match texts.get(&m.content) {
-            Some(t) => eval(&q.key, m, Some(t)),
+        rows.retain(|c| match texts.get(&c.meta.content) {
+            Some(t) => eval(&q.key, c, Some(t)),
             // Excluded by the $text pre-filter: lacks a word every match contains. Only
             // reachable when such words exist, so the key cannot hold without its text.
-            None => words.is_empty() && eval(&q.key, m, None),
+            None => words.is_empty() && eval(&q.key, c, None),
         });
-        Ok(metas)
+        Ok(metas(rows))
     }
 
     /// Search text of `contents`; with `words` and a `$text` index, only of those

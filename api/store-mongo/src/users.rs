@@ -9,7 +9,7 @@ use mongodb::bson::{doc, Bson, Document};
 
 use crate::codec::{date, int, json_text, lowered, oid, DocExt};
 use crate::error::{conflict, Error, Result};
-use crate::names::{ADDRESSES, MAILBOXES, MESSAGES, THREADS, THREAD_REFS, USERS};
+use crate::names::{ADDRESSES, MAILBOXES, MESSAGES, SUBSCRIPTIONS, THREADS, THREAD_REFS, USERS};
 use crate::paging::{all_of, contains, tag_filters};
 use crate::{addresses, mailboxes, txn, MongoStore};
 
@@ -112,6 +112,17 @@ impl MongoStore {
                     .session(&mut *s)
                     .await
                     .map_err(|e| conflict(e, "path"))?;
+                let subs: Vec<Document> = boxes
+                    .iter()
+                    .filter(|m| m.subscribed)
+                    .map(|m| doc! { "user": oid(m.user), "path": &m.path })
+                    .collect();
+                if !subs.is_empty() {
+                    self.coll(SUBSCRIPTIONS)
+                        .insert_many(subs)
+                        .session(&mut *s)
+                        .await?;
+                }
             }
             Ok(())
         })
@@ -164,12 +175,13 @@ impl MongoStore {
         for m in boxes {
             self.remove_all(m, None).await?;
         }
-        for coll in [THREADS, THREAD_REFS] {
+        for coll in [THREADS, THREAD_REFS, SUBSCRIPTIONS] {
             self.coll(coll)
                 .delete_many(doc! { "user": oid(id) })
                 .await?;
         }
         self.delete_user_rules(id).await?;
+        self.delete_user_register(id).await?;
         self.journal_delete(doc! { "user": oid(id) }).await?;
         Ok(true)
     }
@@ -178,6 +190,10 @@ impl MongoStore {
         let mut conds = Vec::new();
         if let Some(text) = q.query.as_deref().filter(|t| !t.is_empty()) {
             conds.push(doc! { "$or": [contains("username", text), contains("address", text)] });
+        }
+        if let Some(text) = q.forward.as_deref().filter(|t| !t.is_empty()) {
+            // An array field matches when one of its elements does.
+            conds.push(contains("profile.targets", text));
         }
         tag_filters(&mut conds, &q.tags, &q.required_tags);
         self.page(USERS, all_of(conds), &q.paging, user, |u| u.id)

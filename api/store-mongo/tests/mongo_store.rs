@@ -461,3 +461,53 @@ async fn security_records() {
     assert!(s.get_auth_event(user, first).await.expect("get").is_none());
     s.database().drop().await.expect("drop");
 }
+
+/// Databases written before subscriptions had their own collection kept them only as
+/// the mailboxes' `subscribed` flags: connecting copies those, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_are_backfilled_from_mailbox_flags() {
+    use mongodb::bson::{doc, Document};
+    let Some(url) = support::service_url("EIDER_TEST_MONGO_URL") else {
+        return;
+    };
+    let (url, _) = support::fresh_database(&url, "backfill");
+    let s = MongoStore::connect(&url).await.expect("connect");
+    let (user, _) = account(&s, "old").await;
+    let mut other = mailbox_record(user, "Other");
+    other.subscribed = false;
+    s.create_mailbox(&other).await.expect("create");
+    // What an older version left: flags on the mailboxes, no subscriptions, no marker.
+    let db = s.database();
+    db.collection::<Document>("subscriptions")
+        .delete_many(doc! {})
+        .await
+        .expect("clear");
+    db.collection::<Document>("counters")
+        .delete_one(doc! { "_id": "subscriptions-backfilled" })
+        .await
+        .expect("unmark");
+    assert!(s.list_subscriptions(user).await.expect("list").is_empty());
+    let upgraded = MongoStore::connect(&url).await.expect("reconnect");
+    assert_eq!(
+        upgraded.list_subscriptions(user).await.expect("list"),
+        vec!["INBOX".to_string()]
+    );
+    // Once: a later start leaves the subscriptions as they are.
+    upgraded
+        .set_subscription(user, "INBOX", false)
+        .await
+        .expect("unsubscribe");
+    db.collection::<Document>("mailboxes")
+        .update_one(
+            doc! { "path": "INBOX" },
+            doc! { "$set": { "subscribed": true } },
+        )
+        .await
+        .expect("stale flag");
+    let again = MongoStore::connect(&url).await.expect("reconnect");
+    assert!(again
+        .list_subscriptions(user)
+        .await
+        .expect("list")
+        .is_empty());
+}

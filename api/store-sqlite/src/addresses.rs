@@ -157,6 +157,12 @@ fn list(tx: &Transaction<'_>, q: &AddressQuery) -> Result<Page<Address>> {
     if q.forwarded_only {
         filter.and("user IS NULL", []);
     }
+    if let Some(text) = q.forward.as_deref().filter(|t| !t.is_empty()) {
+        filter.and(
+            "EXISTS (SELECT 1 FROM json_each(targets) WHERE eider_contains(json_each.value, ?))",
+            [Value::Text(text.into())],
+        );
+    }
     tag_filters(&mut filter, &q.tags, &q.required_tags);
     page(tx, "addresses", COLS, &filter, &q.paging, address, |a| a.id)
 }

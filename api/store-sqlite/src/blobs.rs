@@ -207,6 +207,20 @@ impl BlobStore for SqliteStore {
             .ok_or(StoreError::NotFound)
     }
 
+    async fn read_blob_ranges(&self, ranges: &[(BlobHash, u64, u64)]) -> StoreResult<Vec<Bytes>> {
+        let ranges = ranges.to_vec();
+        self.read(move |tx| {
+            ranges
+                .iter()
+                .map(|(hash, start, end)| {
+                    read_range(tx, hash, *start, *end)?
+                        .ok_or(SqliteError::Store(StoreError::NotFound))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+    }
+
     async fn blob_len(&self, hash: &BlobHash) -> StoreResult<Option<u64>> {
         let hash = *hash;
         self.read(move |tx| len(tx, &hash)).await

@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 
-use eider_message::{BlobHash, Layout, MessageIndex};
-use eider_service::model::NewContent;
+use eider_message::{BlobHash, BodyPart, Layout, MessageIndex};
+use eider_service::model::{FetchWant, ImapStrings, MessageBody, NewContent};
 use eider_service::ObjectId;
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -27,6 +27,11 @@ pub(crate) struct PreparedContent {
     borrowed: Vec<BlobHash>,
     layout: String,
     index: Vec<u8>,
+    imap_envelope: String,
+    imap_bodystructure: String,
+    imap_body: String,
+    /// zstd(JSON(root part)).
+    mime: Vec<u8>,
     headers: String,
     body: String,
     pub(crate) size: u64,
@@ -62,6 +67,11 @@ pub(crate) fn prepare(content: NewContent, known: &HashSet<BlobHash>) -> Result<
     let skeleton_hash = BlobHash::of(&skeleton);
     let headers = std::mem::take(&mut index.search_headers);
     let body = std::mem::take(&mut index.search_body);
+    // Kept in their own columns (schema v6) so FETCH reads them without the index.
+    let imap_envelope = std::mem::take(&mut index.imap_envelope);
+    let imap_bodystructure = std::mem::take(&mut index.imap_bodystructure);
+    let imap_body = std::mem::take(&mut index.imap_body);
+    let mime = compress::compress(&serde_json::to_vec(&index.root)?)?;
     let index_json = serde_json::to_vec(&index)?;
     let index_z = compress::compress(&index_json)?;
 
@@ -92,6 +102,10 @@ pub(crate) fn prepare(content: NewContent, known: &HashSet<BlobHash>) -> Result<
         borrowed,
         layout: serde_json::to_string(&layout)?,
         index: index_z,
+        imap_envelope,
+        imap_bodystructure,
+        imap_body,
+        mime,
         headers,
         body,
         size: index.size,
@@ -114,9 +128,19 @@ pub(crate) fn insert(tx: &Transaction<'_>, p: &mut PreparedContent) -> Result<i6
         blobs::acquire_existing(tx, h)?;
     }
     tx.prepare_cached(
-        "INSERT INTO contents (oid, skeleton, layout, idx, refcount) VALUES (?1, ?2, ?3, ?4, 1)",
+        "INSERT INTO contents (oid, skeleton, layout, idx, refcount, imap_envelope,
+             imap_bodystructure, imap_body, mime) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![&p.oid.0, &p.skeleton.0, &p.layout, &p.index])?;
+    .execute(params![
+        &p.oid.0,
+        &p.skeleton.0,
+        &p.layout,
+        &p.index,
+        &p.imap_envelope,
+        &p.imap_bodystructure,
+        &p.imap_body,
+        &p.mime
+    ])?;
     let id = tx.last_insert_rowid();
     let mut link =
         tx.prepare_cached("INSERT INTO content_blobs (content, blob) VALUES (?1, ?2)")?;
@@ -184,17 +208,32 @@ pub(crate) fn release(tx: &Transaction<'_>, id: i64) -> Result<()> {
 
 /// The index (search text restored), layout and skeleton hash of content `id`.
 pub(crate) fn load(tx: &Transaction<'_>, id: i64) -> Result<(MessageIndex, Layout, BlobHash)> {
-    let (skeleton, layout, packed): (BlobHash, String, Vec<u8>) = tx
-        .prepare_cached("SELECT skeleton, layout, idx FROM contents WHERE id = ?1")?
-        .query_row([id], |r| Ok((get_hash(r, 0)?, r.get(1)?, r.get(2)?)))
-        .optional()?
-        .ok_or_else(|| SqliteError::corrupt(format!("message content {id} is missing")))?;
-    let json = compress::decompress(&packed)?;
-    // A MIME tree may nest deeper than serde_json's default limit of 128 (ingest caps
-    // nesting at 256 levels, about 3 JSON levels each), so the limit is lifted here.
-    let mut de = serde_json::Deserializer::from_slice(&json);
-    de.disable_recursion_limit();
-    let mut index: MessageIndex = serde::Deserialize::deserialize(&mut de)?;
+    let row = tx
+        .prepare_cached(
+            "SELECT skeleton, layout, idx, imap_envelope, imap_bodystructure, imap_body
+             FROM contents WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            Ok((
+                get_hash(r, 0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((skeleton, layout, packed, envelope, structure, body)) = row else {
+        return Err(missing(id));
+    };
+    let mut index = unpack::<MessageIndex>(&packed)?;
+    // Contents stored since schema v6 keep these out of the index.
+    if let (Some(e), Some(s), Some(b)) = (envelope, structure, body) {
+        index.imap_envelope = e;
+        index.imap_bodystructure = s;
+        index.imap_body = b;
+    }
     let layout: Layout = serde_json::from_str(&layout)?;
     if let Some((h, b)) = tx
         .prepare_cached("SELECT headers, body FROM content_text WHERE rowid = ?1")?
@@ -207,4 +246,92 @@ pub(crate) fn load(tx: &Transaction<'_>, id: i64) -> Result<(MessageIndex, Layou
         index.search_body = b;
     }
     Ok((index, layout, skeleton))
+}
+
+/// What `want` asks of content `id`, read from its own columns; contents stored
+/// before schema v6 have none and are answered from their index.
+pub(crate) fn load_parts(
+    tx: &Transaction<'_>,
+    id: i64,
+    want: FetchWant,
+) -> Result<(Option<ImapStrings>, Option<MessageBody>)> {
+    if !want.imap && !want.body {
+        return Ok((None, None));
+    }
+    let row = tx
+        .prepare_cached(
+            "SELECT skeleton, imap_envelope, imap_bodystructure, imap_body,
+                    CASE WHEN ?2 THEN layout END, CASE WHEN ?2 THEN mime END
+             FROM contents WHERE id = ?1",
+        )?
+        .query_row(params![id, want.body], |r| {
+            Ok((
+                get_hash(r, 0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((skeleton, envelope, structure, body, layout, mime)) = row else {
+        return Err(missing(id));
+    };
+    let imap = match (envelope, structure, body) {
+        (Some(envelope), Some(body_structure), Some(body)) => Some(ImapStrings {
+            envelope,
+            body_structure,
+            body,
+        }),
+        _ => None,
+    };
+    let root = match mime {
+        Some(z) => Some(unpack::<BodyPart>(&z)?),
+        None => None,
+    };
+    let (imap, root) = match (imap, root) {
+        (imap, root) if (imap.is_some() || !want.imap) && (root.is_some() || !want.body) => {
+            (imap, root)
+        }
+        // Stored before schema v6: everything is in the index.
+        _ => {
+            let packed: Vec<u8> = tx
+                .prepare_cached("SELECT idx FROM contents WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))?;
+            let index = unpack::<MessageIndex>(&packed)?;
+            (
+                Some(ImapStrings {
+                    envelope: index.imap_envelope,
+                    body_structure: index.imap_bodystructure,
+                    body: index.imap_body,
+                }),
+                Some(index.root),
+            )
+        }
+    };
+    let body = match (want.body, root, layout) {
+        (true, Some(root), Some(layout)) => Some(MessageBody {
+            root,
+            layout: serde_json::from_str(&layout)?,
+            skeleton,
+        }),
+        (true, _, _) => return Err(missing(id)),
+        _ => None,
+    };
+    Ok((imap.filter(|_| want.imap), body))
+}
+
+fn missing(id: i64) -> SqliteError {
+    SqliteError::corrupt(format!("message content {id} is missing"))
+}
+
+/// Decompress and parse a JSON record holding a MIME tree. A tree may nest deeper
+/// than serde_json's default limit of 128 (ingest caps nesting at 256 levels, about 3
+/// JSON levels each), so the limit is lifted here.
+fn unpack<T: serde::de::DeserializeOwned>(packed: &[u8]) -> Result<T> {
+    let json = compress::decompress(packed)?;
+    let mut de = serde_json::Deserializer::from_slice(&json);
+    de.disable_recursion_limit();
+    Ok(T::deserialize(&mut de)?)
 }

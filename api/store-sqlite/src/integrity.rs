@@ -14,6 +14,10 @@ const CHECKS: &[(&str, &str)] = &[
               + (SELECT count(*) FROM autoreplies a WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = a.user))",
     ),
     (
+        "subscriptions of missing users",
+        "SELECT count(*) FROM subscriptions s WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user)",
+    ),
+    (
         "messages without their content",
         "SELECT count(*) FROM messages m LEFT JOIN contents c ON c.id = m.content
          WHERE c.id IS NULL OR c.oid != m.content_oid",

@@ -24,6 +24,7 @@ mod mailboxes;
 mod messages;
 mod paging;
 mod pool;
+mod register;
 mod schema;
 mod search;
 mod sqlfn;

@@ -11,8 +11,12 @@ use crate::error::{is_unique_violation, Result, SqliteError};
 use crate::journal::{self, Entry};
 use crate::{messages, users, SqliteStore};
 
+/// `subscribed` is whether the path is in the user's subscriptions (schema v5); the
+/// column of that name is no longer read.
 const COLS: &str = "id, user, path, special_use, uid_validity, uid_next, modify_index, \
-                    subscribed, retention, hidden, created";
+                    EXISTS (SELECT 1 FROM subscriptions s
+                            WHERE s.user = mailboxes.user AND s.path = mailboxes.path), \
+                    retention, hidden, created";
 
 fn mailbox(row: &Row<'_>) -> rusqlite::Result<Mailbox> {
     let special: Option<String> = row.get(3)?;
@@ -119,13 +123,36 @@ pub(crate) fn insert(tx: &Transaction<'_>, m: &Mailbox) -> Result<()> {
         m.uid_validity,
         m.uid_next.max(1),
         int(m.modify_index),
-        m.subscribed,
+        // Unused since v5 (the subscriptions table holds subscriptions).
+        false,
         int(m.retention),
         m.hidden,
         ms(m.created),
     ])
     .map_err(path_conflict)?;
+    // A new unsubscribed mailbox leaves an earlier subscription of its name in place.
+    if m.subscribed {
+        subscribe(tx, m.user, &m.path, true)?;
+    }
     Ok(())
+}
+
+/// Add or remove a name; true when the set changed.
+fn subscribe(tx: &Transaction<'_>, user: ObjectId, path: &str, on: bool) -> Result<bool> {
+    let sql = if on {
+        "INSERT OR IGNORE INTO subscriptions (user, path) VALUES (?1, ?2)"
+    } else {
+        "DELETE FROM subscriptions WHERE user = ?1 AND path = ?2"
+    };
+    Ok(tx.prepare_cached(sql)?.execute(params![&user.0, path])? > 0)
+}
+
+fn subscriptions(tx: &Transaction<'_>, user: ObjectId) -> Result<Vec<String>> {
+    let rows = tx
+        .prepare_cached("SELECT path FROM subscriptions WHERE user = ?1 ORDER BY path")?
+        .query_map([&user.0], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
 }
 
 fn list(tx: &Transaction<'_>, user: ObjectId) -> Result<Vec<Mailbox>> {
@@ -165,8 +192,24 @@ fn create(tx: &Transaction<'_>, m: &Mailbox) -> Result<()> {
 }
 
 fn rename(tx: &Transaction<'_>, user: ObjectId, renames: &[(ObjectId, String)]) -> Result<()> {
-    for (id, _) in renames {
+    let mut moved = Vec::new();
+    for (id, new_path) in renames {
         require(tx, *id, Some(user))?;
+        if let Some(m) = get(tx, user, *id)? {
+            if m.subscribed {
+                moved.push((m.path, new_path.clone()));
+            }
+        }
+    }
+    // RENAME moves the subscriptions of the renamed mailboxes with them, as Dovecot
+    // does: a client that subscribed a folder keeps seeing it under its new name, and
+    // no subscription is left behind on a name that no longer exists. Subscriptions of
+    // names below the old one that have no mailbox are not renamed (nothing is).
+    for (old, _) in &moved {
+        subscribe(tx, user, old, false)?;
+    }
+    for (_, new) in &moved {
+        subscribe(tx, user, new, true)?;
     }
     // Park every renamed mailbox on a unique placeholder first, so that renames among
     // themselves (a/b -> c while c -> d) never collide halfway; only a clash with a
@@ -186,20 +229,21 @@ fn rename(tx: &Transaction<'_>, user: ObjectId, renames: &[(ObjectId, String)]) 
 }
 
 fn update(tx: &Transaction<'_>, m: &Mailbox) -> Result<()> {
-    let n = tx
-        .prepare_cached(
-            "UPDATE mailboxes SET subscribed = ?2, retention = ?3, hidden = ?4, special_use = ?5
-             WHERE id = ?1",
-        )?
-        .execute(params![
-            &m.id.0,
-            m.subscribed,
-            int(m.retention),
-            m.hidden,
-            m.special_use.map(|s| s.as_str()),
-        ])?;
-    if n == 0 {
+    // The stored path and owner, not the caller's copy (which may predate a rename).
+    let Some(current) = get(tx, m.user, m.id)? else {
         return Err(StoreError::NotFound.into());
+    };
+    tx.prepare_cached(
+        "UPDATE mailboxes SET retention = ?2, hidden = ?3, special_use = ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        &m.id.0,
+        int(m.retention),
+        m.hidden,
+        m.special_use.map(|s| s.as_str()),
+    ])?;
+    if current.subscribed != m.subscribed {
+        subscribe(tx, current.user, &current.path, m.subscribed)?;
     }
     Ok(())
 }
@@ -275,5 +319,20 @@ impl MailboxStore for SqliteStore {
 
     async fn mailbox_counters(&self, mailbox: ObjectId) -> StoreResult<MailboxCounters> {
         self.read(move |tx| counters(tx, mailbox)).await
+    }
+
+    async fn list_subscriptions(&self, user: ObjectId) -> StoreResult<Vec<String>> {
+        self.read(move |tx| subscriptions(tx, user)).await
+    }
+
+    async fn set_subscription(&self, user: ObjectId, path: &str, on: bool) -> StoreResult<bool> {
+        let p = path.to_string();
+        self.write(move |tx| {
+            if !users::exists(tx, user)? {
+                return Err(StoreError::NotFound.into());
+            }
+            subscribe(tx, user, &p, on)
+        })
+        .await
     }
 }

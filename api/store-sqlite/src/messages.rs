@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use eider_message::BlobHash;
 use eider_service::model::{
-    AppendRequest, Appended, CopiedMessage, FlagOp, FlagUpdate, FlagsChanged, JournalEntry,
-    JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage, UidSet,
+    AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
+    FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage,
+    UidSet,
 };
 use eider_service::{MessageStore, ObjectId, StoreError, StoreResult};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
@@ -120,6 +121,8 @@ struct NewMessage {
     meta_data: String,
     quota_limit: Option<u64>,
     dedupe_message_id: bool,
+    /// The Date: header's day as written (schema v5), for SENT* searches.
+    sent_day: Option<i32>,
 }
 
 fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Result<Appended> {
@@ -156,9 +159,9 @@ fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Resu
     tx.prepare_cached(
         "INSERT INTO messages (oid, user, mailbox, uid, modseq, flags, seen, deleted, flagged,
              internal_date, header_date, size, thread, content, content_oid, subject, message_id,
-             has_attachments, expires, meta_data)
+             has_attachments, expires, meta_data, sent_day)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20)",
+             ?18, ?19, ?20, ?21)",
     )?
     .execute(params![
         &m.id.0,
@@ -181,6 +184,7 @@ fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Resu
         c.has_attachments,
         m.expires.map(ms),
         &m.meta_data,
+        m.sent_day,
     ])?;
     mailboxes::apply(
         tx,
@@ -245,10 +249,10 @@ fn transfer(
         let mut copy = tx.prepare_cached(
             "INSERT INTO messages (oid, user, mailbox, uid, modseq, flags, seen, deleted, flagged,
                  internal_date, header_date, size, thread, content, content_oid, subject,
-                 message_id, has_attachments, expires, meta_data)
+                 message_id, has_attachments, expires, meta_data, sent_day)
              SELECT ?2, user, ?3, ?4, ?5, flags, seen, deleted, flagged, internal_date,
                  header_date, size, thread, content, content_oid, subject, message_id,
-                 has_attachments, ?6, meta_data
+                 has_attachments, ?6, meta_data, sent_day
              FROM messages WHERE id = ?1",
         )?;
         // A move re-homes the row: its content reference simply carries over.
@@ -590,6 +594,32 @@ fn get(tx: &Transaction<'_>, mailbox: ObjectId, uid: u32) -> Result<Option<Store
     }))
 }
 
+/// Rows with UIDs in `uids` and the parts of their contents `want` names.
+fn fetch(
+    tx: &Transaction<'_>,
+    mailbox: ObjectId,
+    uids: &UidSet,
+    want: FetchWant,
+) -> Result<Vec<FetchedMessage>> {
+    let sql = format!(
+        "SELECT {COLS}, content FROM messages WHERE mailbox = ?1 AND uid BETWEEN ?2 AND ?3
+         ORDER BY uid"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut out = Vec::new();
+    for &(lo, hi) in uids.ranges() {
+        let rows = stmt.query_map(params![&mailbox.0, lo, hi], |r| {
+            Ok((meta(r)?, r.get::<_, i64>(16)?))
+        })?;
+        for row in rows {
+            let (meta, content_id) = row?;
+            let (imap, body) = content::load_parts(tx, content_id, want)?;
+            out.push(FetchedMessage { meta, imap, body });
+        }
+    }
+    Ok(out)
+}
+
 fn get_by_id(tx: &Transaction<'_>, user: ObjectId, id: ObjectId) -> Result<Option<MessageMeta>> {
     let sql = format!("SELECT {COLS} FROM messages WHERE oid = ?1 AND user = ?2");
     Ok(tx
@@ -650,6 +680,7 @@ impl MessageStore for SqliteStore {
             dedupe_message_id,
         } = req;
         let m = NewMessage {
+            sent_day: content.index.sent_day(),
             id,
             user,
             mailbox,
@@ -756,6 +787,16 @@ impl MessageStore for SqliteStore {
 
     async fn get_message(&self, mailbox: ObjectId, uid: u32) -> StoreResult<Option<StoredMessage>> {
         self.read(move |tx| get(tx, mailbox, uid)).await
+    }
+
+    async fn fetch_messages(
+        &self,
+        mailbox: ObjectId,
+        uids: &UidSet,
+        want: FetchWant,
+    ) -> StoreResult<Vec<FetchedMessage>> {
+        let uids = uids.clone();
+        self.read(move |tx| fetch(tx, mailbox, &uids, want)).await
     }
 
     async fn get_message_meta_by_id(

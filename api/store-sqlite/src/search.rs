@@ -5,7 +5,7 @@
 //! an exact test on the decoded text; shorter needles are tested on every candidate.
 //! Because each text key is "index hit AND exact test", NOT and OR stay exact.
 
-use eider_service::model::{DateField, MessageMeta, SearchKey, SearchQuery};
+use eider_service::model::{epoch_day, DateField, MessageMeta, SearchKey, SearchQuery};
 use eider_service::StoreError;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Transaction};
@@ -89,6 +89,8 @@ impl Compiler {
             SearchKey::Smaller(n) => format!("m.size < {}", self.int(int(*n))),
             SearchKey::Since(field, t) => format!("{} >= {}", date(*field), self.int(ms(*t))),
             SearchKey::Before(field, t) => format!("{} < {}", date(*field), self.int(ms(*t))),
+            SearchKey::SentSince(d) => format!("{SENT_DAY} >= {}", self.int(epoch_day(*d))),
+            SearchKey::SentBefore(d) => format!("{SENT_DAY} < {}", self.int(epoch_day(*d))),
             SearchKey::Header(name, needle) => {
                 let confirm = format!(
                     "COALESCE((SELECT eider_header(t.headers, {}, {}) FROM content_text t
@@ -182,6 +184,13 @@ fn trigram_query(needle: &str) -> Option<String> {
     terms.dedup();
     Some(terms.join(" AND "))
 }
+
+/// The Date: header's day as written (schema v5); for rows stored before v5 the UTC
+/// day of the header's instant, and without a Date: header the internal date's UTC
+/// day. Days are floored, so instants before 1970 fall on the right day too.
+const SENT_DAY: &str = "COALESCE(m.sent_day,
+    (m.header_date - ((m.header_date % 86400000) + 86400000) % 86400000) / 86400000,
+    (m.internal_date - ((m.internal_date % 86400000) + 86400000) % 86400000) / 86400000)";
 
 fn date(field: DateField) -> &'static str {
     match field {

@@ -153,8 +153,10 @@ fn delete(tx: &Transaction<'_>, id: ObjectId) -> Result<bool> {
         messages::remove_all(tx, m)?;
     }
     crate::filters::delete_user(tx, id)?;
+    crate::register::delete_user(tx, id)?;
     for sql in [
         "DELETE FROM mailboxes WHERE user = ?1",
+        "DELETE FROM subscriptions WHERE user = ?1",
         "DELETE FROM addresses WHERE user = ?1",
         "DELETE FROM thread_refs WHERE user = ?1",
         "DELETE FROM threads WHERE user = ?1",
@@ -172,6 +174,12 @@ fn list(tx: &Transaction<'_>, q: &UserQuery) -> Result<Page<User>> {
         filter.and(
             "eider_contains(username, ?) OR eider_contains(address, ?)",
             [Value::Text(text.into()), Value::Text(text.into())],
+        );
+    }
+    if let Some(text) = q.forward.as_deref().filter(|t| !t.is_empty()) {
+        filter.and(
+            "EXISTS (SELECT 1 FROM json_each(profile, '$.targets') WHERE eider_contains(json_each.value, ?))",
+            [Value::Text(text.into())],
         );
     }
     tag_filters(&mut filter, &q.tags, &q.required_tags);

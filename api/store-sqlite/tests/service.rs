@@ -134,3 +134,74 @@ async fn deeply_nested_message_round_trips() {
     let mut reader = service.body_reader(&stored, 0, u64::MAX);
     assert_eq!(reader.read_all().await.expect("read"), raw);
 }
+
+/// Raw bytes through the batch read FETCH uses: a message over the read-ahead
+/// limit with several attachments between text parts, whole and in ranges that
+/// straddle skeleton and blob pieces, small ranges (read ahead in one call) and
+/// large ones (read piece by piece).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_reader_ranges_are_exact() {
+    use eider_service::model::{FetchWant, UidSet};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
+    let service = Service::new(
+        store,
+        Arc::new(InProcessBus::new()),
+        ServiceConfig::default(),
+    );
+    let user = service
+        .create_user(NewUser {
+            username: "ranges".into(),
+            ..NewUser::default()
+        })
+        .await
+        .expect("create user");
+    let inbox = service.find_mailbox(user.id, "INBOX").await.expect("inbox");
+    let mut m = String::from(
+        "Subject: parts\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n",
+    );
+    for (n, lines) in [(0u32, 40u32), (1, 9_000), (2, 3), (3, 12_000), (4, 700)] {
+        m.push_str(&format!(
+            "--p\r\nContent-Type: text/plain\r\n\r\nPart {n} says hello.\r\n--p\r\n\
+             Content-Type: application/octet-stream; name=\"f{n}.bin\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        for i in 0..lines {
+            m.push_str(&format!(
+                "{n}{i:0>7}QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJz\r\n"
+            ));
+        }
+    }
+    m.push_str("--p--\r\n");
+    let raw = m.into_bytes();
+    assert!(raw.len() > 1_500_000);
+    let done = service
+        .append(user.id, inbox.id, raw.clone(), AppendOptions::default())
+        .await
+        .expect("append");
+    let want = FetchWant {
+        imap: false,
+        body: true,
+    };
+    let fetched = service
+        .fetch_messages(user.id, inbox.id, &UidSet::from_uids([done.uid]), want)
+        .await
+        .expect("fetch");
+    let body = fetched[0].body.as_ref().expect("body asked for");
+    let len = raw.len() as u64;
+    let mut ranges = vec![(0, len), (0, 1), (len - 1, len), (100, 900_000)];
+    // Every 97 KiB, a 1 KiB and a 300 KiB range.
+    for start in (0..len).step_by(97 * 1024) {
+        ranges.push((start, (start + 1024).min(len)));
+        ranges.push((start, (start + 300 * 1024).min(len)));
+    }
+    for (start, end) in ranges {
+        let mut r = service.content_reader(body, start, end);
+        assert_eq!(r.len(), end - start);
+        assert!(
+            r.read_all().await.expect("range") == raw[start as usize..end as usize],
+            "range {start}..{end}"
+        );
+    }
+}

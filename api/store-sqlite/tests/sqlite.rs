@@ -548,3 +548,64 @@ fn kill_9_loses_no_acknowledged_message() {
         store.close().await;
     });
 }
+
+/// Contents stored before schema v6 keep ENVELOPE/BODYSTRUCTURE only inside their
+/// index; the batch FETCH read and the whole-message read both fall back to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contents_from_before_fetch_columns_are_still_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let message = with_attachment("Old format", 50);
+    let index = eider_message::ingest(&message, &Default::default())
+        .expect("ingest")
+        .index;
+    let (inbox, uid) = {
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open");
+        let (u, inbox, _) = setup(&store).await;
+        let done = store
+            .append(request(u, inbox, &message))
+            .await
+            .expect("append");
+        store.close().await;
+        (inbox, done.uid)
+    };
+    {
+        // Rewrite the row the way the store wrote it before v6.
+        let conn = rusqlite::Connection::open(dir.path().join(eider_store_sqlite::DATABASE_FILE))
+            .expect("open db");
+        let mut old = index.clone();
+        old.search_headers.clear();
+        old.search_body.clear();
+        let packed =
+            zstd::bulk::compress(&serde_json::to_vec(&old).expect("json"), 3).expect("compress");
+        let n = conn
+            .execute(
+                "UPDATE contents SET idx = ?1, imap_envelope = NULL, imap_bodystructure = NULL,
+                     imap_body = NULL, mime = NULL",
+                [packed],
+            )
+            .expect("rewrite");
+        assert_eq!(n, 1);
+    }
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("reopen");
+    let want = eider_service::model::FetchWant {
+        imap: true,
+        body: true,
+    };
+    let got = store
+        .fetch_messages(inbox, &UidSet::all(), want)
+        .await
+        .expect("fetch");
+    assert_eq!(got.len(), 1);
+    let imap = got[0].imap.as_ref().expect("imap");
+    assert_eq!(imap.envelope, index.imap_envelope);
+    assert_eq!(imap.body_structure, index.imap_bodystructure);
+    assert_eq!(imap.body, index.imap_body);
+    assert_eq!(got[0].body.as_ref().map(|b| &b.root), Some(&index.root));
+    let whole = store
+        .get_message(inbox, uid)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(whole.index.imap_bodystructure, index.imap_bodystructure);
+    assert_consistent(&store).await;
+}

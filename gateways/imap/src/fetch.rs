@@ -7,15 +7,18 @@ use std::io;
 
 use base64::Engine;
 use eider_service::message::{BodyPart, PartKind};
-use eider_service::model::{FlagOp, JournalKind, MessageMeta, SortOrder, StoredMessage, UidSet};
+use eider_service::model::{
+    FetchWant, FetchedMessage, FlagOp, JournalKind, MessageBody, MessageMeta, UidSet,
+};
 use eider_service::Service;
 
 use crate::parser::{FetchAtt, FetchModifiers, Partial, Section, SectionText, SequenceSet};
 use crate::response::{compress_set, flag_list, internal_date, service_error, Reply};
 use crate::session::Session;
 
-/// Messages loaded per round trip to the store.
-const CHUNK_CONTENT: usize = 64;
+/// Messages loaded per round trip to the store: rows with ENVELOPE/BODYSTRUCTURE
+/// strings are small; with MIME trees and layouts, fewer are held at once.
+const CHUNK_BODY: usize = 256;
 const CHUNK_META: usize = 1000;
 /// Largest header block filtered for HEADER.FIELDS (it is read into memory).
 const MAX_HEADER_FILTER: u64 = 4 * 1024 * 1024;
@@ -34,13 +37,18 @@ impl From<io::Error> for Abort {
     }
 }
 
-fn needs_content(a: &FetchAtt) -> bool {
+/// What of a message's content an item needs besides its row.
+fn needs_imap(a: &FetchAtt) -> bool {
     matches!(
         a,
-        FetchAtt::Envelope
-            | FetchAtt::Body
-            | FetchAtt::BodyStructure
-            | FetchAtt::Rfc822
+        FetchAtt::Envelope | FetchAtt::Body | FetchAtt::BodyStructure
+    )
+}
+
+fn needs_body(a: &FetchAtt) -> bool {
+    matches!(
+        a,
+        FetchAtt::Rfc822
             | FetchAtt::Rfc822Header
             | FetchAtt::Rfc822Text
             | FetchAtt::BodySection { .. }
@@ -94,11 +102,9 @@ impl Content {
 }
 
 /// Raw byte range of a section, or None when the message has no such part.
-fn section_range(msg: &StoredMessage, section: &Section) -> Option<(u64, u64, bool)> {
-    let index = &msg.index;
-    let size = msg.meta.size;
+fn section_range(body: &MessageBody, size: u64, section: &Section) -> Option<(u64, u64, bool)> {
     if section.part.is_empty() {
-        let root = &index.root;
+        let root = &body.root;
         return Some(match section.text {
             None => (0, size, false),
             Some(SectionText::Header) => (root.header_start, root.body_start, false),
@@ -109,7 +115,7 @@ fn section_range(msg: &StoredMessage, section: &Section) -> Option<(u64, u64, bo
             Some(SectionText::Mime) => return None,
         });
     }
-    let part = index.section(&section.part)?;
+    let part = body.root.section(&section.part)?;
     let message_root = || -> Option<&BodyPart> {
         match &part.kind {
             PartKind::Message { root, .. } => Some(root),
@@ -247,12 +253,12 @@ pub fn decode_base64(input: &[u8]) -> Vec<u8> {
 
 async fn read_range(
     service: &Service,
-    msg: &StoredMessage,
+    body: &MessageBody,
     a: u64,
     b: u64,
 ) -> Result<Vec<u8>, Abort> {
     service
-        .body_reader(msg, a, b)
+        .content_reader(body, a, b)
         .read_all()
         .await
         .map_err(|e| Abort::Gone(e.to_string()))
@@ -289,95 +295,68 @@ impl Session {
                 self.report_vanished_earlier(&set, since).await?;
             }
         }
-        let content = items.iter().any(needs_content);
+        let want = FetchWant {
+            imap: items.iter().any(needs_imap),
+            body: items.iter().any(needs_body),
+        };
         let mark_seen = !readonly && items.iter().any(sets_seen);
         let want_flags = items.contains(&FetchAtt::Flags);
-        let chunk_size = if content { CHUNK_CONTENT } else { CHUNK_META };
+        let chunk_size = if want.body { CHUNK_BODY } else { CHUNK_META };
         for chunk in uids.chunks(chunk_size) {
             let chunk_set = UidSet::from_uids(chunk.iter().copied());
-            // Rows first when they decide which messages to load, or to set \Seen.
-            let mut selected_uids: Vec<u32> = chunk.to_vec();
-            let mut seen_now: HashSet<u32> = HashSet::new();
-            let mut metas: Option<Vec<MessageMeta>> = None;
-            if mark_seen || modifiers.changed_since.is_some() || !content {
-                let mut rows = match service
-                    .list_messages(user, mailbox, &chunk_set, SortOrder::Ascending, 0)
-                    .await
-                {
-                    Ok(m) => m,
-                    Err(e) => return Ok(service_error(&e)),
-                };
-                if mark_seen {
-                    let unseen: Vec<u32> =
-                        rows.iter().filter(|m| !m.seen()).map(|m| m.uid).collect();
-                    if !unseen.is_empty() {
-                        match service
-                            .update_flags(
-                                user,
-                                mailbox,
-                                &UidSet::from_uids(unseen),
-                                FlagOp::Add,
-                                &["\\Seen".to_string()],
-                                None,
-                            )
-                            .await
-                        {
-                            Ok(changed) => {
-                                for (uid, flags, modseq) in changed.changed {
-                                    if let Some(sel) = self.selected.as_mut() {
-                                        sel.reported.insert(uid, modseq);
-                                    }
-                                    if let Some(row) = rows.iter_mut().find(|r| r.uid == uid) {
-                                        row.flags = flags;
-                                        row.modseq = modseq;
-                                    }
-                                    seen_now.insert(uid);
-                                }
-                            }
-                            Err(e) => return Ok(service_error(&e)),
-                        }
-                    }
-                }
-                if let Some(since) = modifiers.changed_since {
-                    rows.retain(|m| m.modseq > since);
-                }
-                selected_uids = rows.iter().map(|m| m.uid).collect();
-                metas = Some(rows);
-            }
-            let result = if content {
-                let messages = match service.get_messages(user, mailbox, &selected_uids).await {
-                    Ok(m) => m,
-                    Err(e) => return Ok(service_error(&e)),
-                };
-                let mut r = Ok(());
-                for mut msg in messages {
-                    // Rows read after a \Seen update carry the newer flags.
-                    if let Some(row) = metas
-                        .as_ref()
-                        .and_then(|m| m.iter().find(|r| r.uid == msg.meta.uid))
-                    {
-                        msg.meta.flags = row.flags.clone();
-                        msg.meta.modseq = row.modseq;
-                    }
-                    let add_flags = seen_now.contains(&msg.meta.uid) && !want_flags;
-                    r = self
-                        .write_fetch(&service, &msg.meta, Some(&msg), &items, add_flags)
-                        .await;
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                r
-            } else {
-                let mut r = Ok(());
-                for meta in metas.unwrap_or_default() {
-                    r = self.write_fetch(&service, &meta, None, &items, false).await;
-                    if r.is_err() {
-                        break;
-                    }
-                }
-                r
+            let mut messages = match service
+                .fetch_messages(user, mailbox, &chunk_set, want)
+                .await
+            {
+                Ok(m) => m,
+                Err(e) => return Ok(service_error(&e)),
             };
+            let mut seen_now: HashSet<u32> = HashSet::new();
+            if mark_seen {
+                let unseen: Vec<u32> = messages
+                    .iter()
+                    .filter(|m| !m.meta.seen())
+                    .map(|m| m.meta.uid)
+                    .collect();
+                if !unseen.is_empty() {
+                    match service
+                        .update_flags(
+                            user,
+                            mailbox,
+                            &UidSet::from_uids(unseen),
+                            FlagOp::Add,
+                            &["\\Seen".to_string()],
+                            None,
+                        )
+                        .await
+                    {
+                        Ok(changed) => {
+                            for (uid, flags, modseq) in changed.changed {
+                                if let Some(sel) = self.selected.as_mut() {
+                                    sel.reported.insert(uid, modseq);
+                                }
+                                if let Some(m) = messages.iter_mut().find(|m| m.meta.uid == uid) {
+                                    m.meta.flags = flags;
+                                    m.meta.modseq = modseq;
+                                }
+                                seen_now.insert(uid);
+                            }
+                        }
+                        Err(e) => return Ok(service_error(&e)),
+                    }
+                }
+            }
+            if let Some(since) = modifiers.changed_since {
+                messages.retain(|m| m.meta.modseq > since);
+            }
+            let mut result = Ok(());
+            for msg in &messages {
+                let add_flags = seen_now.contains(&msg.meta.uid) && !want_flags;
+                result = self.write_fetch(&service, msg, &items, add_flags).await;
+                if result.is_err() {
+                    break;
+                }
+            }
             match result {
                 Ok(()) => {}
                 Err(Abort::Io(e)) => return Err(e),
@@ -431,19 +410,16 @@ impl Session {
     async fn write_fetch(
         &mut self,
         service: &Service,
-        meta: &MessageMeta,
-        msg: Option<&StoredMessage>,
+        msg: &FetchedMessage,
         items: &[FetchAtt],
         add_flags: bool,
     ) -> Result<(), Abort> {
+        let meta = &msg.meta;
         // Announced before the mark: FLAGS must reach the client even if this
         // message's answer is dropped.
         self.note_keywords(&meta.flags);
         let mark = self.conn.mark();
-        match self
-            .write_fetch_inner(service, meta, msg, items, add_flags)
-            .await
-        {
+        match self.write_fetch_inner(service, msg, items, add_flags).await {
             Err(Abort::Gone(e)) => {
                 if self.conn.rollback(mark) {
                     tracing::debug!(uid = meta.uid, "message unreadable, left out of FETCH: {e}");
@@ -464,11 +440,13 @@ impl Session {
     async fn write_fetch_inner(
         &mut self,
         service: &Service,
-        meta: &MessageMeta,
-        msg: Option<&StoredMessage>,
+        msg: &FetchedMessage,
         items: &[FetchAtt],
         add_flags: bool,
     ) -> Result<(), Abort> {
+        let meta: &MessageMeta = &msg.meta;
+        let imap = msg.imap.as_ref();
+        let body = msg.body.as_ref();
         let Some(sel) = self.selected.as_ref() else {
             return Ok(());
         };
@@ -501,25 +479,25 @@ impl Session {
                     .conn
                     .write(format!("MODSEQ ({})", meta.modseq).as_bytes()),
                 FetchAtt::Envelope => {
-                    if let Some(m) = msg {
+                    if let Some(i) = imap {
                         self.conn.write(b"ENVELOPE ");
-                        self.conn.write(m.index.imap_envelope.as_bytes());
+                        self.conn.write(i.envelope.as_bytes());
                     }
                 }
                 FetchAtt::Body => {
-                    if let Some(m) = msg {
+                    if let Some(i) = imap {
                         self.conn.write(b"BODY ");
-                        self.conn.write(m.index.imap_body.as_bytes());
+                        self.conn.write(i.body.as_bytes());
                     }
                 }
                 FetchAtt::BodyStructure => {
-                    if let Some(m) = msg {
+                    if let Some(i) = imap {
                         self.conn.write(b"BODYSTRUCTURE ");
-                        self.conn.write(m.index.imap_bodystructure.as_bytes());
+                        self.conn.write(i.body_structure.as_bytes());
                     }
                 }
                 FetchAtt::Rfc822 | FetchAtt::Rfc822Header | FetchAtt::Rfc822Text => {
-                    let Some(m) = msg else { continue };
+                    let Some(m) = body else { continue };
                     let (name, text) = match item {
                         FetchAtt::Rfc822 => ("RFC822", None),
                         FetchAtt::Rfc822Header => ("RFC822.HEADER", Some(SectionText::Header)),
@@ -529,7 +507,7 @@ impl Session {
                         part: Vec::new(),
                         text,
                     };
-                    let content = match section_range(m, &section) {
+                    let content = match section_range(m, meta.size, &section) {
                         Some((a, b, _)) => Content::Range(a, b),
                         None => Content::Bytes(Vec::new()),
                     };
@@ -540,8 +518,8 @@ impl Session {
                 FetchAtt::BodySection {
                     section, partial, ..
                 } => {
-                    let Some(m) = msg else { continue };
-                    let content = match section_range(m, section) {
+                    let Some(m) = body else { continue };
+                    let content = match section_range(m, meta.size, section) {
                         Some((a, b, true)) => {
                             let raw =
                                 read_range(service, m, a, b.min(a + MAX_HEADER_FILTER)).await?;
@@ -565,8 +543,8 @@ impl Session {
                         .await?;
                 }
                 FetchAtt::Binary { part, partial, .. } => {
-                    let Some(m) = msg else { continue };
-                    let decoded = self.binary_content(service, m, part).await?;
+                    let Some(m) = body else { continue };
+                    let decoded = self.binary_content(service, m, meta.size, part).await?;
                     let mut name = format!(
                         "BINARY[{}]",
                         part.iter()
@@ -583,8 +561,8 @@ impl Session {
                         .await?;
                 }
                 FetchAtt::BinarySize(part) => {
-                    let Some(m) = msg else { continue };
-                    let decoded = self.binary_content(service, m, part).await?;
+                    let Some(m) = body else { continue };
+                    let decoded = self.binary_content(service, m, meta.size, part).await?;
                     self.conn.write(
                         format!(
                             "BINARY.SIZE[{}] {}",
@@ -613,13 +591,14 @@ impl Session {
     async fn binary_content(
         &mut self,
         service: &Service,
-        msg: &StoredMessage,
+        msg: &MessageBody,
+        size: u64,
         part: &[u32],
     ) -> Result<Content, Abort> {
         if part.is_empty() {
-            return Ok(Content::Range(0, msg.meta.size));
+            return Ok(Content::Range(0, size));
         }
-        let Some(p) = msg.index.section(part) else {
+        let Some(p) = msg.root.section(part) else {
             return Ok(Content::Bytes(Vec::new()));
         };
         let encoding = p.encoding.to_ascii_uppercase();
@@ -643,7 +622,7 @@ impl Session {
     async fn write_content(
         &mut self,
         service: &Service,
-        msg: &StoredMessage,
+        msg: &MessageBody,
         content: Content,
         binary: bool,
     ) -> Result<(), Abort> {
@@ -656,7 +635,7 @@ impl Session {
                 Ok(())
             }
             Content::Range(a, b) => {
-                let mut reader = service.body_reader(msg, a, b);
+                let mut reader = service.content_reader(msg, a, b);
                 let len = reader.len();
                 let prefix = if binary { "~" } else { "" };
                 self.conn.write(format!("{prefix}{{{len}}}\r\n").as_bytes());

@@ -61,9 +61,15 @@ pub fn translate(key: &Key, sel: &Selected, uses_modseq: &mut bool) -> SearchKey
         Key::Before(d) => SearchKey::Before(DateField::Internal, midnight(*d)),
         Key::Since(d) => SearchKey::Since(DateField::Internal, midnight(*d)),
         Key::On(d) => on(DateField::Internal, *d),
-        Key::SentBefore(d) => SearchKey::Before(DateField::Header, midnight(*d)),
-        Key::SentSince(d) => SearchKey::Since(DateField::Header, midnight(*d)),
-        Key::SentOn(d) => on(DateField::Header, *d),
+        // The Date: header's own day, time and zone disregarded (RFC 3501 6.4.4).
+        Key::SentBefore(d) => SearchKey::SentBefore(*d),
+        Key::SentSince(d) => SearchKey::SentSince(*d),
+        Key::SentOn(d) => match d.succ_opt() {
+            Some(next) => {
+                SearchKey::And(vec![SearchKey::SentSince(*d), SearchKey::SentBefore(next)])
+            }
+            None => SearchKey::SentSince(*d),
+        },
         Key::Larger(n) => SearchKey::Larger(*n),
         Key::Smaller(n) => SearchKey::Smaller(*n),
         Key::Uid(set) => SearchKey::Uids(uid_set(sel, set, true)),
@@ -138,9 +144,15 @@ impl Session {
         if uses_modseq {
             self.enable_condstore();
         }
+        // A message expunged elsewhere that the client still sees cannot match any
+        // more. Read the journal now (EXPUNGE itself is held back for SEARCH, RFC 3501
+        // 7.4.1; UID SEARCH may report it) and flag an answer that may lack such
+        // messages with EXPUNGEISSUED (RFC 9051 7.1), as Dovecot does.
+        self.sync(uid_mode).await?;
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Reply::bad("No mailbox selected"));
         };
+        let expunge_issued = !sel.pending_expunge.is_empty();
         // Only messages the client knows of can be named.
         let mut hits: Vec<(u32, u32, u64)> = found
             .iter()
@@ -201,6 +213,11 @@ impl Session {
         }
         self.untagged(&line);
         self.conn.maybe_flush().await?;
-        Ok(Reply::ok("SEARCH completed"))
+        let reply = Reply::ok("SEARCH completed");
+        Ok(if expunge_issued {
+            reply.with_code("EXPUNGEISSUED")
+        } else {
+            reply
+        })
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use eider_service::model::MessageMeta;
+use eider_service::model::{FetchWant, FetchedMessage, MessageMeta, UidSet};
 use eider_service::{AuthRequest, Error as ServiceError, ObjectId, Protocol, Service};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{debug, info, warn};
@@ -573,11 +573,26 @@ where
             return Ok(false);
         }
     };
-    let message = match service
-        .get_message(maildrop.user, maildrop.mailbox, entry.uid)
+    // Only the recipe of the bytes: RETR needs neither the MIME index nor its text.
+    let want = FetchWant {
+        imap: false,
+        body: true,
+    };
+    let found = service
+        .fetch_messages(
+            maildrop.user,
+            maildrop.mailbox,
+            &UidSet::from_uids([entry.uid]),
+            want,
+        )
         .await
-    {
-        Ok(m) if m.meta.id == entry.id => m,
+        .map(|v| v.into_iter().next());
+    let (meta, body) = match found {
+        Ok(Some(FetchedMessage {
+            meta,
+            body: Some(body),
+            ..
+        })) if meta.id == entry.id => (meta, body),
         Ok(_) | Err(ServiceError::MessageNotFound) => {
             // Expunged or moved by another session since the listing was made.
             conn.write(format!("-ERR message {n} is no longer available\r\n").as_bytes());
@@ -590,10 +605,10 @@ where
         }
     };
     match top {
-        None => conn.write(format!("+OK {} octets\r\n", message.meta.size).as_bytes()),
+        None => conn.write(format!("+OK {} octets\r\n", meta.size).as_bytes()),
         Some(_) => conn.write(b"+OK top of message follows\r\n"),
     }
-    let mut reader = service.body_reader(&message, 0, message.meta.size);
+    let mut reader = service.content_reader(&body, 0, meta.size);
     let mut filter = top.map(TopFilter::new);
     let mut stuffer = DotStuffer::new();
     let mut out = Vec::new();

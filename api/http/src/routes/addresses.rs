@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use eider_service::api::{normalize_tags, validate_targets, AddressChange, ForwardedChange};
 use eider_service::model::{Address, AddressQuery, Paging};
-use eider_service::NewAddress;
+use eider_service::{NewAddress, MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -138,6 +138,7 @@ async fn list_addresses(
         tags: q.tags.clone().unwrap_or_default(),
         required_tags: q.required_tags.clone().unwrap_or_default(),
         forwarded_only: false,
+        forward: q.forward.clone().filter(|s| !s.is_empty()),
         paging: Paging {
             limit: page.limit,
             next: page.next.clone(),
@@ -146,15 +147,9 @@ async fn list_addresses(
         },
     };
     let found = state.service.list_addresses(&query).await?;
-    let forward = q.forward.as_deref().map(str::to_lowercase);
     let results = found
         .results
         .into_iter()
-        .filter(|a| {
-            forward
-                .as_deref()
-                .is_none_or(|f| a.targets.iter().any(|t| t.to_lowercase().contains(f)))
-        })
         .map(|a| GetAddressesResult {
             id: a.id.to_hex(),
             name: a.name.clone().unwrap_or_default(),
@@ -480,21 +475,24 @@ async fn delete_user_address(
 #[serde(default)]
 #[into_params(parameter_in = Query)]
 pub struct AddressRegisterQuery {
-    /// Prefix of an address or a name
+    /// Prefix of an address, of a name or of a word of a name (any case)
     #[serde(deserialize_with = "de::opt_string")]
     #[param(required = true)]
     pub query: Option<String>,
-    /// How many records to return
+    /// How many records to return (1 to 250, default 20)
     #[serde(deserialize_with = "de::opt_u32")]
     #[param(value_type = Option<u32>)]
     pub limit: Option<u32>,
 }
 
+/// Records returned when `limit` is not given.
+const DEFAULT_REGISTER_LIMIT: u32 = 20;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AddressRegisterEntry {
-    /// ID of the Address
+    /// ID of the register entry
     pub id: String,
-    /// Name from address header
+    /// Name from address header (the latest one seen)
     pub name: String,
     /// E-mail Address
     pub address: String,
@@ -503,16 +501,18 @@ pub struct AddressRegisterEntry {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GetUserAddressregisterResponse {
     pub success: bool,
+    /// Address listing, most recently used first
     pub results: Vec<AddressRegisterEntry>,
 }
 
-/// List addresses from communication register. Eider keeps no register yet, so
-/// the list is always empty.
+/// List addresses from communication register: the To, Cc and Bcc addresses of
+/// messages the user sent (submitted, or stored in the Sent mailbox by any path)
 #[utoipa::path(get, path = "/users/{user}/addressregister", tag = "Addresses", operation_id = "getUserAddressregister",
     params(("user" = String, Path, description = "ID of the User"), AddressRegisterQuery, LogParams),
     responses(
         (status = 200, description = "Success", body = GetUserAddressregisterResponse),
-        (status = 400, description = "Missing query", body = ErrorResponse),
+        (status = 400, description = "Missing query or invalid limit", body = ErrorResponse),
+        (status = 403, description = "Missing privileges", body = ErrorResponse),
         (status = 404, description = "No such user", body = ErrorResponse),
     ))]
 async fn address_register(
@@ -522,13 +522,34 @@ async fn address_register(
     ApiQuery(q): ApiQuery<AddressRegisterQuery>,
 ) -> ApiResult<Json<GetUserAddressregisterResponse>> {
     let user = caller.user(&user)?;
-    if q.query.as_deref().is_none_or(|s| s.trim().is_empty()) {
+    let query = q.query.as_deref().map(str::trim).unwrap_or_default();
+    if query.is_empty() {
         return Err(ApiError::invalid("query", "is required"));
     }
-    state.service.get_user(user).await?;
+    if query.chars().count() > MAX_REGISTER_QUERY {
+        return Err(ApiError::invalid(
+            "query",
+            format!("must be at most {MAX_REGISTER_QUERY} characters"),
+        ));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_REGISTER_LIMIT);
+    if !(1..=MAX_REGISTER_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be between 1 and {MAX_REGISTER_LIMIT}"),
+        ));
+    }
+    let found = state.service.address_register(user, query, limit).await?;
     Ok(Json(GetUserAddressregisterResponse {
         success: true,
-        results: Vec::new(),
+        results: found
+            .into_iter()
+            .map(|e| AddressRegisterEntry {
+                id: e.id.to_hex(),
+                name: e.name,
+                address: e.address,
+            })
+            .collect(),
     }))
 }
 

@@ -608,7 +608,7 @@ async fn upload_message(
     Ok(Json(response))
 }
 
-fn metadata_object(v: serde_json::Value) -> ApiResult<serde_json::Value> {
+pub(crate) fn metadata_object(v: serde_json::Value) -> ApiResult<serde_json::Value> {
     match v {
         serde_json::Value::Object(_) => Ok(v),
         serde_json::Value::String(s) => match serde_json::from_str(&s) {

@@ -12,6 +12,7 @@ pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
 pub mod search;
+pub mod submit;
 pub mod twofa;
 pub mod users;
 pub mod webauthn;
@@ -29,6 +30,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(mailboxes::router())
         .merge(messages::router())
         .merge(search::router())
+        .merge(submit::router())
         .merge(health::router())
         .merge(authentication::router())
         .merge(asps::router())

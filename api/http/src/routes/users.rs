@@ -235,6 +235,7 @@ async fn list_users(
         query: q.query.clone().filter(|s| !s.is_empty()),
         tags: q.tags.clone().unwrap_or_default(),
         required_tags: q.required_tags.clone().unwrap_or_default(),
+        forward: q.forward.clone().filter(|s| !s.is_empty()),
         paging: Paging {
             limit: page.limit,
             next: page.next.clone(),
@@ -245,18 +246,9 @@ async fn list_users(
     let found = state.service.list_users(&query).await?;
     let ids: Vec<ObjectId> = found.results.iter().map(|u| u.id).collect();
     let enabled2fa = state.service.enabled_2fa_of(&ids).await?;
-    let forward = q.forward.as_deref().map(str::to_lowercase);
     let results = found
         .results
         .iter()
-        .filter(|u| {
-            forward.as_deref().is_none_or(|f| {
-                u.profile
-                    .targets
-                    .iter()
-                    .any(|t| t.to_lowercase().contains(f))
-            })
-        })
         .map(|u| GetUsersResult {
             id: u.id.to_hex(),
             username: u.username.clone(),

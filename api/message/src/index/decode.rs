@@ -69,6 +69,31 @@ pub(crate) fn parse_date(value: &[u8]) -> Option<i64> {
     }
 }
 
+/// The calendar day a Date header names as written, i.e. in the header's own zone, in
+/// days since 1970-01-01: "Mon, 1 Jan 2024 23:30:00 -0500" is 1 January although the
+/// instant is 2 January in UTC. RFC 3501's SENTBEFORE/SENTON/SENTSINCE compare this
+/// day, "disregarding time and timezone".
+pub(crate) fn parse_date_day(value: &[u8]) -> Option<i32> {
+    let buf = terminated(value);
+    match MessageStream::new(&buf).parse_date() {
+        HeaderValue::DateTime(dt) if dt.is_valid() => {
+            i32::try_from(dt.to_timestamp_local().div_euclid(86_400)).ok()
+        }
+        _ => None,
+    }
+}
+
+impl crate::index::MessageIndex {
+    /// The day of the Date header as written (see [`parse_date_day`]), when present
+    /// and parseable. Read from the raw value kept for ENVELOPE.
+    pub fn sent_day(&self) -> Option<i32> {
+        self.envelope
+            .date
+            .as_deref()
+            .and_then(|v| parse_date_day(v.as_bytes()))
+    }
+}
+
 /// Message ids of a Message-ID / In-Reply-To / References value, without brackets.
 pub(crate) fn parse_ids(value: &[u8]) -> Vec<String> {
     let buf = terminated(value);
@@ -100,6 +125,19 @@ mod tests {
             Some(1490389200)
         );
         assert_eq!(parse_date(b" garbage"), None);
+        // The day as written, whatever the zone does to the instant.
+        let jan1 = 19_723; // 2024-01-01
+        assert_eq!(
+            parse_date_day(b" Mon, 1 Jan 2024 23:30:00 -0500"),
+            Some(jan1)
+        );
+        assert_eq!(
+            parse_date_day(b" Mon, 1 Jan 2024 00:30:00 +0900"),
+            Some(jan1)
+        );
+        assert_eq!(parse_date_day(b"Mon, 1 Jan 2024 12:00:00 GMT"), Some(jan1));
+        assert_eq!(parse_date_day(b" Thu, 1 Jan 1970 00:00:00 +0000"), Some(0));
+        assert_eq!(parse_date_day(b" garbage"), None);
         assert_eq!(
             parse_ids(b" <a@b> <c@d>"),
             vec!["a@b".to_string(), "c@d".to_string()]

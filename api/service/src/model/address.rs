@@ -50,5 +50,7 @@ pub struct AddressQuery {
     pub required_tags: Vec<String>,
     /// Only forwarded addresses.
     pub forwarded_only: bool,
+    /// Only addresses with a forwarding target containing this text (any case).
+    pub forward: Option<String>,
     pub paging: super::Paging,
 }

@@ -1,5 +1,5 @@
 use chrono::{DateTime, Utc};
-use eider_message::{BlobHash, ExtractedBlob, Layout, MessageIndex};
+use eider_message::{BlobHash, BodyPart, ExtractedBlob, Layout, MessageIndex};
 use serde::{Deserialize, Serialize};
 
 use crate::ObjectId;
@@ -47,6 +47,69 @@ pub struct StoredMessage {
     pub layout: Layout,
     /// Blob holding the skeleton (the bytes not in attachment blobs).
     pub skeleton: BlobHash,
+}
+
+impl StoredMessage {
+    /// The parts of the full message a FETCH-style read carries.
+    pub fn into_fetched(self, want: FetchWant) -> FetchedMessage {
+        let StoredMessage {
+            meta,
+            index,
+            layout,
+            skeleton,
+        } = self;
+        FetchedMessage {
+            meta,
+            imap: want.imap.then_some(ImapStrings {
+                envelope: index.imap_envelope,
+                body_structure: index.imap_bodystructure,
+                body: index.imap_body,
+            }),
+            body: want.body.then_some(MessageBody {
+                root: index.root,
+                layout,
+                skeleton,
+            }),
+        }
+    }
+}
+
+/// What a batch read ([`crate::store::MessageStore::fetch_messages`]) loads of each
+/// message's content besides its row. Each part costs: ENVELOPE and BODYSTRUCTURE are
+/// short strings, the body recipe is the MIME tree and layout; neither needs the text,
+/// html, headers or search text of the full index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchWant {
+    /// ENVELOPE, BODYSTRUCTURE and BODY strings.
+    pub imap: bool,
+    /// The MIME tree and the recipe of the raw bytes.
+    pub body: bool,
+}
+
+/// The RFC 3501 strings computed at ingest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapStrings {
+    pub envelope: String,
+    pub body_structure: String,
+    /// The non-extended BODY form.
+    pub body: String,
+}
+
+/// How to address and rebuild a message's raw bytes: the MIME tree with byte
+/// offsets, and the layout over the skeleton and attachment blobs.
+#[derive(Debug, Clone)]
+pub struct MessageBody {
+    pub root: BodyPart,
+    pub layout: Layout,
+    pub skeleton: BlobHash,
+}
+
+/// One message as a batch read returns it: the row and what [`FetchWant`] asked for.
+#[derive(Debug, Clone)]
+pub struct FetchedMessage {
+    pub meta: MessageMeta,
+    pub imap: Option<ImapStrings>,
+    pub body: Option<MessageBody>,
 }
 
 /// Content produced by ingest, to be stored once and shared by copies.

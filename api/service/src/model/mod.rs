@@ -12,10 +12,10 @@ pub use address::{Address, AddressQuery, DomainAlias};
 pub use journal::{Beacon, JournalEntry, JournalKind};
 pub use mailbox::{Mailbox, MailboxCounters, SpecialUse};
 pub use message::{
-    AppendRequest, Appended, CopiedMessage, FlagOp, FlagUpdate, FlagsChanged, MessageMeta,
-    NewContent, StoredMessage,
+    AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
+    FlagsChanged, ImapStrings, MessageBody, MessageMeta, NewContent, StoredMessage,
 };
-pub use search::{DateField, SearchKey, SearchQuery, SortOrder};
+pub use search::{epoch_day, DateField, SearchKey, SearchQuery, SortOrder};
 pub use uidset::UidSet;
 pub use user::{User, UserLimits, UserProfile, UserQuery};
 

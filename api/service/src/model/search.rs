@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::UidSet;
 use crate::ObjectId;
@@ -8,7 +8,8 @@ use crate::ObjectId;
 pub enum DateField {
     /// IMAP INTERNALDATE (BEFORE/ON/SINCE).
     Internal,
-    /// The Date: header (SENTBEFORE/SENTON/SENTSINCE).
+    /// The Date: header as an instant (falls back to the internal date). IMAP's
+    /// SENT* keys compare days instead: [`SearchKey::SentSince`].
     Header,
 }
 
@@ -28,6 +29,13 @@ pub enum SearchKey {
     Since(DateField, DateTime<Utc>),
     /// Date < the instant.
     Before(DateField, DateTime<Utc>),
+    /// The Date: header's day as written, in the header's own zone, is on or after
+    /// this day (RFC 3501 SENTSINCE: time and zone disregarded). Without a Date:
+    /// header the internal date's UTC day stands in; for rows stored before the day
+    /// was recorded, the UTC day of the header's instant.
+    SentSince(NaiveDate),
+    /// The Date: header's day (as for [`SearchKey::SentSince`]) is before this day.
+    SentBefore(NaiveDate),
     /// Substring of a header's decoded value; an empty needle matches any message having the header.
     Header(String, String),
     /// Substring of the decoded body text.
@@ -56,4 +64,9 @@ pub struct SearchQuery {
     pub user: ObjectId,
     pub mailbox: Option<ObjectId>,
     pub key: SearchKey,
+}
+
+/// Days since 1970-01-01 of a calendar day (the unit stores keep sent days in).
+pub fn epoch_day(d: NaiveDate) -> i64 {
+    d.signed_duration_since(NaiveDate::default()).num_days()
 }

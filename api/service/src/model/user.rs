@@ -73,5 +73,7 @@ pub struct UserQuery {
     pub tags: Vec<String>,
     /// Users having all of these tags.
     pub required_tags: Vec<String>,
+    /// Users with a forwarding target containing this text (any case).
+    pub forward: Option<String>,
     pub paging: super::Paging,
 }

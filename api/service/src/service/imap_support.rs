@@ -5,7 +5,7 @@
 
 use super::mailboxes::normalize_path;
 use super::Service;
-use crate::model::{Mailbox, SortOrder, SpecialUse, StoredMessage, UidSet};
+use crate::model::{FetchWant, FetchedMessage, Mailbox, SortOrder, SpecialUse, UidSet};
 use crate::{Error, ObjectId, Result};
 
 /// Rows read per page while loading a mailbox for SELECT.
@@ -73,22 +73,17 @@ impl Service {
         })
     }
 
-    /// Messages of one mailbox by UID (those that no longer exist are skipped),
-    /// with a single authorization check for the batch.
-    pub async fn get_messages(
+    /// Messages of one mailbox with UIDs in `uids` and the parts of their content
+    /// that `want` names, in one store read (FETCH, POP3 RETR).
+    pub async fn fetch_messages(
         &self,
         user: ObjectId,
         mailbox: ObjectId,
-        uids: &[u32],
-    ) -> Result<Vec<StoredMessage>> {
+        uids: &UidSet,
+        want: FetchWant,
+    ) -> Result<Vec<FetchedMessage>> {
         self.get_mailbox(user, mailbox).await?;
-        let mut out = Vec::with_capacity(uids.len());
-        for &uid in uids {
-            if let Some(m) = self.store().get_message(mailbox, uid).await? {
-                out.push(m);
-            }
-        }
-        Ok(out)
+        Ok(self.store().fetch_messages(mailbox, uids, want).await?)
     }
 
     /// Storage used and the quota limit of a user, in bytes.
@@ -113,26 +108,20 @@ impl Service {
             match self.find_mailbox(user, &parent).await {
                 Ok(_) => {}
                 Err(Error::NoSuchMailbox) => {
-                    match self.create_mailbox(user, &parent, None, false, None).await {
-                        Ok(mut parent) => {
-                            parent.subscribed = false;
-                            self.update_mailbox(&parent).await?;
-                        }
-                        Err(Error::MailboxExists) => {}
+                    match self
+                        .create_mailbox_as(user, &parent, None, false, None, false)
+                        .await
+                    {
+                        Ok(_) | Err(Error::MailboxExists) => {}
                         Err(e) => return Err(e),
                     }
                 }
                 Err(e) => return Err(e),
             }
         }
-        let mut created = self
-            .create_mailbox(user, &path, special_use, false, None)
-            .await?;
-        // RFC 3501: CREATE does not subscribe (the API's default does).
-        if created.subscribed {
-            created.subscribed = false;
-            self.update_mailbox(&created).await?;
-        }
-        Ok(created)
+        // RFC 3501: CREATE does not subscribe (the API's default does), nor drop a
+        // subscription the name kept from a mailbox deleted earlier.
+        self.create_mailbox_as(user, &path, special_use, false, None, false)
+            .await
     }
 }

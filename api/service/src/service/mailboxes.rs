@@ -66,6 +66,7 @@ impl Service {
             .ok_or(Error::NoSuchMailbox)
     }
 
+    /// Create a subscribed mailbox (the API's and WildDuck's default).
     pub async fn create_mailbox(
         &self,
         user: ObjectId,
@@ -73,6 +74,21 @@ impl Service {
         special_use: Option<SpecialUse>,
         hidden: bool,
         retention: Option<u64>,
+    ) -> Result<Mailbox> {
+        self.create_mailbox_as(user, path, special_use, hidden, retention, true)
+            .await
+    }
+
+    /// Create a mailbox; `subscribe` false leaves the subscriptions alone (IMAP
+    /// CREATE: a name subscribed before stays so, an unsubscribed one stays not).
+    pub(crate) async fn create_mailbox_as(
+        &self,
+        user: ObjectId,
+        path: &str,
+        special_use: Option<SpecialUse>,
+        hidden: bool,
+        retention: Option<u64>,
+        subscribe: bool,
     ) -> Result<Mailbox> {
         let owner = self.get_user(user).await?;
         let path = normalize_path(path)?;
@@ -83,6 +99,7 @@ impl Service {
             retention.unwrap_or(owner.profile.retention),
         );
         mailbox.hidden = hidden;
+        mailbox.subscribed = subscribe;
         match self.store().create_mailbox(&mailbox).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return Err(Error::MailboxExists),
@@ -143,15 +160,45 @@ impl Service {
         Ok(())
     }
 
+    /// Subscribe or unsubscribe a mailbox (by id).
     pub async fn set_subscribed(
         &self,
         user: ObjectId,
         id: ObjectId,
         subscribed: bool,
     ) -> Result<()> {
-        let mut m = self.get_mailbox(user, id).await?;
-        m.subscribed = subscribed;
-        self.update_mailbox(&m).await
+        let m = self.get_mailbox(user, id).await?;
+        self.set_subscription(user, &m.path, subscribed).await
+    }
+
+    /// The names `user` subscribed to, sorted. A name stays subscribed after its
+    /// mailbox is deleted (RFC 3501 6.3.6), so some may not exist.
+    pub async fn list_subscriptions(&self, user: ObjectId) -> Result<Vec<String>> {
+        Ok(self.store().list_subscriptions(user).await?)
+    }
+
+    /// SUBSCRIBE / UNSUBSCRIBE by name. Subscribing needs an existing mailbox (RFC
+    /// 3501 lets a server check that); unsubscribing takes any valid name, subscribed
+    /// or not, so a name whose mailbox is gone can be dropped, and is idempotent.
+    pub async fn set_subscription(
+        &self,
+        user: ObjectId,
+        path: &str,
+        subscribed: bool,
+    ) -> Result<()> {
+        let path = normalize_path(path).map_err(|_| Error::NoSuchMailbox)?;
+        let mailbox = match self.store().find_mailbox(user, &path).await? {
+            Some(m) => Some(m.id),
+            None if subscribed => return Err(Error::NoSuchMailbox),
+            None => None,
+        };
+        match self.store().set_subscription(user, &path, subscribed).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound) => return Err(Error::UserNotFound),
+            Err(e) => return Err(e.into()),
+        }
+        self.announce(user, mailbox, 0);
+        Ok(())
     }
 
     /// Delete a mailbox with its messages. INBOX and special-use folders stay.

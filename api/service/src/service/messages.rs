@@ -7,7 +7,7 @@ use super::Service;
 use crate::flags::normalize_flags;
 use crate::model::{
     AppendRequest, Appended, CopiedMessage, FlagOp, FlagUpdate, FlagsChanged, JournalEntry,
-    Mailbox, MessageMeta, NewContent, SearchQuery, SortOrder, StoredMessage, UidSet,
+    Mailbox, MessageMeta, NewContent, SearchQuery, SortOrder, SpecialUse, StoredMessage, UidSet,
 };
 use crate::{Error, ObjectId, Result};
 
@@ -83,6 +83,10 @@ impl Service {
         let expires = opts
             .expires
             .or_else(|| retention_expiry(&mbox, internal_date));
+        // A message stored in \Sent (API upload, IMAP APPEND, submit) was sent by
+        // the user: its recipients go to the address register.
+        let sent = (mbox.special_use == Some(SpecialUse::Sent))
+            .then(|| super::register::seen_addresses(&content.index));
         let req = AppendRequest {
             id: ObjectId::new(),
             user,
@@ -99,6 +103,9 @@ impl Service {
         let appended = self.store().append(req).await?;
         if !appended.duplicate {
             self.announce(user, Some(mailbox), appended.modseq);
+            if let Some(seen) = sent {
+                self.record_seen(user, seen).await;
+            }
         }
         Ok(appended)
     }

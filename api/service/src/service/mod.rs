@@ -9,7 +9,9 @@ mod imap_support;
 mod mailboxes;
 mod messages;
 mod pop3_support;
+mod register;
 pub mod security;
+mod submit;
 mod users;
 
 use std::sync::Arc;
@@ -32,6 +34,8 @@ pub use delivery::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
 pub use messages::AppendOptions;
+pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
+pub use submit::{ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS};
 pub use users::{NewUser, UserUpdate};
 
 /// Server-wide rules the service applies.
@@ -70,13 +74,37 @@ struct Inner {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     config: ServiceConfig,
+    /// Where submitted and forwarded mail goes (`[relay]`); None when sending is off.
+    outbound: Option<Arc<dyn Outbound>>,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: ServiceConfig) -> Self {
         Self {
-            inner: Arc::new(Inner { store, bus, config }),
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                config,
+                outbound: None,
+            }),
         }
+    }
+
+    /// The same service, sending mail (submit, forward of stored messages) through
+    /// `outbound`. Call before sharing the service: clones made earlier keep none.
+    pub fn with_outbound(self, outbound: Arc<dyn Outbound>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store: self.inner.store.clone(),
+                bus: self.inner.bus.clone(),
+                config: self.inner.config.clone(),
+                outbound: Some(outbound),
+            }),
+        }
+    }
+
+    pub(crate) fn outbound(&self) -> Option<&Arc<dyn Outbound>> {
+        self.inner.outbound.as_ref()
     }
 
     /// Gateways never reach the store: every read and write goes through a service call.

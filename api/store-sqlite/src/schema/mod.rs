@@ -16,6 +16,9 @@ const MIGRATIONS: &[&str] = &[
     V1,
     include_str!("v2_filters.sql"),
     include_str!("v3_auth.sql"),
+    include_str!("v4_address_register.sql"),
+    include_str!("v5_imap_dates.sql"),
+    include_str!("v6_fetch.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
@@ -250,5 +253,36 @@ mod tests {
         assert_eq!(v, MIGRATIONS.len() as i64);
         conn.pragma_update(None, "user_version", 99).expect("set");
         assert!(matches!(migrate(&mut conn), Err(SqliteError::Schema(_))));
+    }
+
+    /// v5 turns the mailboxes' subscribed flags into subscriptions.
+    #[test]
+    fn v5_copies_subscribed_flags() {
+        let v5 = MIGRATIONS
+            .iter()
+            .position(|s| *s == include_str!("v5_imap_dates.sql"))
+            .expect("v5 listed");
+        let mut conn = Connection::open_in_memory().expect("open");
+        for script in &MIGRATIONS[..v5] {
+            conn.execute_batch(script).expect("older script");
+        }
+        conn.pragma_update(None, "user_version", v5 as i64)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO mailboxes (id, user, path, uid_validity, uid_next, modify_index,
+                 subscribed, retention, hidden, created)
+             VALUES (x'01', x'aa', 'INBOX', 1, 1, 0, 1, 0, 0, 0),
+                    (x'02', x'aa', 'Junk', 1, 1, 0, 0, 0, 0, 0);",
+        )
+        .expect("rows");
+        migrate(&mut conn).expect("migrate");
+        let paths: Vec<String> = conn
+            .prepare("SELECT path FROM subscriptions WHERE user = x'aa'")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(paths, vec!["INBOX".to_string()]);
     }
 }

@@ -43,6 +43,165 @@ struct ListEntry {
     mailbox: Option<Mailbox>,
 }
 
+/// The lines of a LIST/LSUB/XLIST answer, in order (INBOX first, then by name).
+///
+/// The names come from the mailboxes, or with LSUB and LIST (SUBSCRIBED) from the
+/// subscriptions, which may name mailboxes that no longer exist (\NonExistent,
+/// RFC 5258). A name the patterns reach only as the parent of a name they do not
+/// reach is listed too: as \Noselect for LSUB and for a LIST of a missing parent
+/// (RFC 3501 6.3.8/6.3.9), and with CHILDINFO for RECURSIVEMATCH (RFC 5258 3.5).
+fn list_entries(
+    list: &ListCommand,
+    patterns: &[Pattern],
+    all: &[Mailbox],
+    subscribed: &BTreeSet<String>,
+) -> Vec<ListEntry> {
+    // Hidden mailboxes are not IMAP's, nor their subscriptions.
+    let hidden: HashSet<&str> = all
+        .iter()
+        .filter(|m| m.hidden)
+        .map(|m| m.path.as_str())
+        .collect();
+    let mailboxes: Vec<&Mailbox> = all.iter().filter(|m| !m.hidden).collect();
+    let by_path: HashMap<&str, &Mailbox> =
+        mailboxes.iter().map(|m| (m.path.as_str(), *m)).collect();
+    let subscribed: BTreeSet<&str> = subscribed
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !hidden.contains(p))
+        .collect();
+    let has_children = |path: &str| {
+        let prefix = format!("{path}{DELIMITER}");
+        mailboxes.iter().any(|m| m.path.starts_with(&prefix))
+    };
+    let matched = |path: &str| patterns.iter().any(|p| p.matches(path));
+    let only_subscribed = list.lsub || list.select.subscribed;
+    let show_special =
+        !list.lsub && (!list.extended || list.ret.special_use || list.select.special_use);
+    let show_subscribed = !list.lsub && (list.ret.subscribed || list.select.subscribed);
+    let key = |path: &str| (path != "INBOX", path.to_string());
+    let names: Vec<&str> = if only_subscribed {
+        subscribed.iter().copied().collect()
+    } else {
+        mailboxes.iter().map(|m| m.path.as_str()).collect()
+    };
+
+    let mut entries: BTreeMap<(bool, String), ListEntry> = BTreeMap::new();
+    for &name in &names {
+        let mailbox = by_path.get(name).copied();
+        if list.select.special_use && mailbox.is_none_or(|m| m.special_use.is_none()) {
+            continue;
+        }
+        if !matched(name) {
+            continue;
+        }
+        let mut attrs: Vec<&'static str> = Vec::new();
+        if !list.lsub {
+            match mailbox {
+                Some(_) if has_children(name) => attrs.push("\\HasChildren"),
+                Some(_) => attrs.push("\\HasNoChildren"),
+                // A subscribed name without a mailbox. \NonExistent implies \Noselect,
+                // which is left out as Dovecot does.
+                None => {
+                    attrs.push("\\NonExistent");
+                    if has_children(name) {
+                        attrs.push("\\HasChildren");
+                    }
+                }
+            }
+        }
+        if show_subscribed && subscribed.contains(name) {
+            attrs.push("\\Subscribed");
+        }
+        if list.xlist && name == "INBOX" {
+            attrs.push("\\Inbox");
+        }
+        if let (true, Some(role)) = (show_special, mailbox.and_then(|m| m.special_use)) {
+            attrs.push(Session::special_use_attr(role, list.xlist));
+        }
+        entries.insert(
+            key(name),
+            ListEntry {
+                path: name.to_string(),
+                attrs,
+                child_info_subscribed: false,
+                mailbox: mailbox.cloned(),
+            },
+        );
+    }
+    if list.select.special_use {
+        return entries.into_values().collect();
+    }
+    // Parents of the names above that the patterns reach while not reaching the name.
+    for &name in &names {
+        let segments: Vec<&str> = name.split(DELIMITER).collect();
+        let mut parent = String::new();
+        for seg in &segments[..segments.len().saturating_sub(1)] {
+            if !parent.is_empty() {
+                parent.push(DELIMITER);
+            }
+            parent.push_str(seg);
+            if entries.contains_key(&key(&parent)) {
+                continue;
+            }
+            let exists = by_path.contains_key(parent.as_str());
+            let entry = if list.select.subscribed {
+                // RECURSIVEMATCH: a parent outside the selection whose subscribed
+                // descendant no pattern reaches (RFC 5258 3.5).
+                if !list.select.recursive_match
+                    || subscribed.contains(parent.as_str())
+                    || !matched(&parent)
+                    || matched(name)
+                {
+                    continue;
+                }
+                let mut attrs: Vec<&'static str> = Vec::new();
+                if !exists {
+                    attrs.push("\\NonExistent");
+                }
+                if has_children(&parent) {
+                    attrs.push("\\HasChildren");
+                } else if exists {
+                    attrs.push("\\HasNoChildren");
+                }
+                ListEntry {
+                    path: parent.clone(),
+                    attrs,
+                    child_info_subscribed: true,
+                    mailbox: None,
+                }
+            } else {
+                let listed_anyway = if list.lsub {
+                    subscribed.contains(parent.as_str())
+                } else {
+                    exists
+                };
+                let reaches = patterns
+                    .iter()
+                    .any(|p| p.matches(&parent) && !p.matches(name));
+                if listed_anyway || !reaches {
+                    continue;
+                }
+                let mut attrs: Vec<&'static str> = vec!["\\Noselect"];
+                if !list.lsub {
+                    if list.extended {
+                        attrs.push("\\NonExistent");
+                    }
+                    attrs.push("\\HasChildren");
+                }
+                ListEntry {
+                    path: parent.clone(),
+                    attrs,
+                    child_info_subscribed: false,
+                    mailbox: None,
+                }
+            };
+            entries.insert(key(&parent), entry);
+        }
+    }
+    entries.into_values().collect()
+}
+
 impl Session {
     /// A mailbox name from the wire as a stored path.
     pub(crate) fn mailbox_path(&self, raw: &[u8]) -> Option<String> {
@@ -286,14 +445,15 @@ impl Session {
         }
     }
 
+    /// SUBSCRIBE needs an existing mailbox; UNSUBSCRIBE takes any name, so that a
+    /// name whose mailbox was deleted (it stays subscribed, RFC 3501 6.3.6) can go.
     pub(crate) async fn cmd_subscribe(&mut self, raw: Vec<u8>, subscribe: bool) -> Reply {
-        let mailbox = match self.lookup_mailbox(&raw).await {
-            Ok(m) => m,
-            Err(r) => return r,
+        let Some(path) = self.mailbox_path(&raw) else {
+            return no_such_mailbox();
         };
         match self
             .service()
-            .set_subscribed(self.user_id(), mailbox.id, subscribe)
+            .set_subscription(self.user_id(), &path, subscribe)
             .await
         {
             Ok(()) if subscribe => Reply::ok("SUBSCRIBE completed"),
@@ -333,139 +493,24 @@ impl Session {
             .filter_map(|p| self.mailbox_path(p))
             .map(|p| Pattern::new(&reference, &p))
             .collect();
-        let mailboxes: Vec<Mailbox> = match self.service().list_mailboxes(self.user_id()).await {
-            Ok(m) => m.into_iter().filter(|m| !m.hidden).collect(),
+        let user = self.user_id();
+        let all = match self.service().list_mailboxes(user).await {
+            Ok(m) => m,
             Err(e) => return Ok(service_error(&e)),
         };
-        let only_subscribed = list.lsub || list.select.subscribed;
-        let all_paths: HashSet<&str> = mailboxes.iter().map(|m| m.path.as_str()).collect();
-        let has_children = |path: &str| {
-            let prefix = format!("{path}{DELIMITER}");
-            mailboxes.iter().any(|m| m.path.starts_with(&prefix))
-        };
-        // RECURSIVEMATCH: a subscribed descendant that the patterns do not reach
-        // (RFC 5258 3.5) earns its parent a CHILDINFO.
-        let subscribed_child = |path: &str| {
-            let prefix = format!("{path}{DELIMITER}");
-            mailboxes.iter().any(|m| {
-                m.subscribed
-                    && m.path.starts_with(&prefix)
-                    && !patterns.iter().any(|p| p.matches(&m.path))
-            })
-        };
-        let show_special =
-            !list.lsub && (!list.extended || list.ret.special_use || list.select.special_use);
-        let show_subscribed = !list.lsub && (list.ret.subscribed || list.select.subscribed);
-        let mut entries: BTreeMap<(bool, String), ListEntry> = BTreeMap::new();
-        // The mailboxes in the selection, whose names match.
-        let in_selection = |m: &Mailbox| {
-            (!only_subscribed || m.subscribed)
-                && (!list.select.special_use || m.special_use.is_some())
-        };
-        for m in &mailboxes {
-            let matched = patterns.iter().any(|p| p.matches(&m.path));
-            if !matched {
-                continue;
-            }
-            let selected_here = in_selection(m);
-            let child_info = !selected_here
-                && list.select.recursive_match
-                && list.select.subscribed
-                && subscribed_child(&m.path);
-            if !selected_here && !child_info {
-                continue;
-            }
-            let mut attrs: Vec<&'static str> = Vec::new();
-            if !list.lsub {
-                attrs.push(if has_children(&m.path) {
-                    "\\HasChildren"
-                } else {
-                    "\\HasNoChildren"
-                });
-            }
-            if show_subscribed && m.subscribed {
-                attrs.push("\\Subscribed");
-            }
-            if list.xlist && m.is_inbox() {
-                attrs.push("\\Inbox");
-            }
-            if show_special {
-                if let Some(role) = m.special_use {
-                    attrs.push(Session::special_use_attr(role, list.xlist));
+        // Subscribed names (some without a mailbox), only when the command uses them.
+        let subscribed: BTreeSet<String> =
+            if list.lsub || list.select.subscribed || list.ret.subscribed {
+                match self.service().list_subscriptions(user).await {
+                    Ok(names) => names.into_iter().collect(),
+                    Err(e) => return Ok(service_error(&e)),
                 }
-            }
-            entries.insert(
-                (!m.is_inbox(), m.path.clone()),
-                ListEntry {
-                    path: m.path.clone(),
-                    attrs,
-                    child_info_subscribed: child_info,
-                    mailbox: selected_here.then(|| m.clone()),
-                },
-            );
-        }
-        // Parents that do not exist (or are not subscribed, for LSUB) but whose
-        // children the pattern does not reach: listed \Noselect so the tree shows.
-        if !list.select.special_use {
-            for m in mailboxes
-                .iter()
-                .filter(|m| !only_subscribed || m.subscribed)
-            {
-                let mut prefix = String::new();
-                let segments: Vec<&str> = m.path.split(DELIMITER).collect();
-                for seg in &segments[..segments.len().saturating_sub(1)] {
-                    if !prefix.is_empty() {
-                        prefix.push(DELIMITER);
-                    }
-                    prefix.push_str(seg);
-                    let key = (prefix != "INBOX", prefix.clone());
-                    if entries.contains_key(&key) {
-                        continue;
-                    }
-                    let exists = all_paths.contains(prefix.as_str());
-                    let listed_anyway = exists
-                        && mailboxes
-                            .iter()
-                            .any(|x| x.path == prefix && (!only_subscribed || x.subscribed));
-                    if listed_anyway {
-                        continue;
-                    }
-                    let reaches = patterns
-                        .iter()
-                        .any(|p| p.matches(&prefix) && !p.matches(&m.path));
-                    if !reaches {
-                        continue;
-                    }
-                    if list.select.subscribed
-                        && list.select.recursive_match
-                        && !subscribed_child(&prefix)
-                    {
-                        continue;
-                    }
-                    let mut attrs: Vec<&'static str> = Vec::new();
-                    if list.lsub || !exists {
-                        attrs.push("\\Noselect");
-                    }
-                    if !list.lsub {
-                        if !exists && list.extended {
-                            attrs.push("\\NonExistent");
-                        }
-                        attrs.push("\\HasChildren");
-                    }
-                    entries.insert(
-                        key,
-                        ListEntry {
-                            path: prefix.clone(),
-                            attrs,
-                            child_info_subscribed: list.select.recursive_match,
-                            mailbox: None,
-                        },
-                    );
-                }
-            }
-        }
+            } else {
+                BTreeSet::new()
+            };
+        let entries = list_entries(&list, &patterns, &all, &subscribed);
         let status_items = list.ret.status.clone();
-        for entry in entries.into_values() {
+        for entry in entries {
             let mut out = format!("* {keyword} ({}) \"/\" ", entry.attrs.join(" ")).into_bytes();
             self.write_mailbox_name(&mut out, &entry.path);
             if entry.child_info_subscribed {

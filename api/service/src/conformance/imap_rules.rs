@@ -1,0 +1,231 @@
+//! Rules for what IMAP needs of a store beyond messages: the Date: header's own day
+//! for SENTBEFORE/SENTON/SENTSINCE, and subscriptions as names that outlive their
+//! mailboxes. Run by `conformance::run_all`, or one rule at a time.
+
+use chrono::NaiveDate;
+
+use super::{account, append, mailbox_record, request, text_message, unique};
+use crate::model::*;
+use crate::Store;
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
+}
+
+/// SENT* keys compare the Date: header's day as written in its own zone, whatever
+/// the zone does to the instant; the day survives COPY and MOVE; without a Date:
+/// header the internal date's UTC day stands in.
+pub async fn sent_day_search<S: Store>(s: &S) {
+    let a = account(s, "sentday").await;
+    let (uid, inbox, archive) = (a.user.id, a.inbox.id, a.archive.id);
+    let dated =
+        |n: u32, date: &str| text_message(&format!("Sent {n}"), "body", &unique("sd."), date, "");
+    // 1: late on 1 Jan in New York (2 Jan in UTC); 2: early on 2 Jan in Tokyo (1 Jan in
+    // UTC); 3: 2 Jan in UTC; 4: no Date: header, delivered on 3 Jan (UTC).
+    for raw in [
+        dated(1, "Mon, 1 Jan 2024 23:30:00 -0500"),
+        dated(2, "Tue, 2 Jan 2024 00:30:00 +0900"),
+        dated(3, "Tue, 2 Jan 2024 12:00:00 +0000"),
+    ] {
+        append(s, uid, inbox, &raw, &[]).await;
+    }
+    let mut undated = request(
+        uid,
+        inbox,
+        b"From: a@example.com\r\nSubject: undated\r\n\r\nbody\r\n",
+        &[],
+    );
+    undated.internal_date = date(2024, 1, 3)
+        .and_hms_opt(23, 0, 0)
+        .expect("time")
+        .and_utc();
+    s.append(undated).await.expect("append");
+
+    let find = |mailbox, key: SearchKey| {
+        let q = SearchQuery {
+            user: uid,
+            mailbox: Some(mailbox),
+            key,
+        };
+        async move {
+            s.search(&q)
+                .await
+                .expect("search")
+                .iter()
+                .map(|m| m.uid)
+                .collect::<Vec<u32>>()
+        }
+    };
+    use SearchKey as K;
+    let on = |d: NaiveDate| {
+        K::And(vec![
+            K::SentSince(d),
+            K::SentBefore(d.succ_opt().expect("next day")),
+        ])
+    };
+    assert_eq!(find(inbox, on(date(2024, 1, 1))).await, vec![1], "on 1 Jan");
+    assert_eq!(
+        find(inbox, on(date(2024, 1, 2))).await,
+        vec![2, 3],
+        "on 2 Jan"
+    );
+    assert_eq!(find(inbox, on(date(2024, 1, 3))).await, vec![4], "undated");
+    assert_eq!(find(inbox, K::SentBefore(date(2024, 1, 2))).await, vec![1]);
+    assert_eq!(
+        find(inbox, K::SentSince(date(2024, 1, 2))).await,
+        vec![2, 3, 4]
+    );
+    assert_eq!(
+        find(inbox, K::Not(Box::new(K::SentSince(date(2024, 1, 2))))).await,
+        vec![1]
+    );
+    // With a text key the store may confirm candidates itself: same answer.
+    assert_eq!(
+        find(
+            inbox,
+            K::And(vec![K::Text("Sent".into()), on(date(2024, 1, 2))])
+        )
+        .await,
+        vec![2, 3]
+    );
+    assert_eq!(
+        find(
+            inbox,
+            K::Or(
+                Box::new(K::Text("nowhere to be found".into())),
+                Box::new(K::SentBefore(date(2024, 1, 2)))
+            )
+        )
+        .await,
+        vec![1]
+    );
+    // The instant comparison is unchanged: message 1 is 2 Jan in UTC.
+    let jan2 = date(2024, 1, 2).and_hms_opt(0, 0, 0).expect("t").and_utc();
+    assert_eq!(
+        find(inbox, K::Since(DateField::Header, jan2)).await,
+        vec![1, 3, 4]
+    );
+    // Copies and moves keep the day.
+    s.copy_messages(uid, inbox, &UidSet::from_uids([1]), archive, None)
+        .await
+        .expect("copy");
+    s.move_messages(uid, inbox, &UidSet::from_uids([2]), archive)
+        .await
+        .expect("move");
+    assert_eq!(find(archive, on(date(2024, 1, 1))).await, vec![1]);
+    assert_eq!(find(archive, on(date(2024, 1, 2))).await, vec![2]);
+    s.delete_user(uid).await.expect("cleanup");
+}
+
+/// Subscriptions: a set of names per user. A mailbox's `subscribed` is whether its
+/// path is in the set (both ways); deleting a mailbox keeps its name subscribed;
+/// renaming moves it; creating an unsubscribed mailbox keeps an earlier subscription.
+pub async fn subscriptions<S: Store>(s: &S) {
+    let a = account(s, "subs").await;
+    let uid = a.user.id;
+    let subs = || async move { s.list_subscriptions(uid).await.expect("list") };
+    // create_user subscribed its (subscribed) mailboxes.
+    assert_eq!(
+        subs().await,
+        vec!["Archive".to_string(), "INBOX".to_string()]
+    );
+
+    let mut work = mailbox_record(uid, "Work", None);
+    work.subscribed = false;
+    s.create_mailbox(&work).await.expect("create");
+    assert!(
+        !s.get_mailbox(uid, work.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .subscribed
+    );
+    // By name: the mailbox follows.
+    assert!(s.set_subscription(uid, "Work", true).await.expect("sub"));
+    assert!(!s.set_subscription(uid, "Work", true).await.expect("again"));
+    let got = s.find_mailbox(uid, "Work").await.expect("find").expect("x");
+    assert!(got.subscribed);
+    assert!(s
+        .list_mailboxes(uid)
+        .await
+        .expect("list")
+        .iter()
+        .any(|m| m.path == "Work" && m.subscribed));
+    // By mailbox: the names follow.
+    let mut m = got.clone();
+    m.subscribed = false;
+    s.update_mailbox(&m).await.expect("update");
+    assert!(!subs().await.contains(&"Work".to_string()));
+    m.subscribed = true;
+    s.update_mailbox(&m).await.expect("update");
+    assert!(subs().await.contains(&"Work".to_string()));
+
+    // A rename moves the subscriptions of the renamed mailboxes.
+    let child = mailbox_record(uid, "Work/2024", None);
+    s.create_mailbox(&child).await.expect("create child");
+    s.rename_mailboxes(
+        uid,
+        &[(work.id, "Jobs".into()), (child.id, "Jobs/2024".into())],
+    )
+    .await
+    .expect("rename");
+    let names = subs().await;
+    assert!(names.contains(&"Jobs".to_string()) && names.contains(&"Jobs/2024".to_string()));
+    assert!(!names.iter().any(|n| n.starts_with("Work")), "{names:?}");
+    assert!(
+        s.get_mailbox(uid, work.id)
+            .await
+            .expect("get")
+            .expect("x")
+            .subscribed
+    );
+
+    // Deleting keeps the name subscribed; a new mailbox by that name, created
+    // unsubscribed, is subscribed through it.
+    assert!(s.delete_mailbox(uid, child.id).await.expect("delete"));
+    assert!(subs().await.contains(&"Jobs/2024".to_string()));
+    let mut again = mailbox_record(uid, "Jobs/2024", None);
+    again.subscribed = false;
+    s.create_mailbox(&again).await.expect("recreate");
+    assert!(
+        s.get_mailbox(uid, again.id)
+            .await
+            .expect("get")
+            .expect("x")
+            .subscribed
+    );
+    assert!(s.delete_mailbox(uid, again.id).await.expect("delete"));
+    // A name without a mailbox can be unsubscribed (and subscribed).
+    assert!(s
+        .set_subscription(uid, "Jobs/2024", false)
+        .await
+        .expect("unsub"));
+    assert!(!s
+        .set_subscription(uid, "Jobs/2024", false)
+        .await
+        .expect("unsub again"));
+    assert!(s.set_subscription(uid, "Gone", true).await.expect("sub"));
+    assert_eq!(
+        subs().await,
+        vec![
+            "Archive".to_string(),
+            "Gone".to_string(),
+            "INBOX".to_string(),
+            "Jobs".to_string()
+        ]
+    );
+    // Another user's list is its own; a missing user has none to change.
+    let b = account(s, "subs.other").await;
+    assert_eq!(
+        s.list_subscriptions(b.user.id).await.expect("list").len(),
+        2
+    );
+    assert!(s
+        .set_subscription(crate::ObjectId::new(), "INBOX", true)
+        .await
+        .is_err());
+    // Deleting the user removes its subscriptions.
+    s.delete_user(uid).await.expect("cleanup");
+    assert!(s.list_subscriptions(uid).await.expect("list").is_empty());
+    s.delete_user(b.user.id).await.expect("cleanup");
+}

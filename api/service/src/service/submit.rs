@@ -1,0 +1,504 @@
+//! Sending mail for a user: submission of a composed message, of a stored draft,
+//! and forwarding of a stored message. Eider keeps no outbound queue: a message
+//! is handed to the configured relay (`[relay]`, the same SMTP client forwarding
+//! uses) and the call answers once the relay accepted it. The queue id answered
+//! is Eider's own reference for that hand-over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::api::counter_keys;
+use super::delivery::{
+    parsed_message_json, ForwardTarget, Outbound, OutboundMessage, DEFAULT_MAX_FORWARDS,
+};
+use super::{AppendOptions, Service};
+use crate::flags::{DRAFT, SEEN};
+use crate::model::{FlagOp, Mailbox, SpecialUse, UidSet, User};
+use crate::normalize::parse_address;
+use crate::{Error, ObjectId, Result};
+
+/// WildDuck's default daily recipient limit for users without `limits.recipients`.
+pub const DEFAULT_MAX_RECIPIENTS: u64 = 2000;
+/// The window of the daily sending counters.
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A composed message to store and (unless only uploaded) send.
+#[derive(Debug, Clone, Default)]
+pub struct Submission {
+    /// The message as stored (Bcc header included; it is removed on the wire).
+    pub raw: Vec<u8>,
+    /// Envelope sender; defaults to the user's main address.
+    pub envelope_from: Option<String>,
+    /// Envelope recipients; empty: the To, Cc and Bcc addresses of the message.
+    pub envelope_to: Vec<String>,
+    /// Where the copy is stored; defaults to \Sent (\Drafts for drafts).
+    pub mailbox: Option<ObjectId>,
+    pub meta_data: Option<serde_json::Value>,
+    /// Store the copy but do not send.
+    pub upload_only: bool,
+    /// Store as a draft (\Draft, in \Drafts by default); implies `upload_only`.
+    pub draft: bool,
+}
+
+/// What the relay said, without the "Internal error" wrapper of its client.
+fn relay_reason(e: Error) -> String {
+    match e {
+        Error::Internal(m) => m,
+        other => other.to_string(),
+    }
+}
+
+/// Where a sent (or stored) message went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    /// The hand-over to the relay; None when nothing was sent.
+    pub queue_id: Option<String>,
+    pub mailbox: ObjectId,
+    pub uid: u32,
+    pub id: ObjectId,
+    pub size: u64,
+    /// The envelope recipients the message was sent to.
+    pub recipients: Vec<String>,
+}
+
+/// One target a stored message was forwarded to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedTo {
+    /// Sequence of the target within this forward ("001", "002", ...).
+    pub seq: String,
+    /// "mail", "relay" or "http".
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// The outcome of forwarding a stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredForward {
+    pub queue_id: String,
+    pub forwarded: Vec<ForwardedTo>,
+}
+
+fn queue_id() -> String {
+    ObjectId::new().to_hex()
+}
+
+/// The envelope recipients a message names: To, Cc and Bcc, each address once
+/// (compared ignoring case).
+fn header_recipients(index: &eider_message::MessageIndex) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for a in index.to.iter().chain(&index.cc).chain(&index.bcc) {
+        let addr = a.address.trim();
+        if addr.is_empty() || out.iter().any(|o| o.eq_ignore_ascii_case(addr)) {
+            continue;
+        }
+        out.push(addr.to_string());
+    }
+    out
+}
+
+/// The message without its Bcc header field (continuation lines included): blind
+/// recipients must not see each other.
+pub(crate) fn without_bcc(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut pos = 0;
+    let mut skipping = false;
+    while pos < raw.len() {
+        let end = raw[pos..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |i| pos + i + 1);
+        let line = &raw[pos..end];
+        if line == b"\r\n" || line == b"\n" {
+            // End of the header: the body is copied as it is.
+            out.extend_from_slice(&raw[pos..]);
+            return out;
+        }
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            skipping = line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"bcc:");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+        pos = end;
+    }
+    out
+}
+
+impl Service {
+    fn outbound_for_sending(&self) -> Result<Arc<dyn Outbound>> {
+        self.outbound().cloned().ok_or(Error::SendingDisabled)
+    }
+
+    /// The account of `user` when it may send mail.
+    async fn sender_account(&self, user: ObjectId) -> Result<User> {
+        let owner = self.get_user(user).await?;
+        if owner.disabled || owner.suspended {
+            return Err(Error::UserDisabled);
+        }
+        Ok(owner)
+    }
+
+    /// Count `n` more envelope recipients against the user's daily limit.
+    async fn reserve_recipients(&self, owner: &User, n: usize) -> Result<()> {
+        let limit = owner
+            .profile
+            .limits
+            .recipients
+            .filter(|l| *l > 0)
+            .unwrap_or(DEFAULT_MAX_RECIPIENTS);
+        self.reserve(counter_keys::RECIPIENTS, owner.id, n, limit)
+            .await
+            .map_err(|_| {
+                Error::SendLimitReached(
+                    "Message was not sent. Daily sending limit for this account has been reached"
+                        .into(),
+                )
+            })
+    }
+
+    async fn reserve(&self, prefix: &str, user: ObjectId, n: usize, limit: u64) -> Result<()> {
+        let key = format!("{prefix}{}", user.to_hex());
+        let n = n as i64;
+        if self.bus().counter_add(&key, n, DAY).await > limit as i64 {
+            self.bus().counter_add(&key, -n, DAY).await;
+            return Err(Error::SendLimitReached(String::new()));
+        }
+        Ok(())
+    }
+
+    async fn release(&self, prefix: &str, user: ObjectId, n: usize) {
+        let key = format!("{prefix}{}", user.to_hex());
+        self.bus().counter_add(&key, -(n as i64), DAY).await;
+    }
+
+    /// Hand a message to the relay; the daily counter is given back when it refuses.
+    async fn relay_message(
+        &self,
+        owner: &User,
+        from: Option<String>,
+        to: Vec<String>,
+        raw: Vec<u8>,
+    ) -> Result<String> {
+        let outbound = self.outbound_for_sending()?;
+        for r in &to {
+            parse_address(r)
+                .map_err(|_| Error::Validation(format!("invalid recipient address {r:?}")))?;
+        }
+        let n = to.len();
+        self.reserve_recipients(owner, n).await?;
+        let message = OutboundMessage {
+            from,
+            to,
+            via: None,
+            raw: Arc::new(without_bcc(&raw)),
+        };
+        if let Err(e) = outbound.send(message).await {
+            self.release(counter_keys::RECIPIENTS, owner.id, n).await;
+            warn!(user = %owner.id, "submission refused by the relay: {e}");
+            return Err(Error::SendFailed(relay_reason(e)));
+        }
+        Ok(queue_id())
+    }
+
+    fn envelope_sender(owner: &User, index: &eider_message::MessageIndex) -> Option<String> {
+        if !owner.address.is_empty() {
+            return Some(owner.address.clone());
+        }
+        index.from.first().map(|a| a.address.clone())
+    }
+
+    /// Store a composed message for `user` and, unless it is only uploaded, send
+    /// it through the relay first (a message the relay refused is not stored).
+    pub async fn submit(&self, user: ObjectId, s: Submission) -> Result<Submitted> {
+        let owner = self.sender_account(user).await?;
+        let send = !s.upload_only && !s.draft;
+        if send {
+            self.outbound_for_sending()?;
+        }
+        let size = s.raw.len() as u64;
+        let content = self.ingest(s.raw.clone()).await?;
+        let target = match s.mailbox {
+            Some(id) => self.get_mailbox(user, id).await?,
+            None => {
+                let role = if s.draft {
+                    SpecialUse::Drafts
+                } else {
+                    SpecialUse::Sent
+                };
+                self.find_special_mailbox(user, role).await?
+            }
+        };
+        // Refuse before sending rather than send and fail to keep the copy.
+        if owner.storage_used.saturating_add(size) > self.quota_limit(&owner) {
+            return Err(Error::OverQuota);
+        }
+        let recipients = if s.envelope_to.is_empty() {
+            header_recipients(&content.index)
+        } else {
+            s.envelope_to.clone()
+        };
+        let queue_id = if send {
+            if recipients.is_empty() {
+                return Err(Error::Validation("the message has no recipients".into()));
+            }
+            let from = s
+                .envelope_from
+                .clone()
+                .filter(|f| !f.is_empty())
+                .or_else(|| Self::envelope_sender(&owner, &content.index));
+            Some(
+                self.relay_message(&owner, from, recipients.clone(), s.raw)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let seen = (send && target.special_use != Some(SpecialUse::Sent))
+            .then(|| super::register::seen_addresses(&content.index));
+        let mut flags = vec![SEEN.to_string()];
+        if s.draft {
+            flags.push(DRAFT.to_string());
+        }
+        let appended = self
+            .append_content(
+                user,
+                target.id,
+                content,
+                AppendOptions {
+                    flags,
+                    meta_data: s.meta_data,
+                    // Sent already: the copy is kept even if quota moved meanwhile.
+                    ignore_quota: send,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        // A copy in \Sent was recorded by the append; elsewhere record it here.
+        if let Some(seen) = seen {
+            self.record_seen(user, seen).await;
+        }
+        Ok(Submitted {
+            queue_id,
+            mailbox: target.id,
+            uid: appended.uid,
+            id: appended.id,
+            size,
+            recipients: if send { recipients } else { Vec::new() },
+        })
+    }
+
+    /// Send a stored draft to the recipients it names and move it to \Sent, where
+    /// it loses \Draft and is \Seen.
+    pub async fn submit_stored(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uid: u32,
+    ) -> Result<Submitted> {
+        let owner = self.sender_account(user).await?;
+        self.outbound_for_sending()?;
+        let message = self.get_message(user, mailbox, uid).await?;
+        if !message.meta.has_flag(DRAFT) {
+            return Err(Error::NotADraft);
+        }
+        let recipients = header_recipients(&message.index);
+        if recipients.is_empty() {
+            return Err(Error::Validation("the draft has no recipients".into()));
+        }
+        let raw = self
+            .body_reader(&message, 0, message.meta.size)
+            .read_all()
+            .await?;
+        let sent = self.find_special_mailbox(user, SpecialUse::Sent).await?;
+        let from = Self::envelope_sender(&owner, &message.index);
+        let queue_id = self
+            .relay_message(&owner, from, recipients.clone(), raw)
+            .await?;
+        let (uid, id) = self.file_as_sent(user, &sent, mailbox, uid).await?;
+        self.record_recipients(user, &message.index).await;
+        Ok(Submitted {
+            queue_id: Some(queue_id),
+            mailbox: sent.id,
+            uid,
+            id,
+            size: message.meta.size,
+            recipients,
+        })
+    }
+
+    /// Move a sent draft into \Sent (sharing its content) and mark it sent.
+    async fn file_as_sent(
+        &self,
+        user: ObjectId,
+        sent: &Mailbox,
+        mailbox: ObjectId,
+        uid: u32,
+    ) -> Result<(u32, ObjectId)> {
+        let (uid, id) = if mailbox == sent.id {
+            let meta = self
+                .list_messages(
+                    user,
+                    mailbox,
+                    &UidSet::from_uids([uid]),
+                    crate::model::SortOrder::Ascending,
+                    1,
+                )
+                .await?;
+            let m = meta.first().ok_or(Error::MessageNotFound)?;
+            (m.uid, m.id)
+        } else {
+            let moved = self
+                .move_messages(user, mailbox, &UidSet::from_uids([uid]), sent.id)
+                .await?;
+            let m = moved.first().ok_or(Error::MessageNotFound)?;
+            (m.uid, m.id)
+        };
+        let one = UidSet::from_uids([uid]);
+        self.update_flags(
+            user,
+            sent.id,
+            &one,
+            FlagOp::Remove,
+            &[DRAFT.to_string()],
+            None,
+        )
+        .await?;
+        self.update_flags(user, sent.id, &one, FlagOp::Add, &[SEEN.to_string()], None)
+            .await?;
+        Ok((uid, id))
+    }
+
+    /// Forward a stored message, byte for byte, to the user's forwarding target
+    /// number `target` (1-based, as listed in the user's `targets`) and/or to
+    /// `addresses` (addresses, `smtp://` relays or `http(s)://` URLs).
+    pub async fn forward_stored(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uid: u32,
+        target: Option<u32>,
+        addresses: &[String],
+    ) -> Result<StoredForward> {
+        let owner = self.sender_account(user).await?;
+        let outbound = self.outbound_for_sending()?;
+        let message = self.get_message(user, mailbox, uid).await?;
+        let mut targets: Vec<ForwardTarget> = Vec::new();
+        if let Some(n) = target {
+            let text = (n as usize)
+                .checked_sub(1)
+                .and_then(|i| owner.profile.targets.get(i))
+                .ok_or_else(|| {
+                    Error::Validation(format!("\"target\" {n} is not a forwarding target"))
+                })?;
+            targets.push(ForwardTarget::parse(text)?);
+        }
+        for a in addresses {
+            let t = ForwardTarget::parse(a).map_err(|_| {
+                Error::Validation(format!("\"addresses\" has an invalid target {a:?}"))
+            })?;
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+        if targets.is_empty() {
+            return Err(Error::Validation(
+                "\"addresses\" or \"target\" must name a forwarding target".into(),
+            ));
+        }
+        let limit = owner
+            .profile
+            .limits
+            .forwards
+            .filter(|f| *f > 0)
+            .unwrap_or(DEFAULT_MAX_FORWARDS);
+        self.reserve(counter_keys::FORWARDS, user, targets.len(), limit)
+            .await
+            .map_err(|_| {
+                Error::SendLimitReached("Daily forwarding limit for this account reached".into())
+            })?;
+        let raw = Arc::new(
+            self.body_reader(&message, 0, message.meta.size)
+                .read_all()
+                .await?,
+        );
+        let from = (!owner.address.is_empty()).then(|| owner.address.clone());
+        let rcpt = from
+            .clone()
+            .or_else(|| message.index.to.first().map(|a| a.address.clone()))
+            .unwrap_or_default();
+        let mut forwarded = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let (kind, value, result) = match t {
+                ForwardTarget::Mail(addr) => (
+                    "mail",
+                    addr.clone(),
+                    outbound
+                        .send(OutboundMessage {
+                            from: from.clone(),
+                            to: vec![addr.clone()],
+                            via: None,
+                            raw: raw.clone(),
+                        })
+                        .await,
+                ),
+                ForwardTarget::Relay(url) => (
+                    "relay",
+                    url.clone(),
+                    outbound
+                        .send(OutboundMessage {
+                            from: from.clone(),
+                            to: vec![rcpt.clone()],
+                            via: Some(url.clone()),
+                            raw: raw.clone(),
+                        })
+                        .await,
+                ),
+                ForwardTarget::Http(url) => (
+                    "http",
+                    url.clone(),
+                    outbound
+                        .post(
+                            url,
+                            parsed_message_json(&message.index, from.as_deref(), &rcpt),
+                        )
+                        .await,
+                ),
+            };
+            if let Err(e) = result {
+                // Targets not attempted give their count back.
+                self.release(counter_keys::FORWARDS, user, targets.len() - i)
+                    .await;
+                warn!(user = %user, target = %value, "forward of a stored message failed: {e}");
+                return Err(Error::SendFailed(relay_reason(e)));
+            }
+            forwarded.push(ForwardedTo {
+                seq: format!("{:03x}", i + 1),
+                kind,
+                value,
+            });
+        }
+        Ok(StoredForward {
+            queue_id: queue_id(),
+            forwarded,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bcc_is_removed_from_the_header_only() {
+        let raw = b"From: a@example.com\r\nBcc: x@example.com,\r\n  y@example.com\r\nTo: b@example.com\r\n\r\nBcc: stays in the body\r\n";
+        assert_eq!(
+            without_bcc(raw),
+            b"From: a@example.com\r\nTo: b@example.com\r\n\r\nBcc: stays in the body\r\n".to_vec()
+        );
+        let plain = b"To: b@example.com\r\n\r\nhi\r\n";
+        assert_eq!(without_bcc(plain), plain.to_vec());
+    }
+}
