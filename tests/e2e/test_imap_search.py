@@ -124,3 +124,35 @@ def test_address_keys_see_through_comments(eider):
     assert nums(ok(m.search(None, "BCC", '"den cop"'))) == [2]
     assert nums(ok(m.search(None, "TO", "otto.reader@post.example"))) == [1]
     assert nums(ok(m.search(None, "HEADER", "FROM", '""'))) == [1, 2, 3]
+
+
+def test_search_after_an_expunge_elsewhere(eider):
+    """A message expunged by another session cannot match; the SEARCH that the client
+    still sees it for says EXPUNGEISSUED and holds EXPUNGE back (RFC 3501 7.4.1)."""
+    m = box(eider)
+    other = raw_login(eider, create=False)
+    assert tagged(other.cmd("SELECT INBOX"))[0] == "OK"
+    other.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    assert tagged(other.cmd("EXPUNGE"))[0] == "OK"
+    r = raw_login(eider, create=False)
+    r.cmd("SELECT INBOX")
+    other.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    other.cmd("EXPUNGE")
+    lines = r.cmd("SEARCH ALL")
+    assert not any(l.endswith(b"EXPUNGE") for l in lines), lines
+    assert b"* SEARCH 2" in lines, lines
+    status, text = tagged(lines)
+    assert status == "OK" and text.startswith("[EXPUNGEISSUED]"), lines
+    # NOOP reports it; the next SEARCH is complete again.
+    assert b"* 1 EXPUNGE" in r.cmd("NOOP")
+    lines = r.cmd("SEARCH ALL")
+    assert lines[-2:] == [b"* SEARCH 1", lines[-1]] and b"EXPUNGEISSUED" not in lines[-1]
+    # UID SEARCH may report the expunge at once, before its answer.
+    other.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    other.cmd("EXPUNGE")
+    lines = r.cmd("UID SEARCH ALL")
+    assert lines[0] == b"* 1 EXPUNGE" and lines[1] == b"* SEARCH", lines
+    assert b"EXPUNGEISSUED" not in lines[-1]
+    r.close()
+    other.close()
+    m.logout()

@@ -182,7 +182,11 @@ mod tests {
             (Error::UserDisabled, 403, "UserDisabled"),
             (Error::SendingDisabled, 503, "ERRCOMPOSE"),
             (Error::SendFailed("451 later".into()), 500, "ERRCOMPOSE"),
-            (Error::SendLimitReached("limit".into()), 403, "RateLimitedError"),
+            (
+                Error::SendLimitReached("limit".into()),
+                403,
+                "RateLimitedError",
+            ),
             (Error::NotADraft, 400, "MessageNotDraft"),
         ];
         for (e, status, code) in cases {
