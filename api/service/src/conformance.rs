@@ -231,7 +231,7 @@ fn request(user: ObjectId, mailbox: ObjectId, raw: &[u8], flags: &[&str]) -> App
         content: ingest(raw),
         flags: flags.iter().map(|f| f.to_string()).collect(),
         internal_date: Utc::now(),
-        thread: ObjectId::new(),
+        thread: ThreadRef::Id(ObjectId::new()),
         expires: None,
         meta_data: json!({}),
         quota_limit: None,
@@ -1337,7 +1337,7 @@ pub async fn search_keys<S: Store>(s: &S) {
                thread: ObjectId| {
         let mut r = request(uid, mailbox, &raw, flags);
         r.internal_date = internal;
-        r.thread = thread;
+        r.thread = ThreadRef::Id(thread);
         r
     };
     let m1 = put(
@@ -1736,6 +1736,32 @@ pub async fn thread_resolution<S: Store>(s: &S) {
             .expect("other user"),
         t1
     );
+    // An append that asks the store to resolve does it in its own transaction.
+    let resolving = |subject: &str, refs: &[&str], raw: &[u8]| {
+        let mut r = request(u, a.inbox.id, raw, &[]);
+        r.thread = ThreadRef::Resolve {
+            subject: subject.to_string(),
+            ids: ids(refs),
+        };
+        r
+    };
+    let joined = s
+        .append(resolving("unrelated", &["a@x"], &simple(1)))
+        .await
+        .expect("append joining by id");
+    let fresh = s
+        .append(resolving("a new topic", &["new@x"], &simple(2)))
+        .await
+        .expect("append starting a thread");
+    let reply = s
+        .append(resolving("", &["new@x"], &simple(3)))
+        .await
+        .expect("append of a reply");
+    let rows = all_meta(s, a.inbox.id).await;
+    let thread_of = |uid: u32| rows.iter().find(|m| m.uid == uid).map(|m| m.thread);
+    assert_eq!(thread_of(joined.uid), Some(t1));
+    assert_ne!(thread_of(fresh.uid), Some(t1));
+    assert_eq!(thread_of(reply.uid), thread_of(fresh.uid));
     s.delete_user(u).await.expect("cleanup");
     s.delete_user(b.user.id).await.expect("cleanup");
 }

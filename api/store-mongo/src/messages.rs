@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use eider_service::model::{
     AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
     FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage,
-    UidSet,
+    ThreadRef, UidSet,
 };
 use eider_service::{MessageStore, ObjectId, StoreError, StoreResult};
 use futures::TryStreamExt;
@@ -189,6 +189,15 @@ impl MongoStore {
             quota_limit,
             dedupe_message_id,
         } = req;
+        // Not inside the transaction: thread resolution in this backend is not
+        // transactional anyway (see threads.rs).
+        let thread = match thread {
+            ThreadRef::Id(t) => t,
+            ThreadRef::Resolve { subject, ids } => {
+                self.resolve_thread_inner(user, &subject, &ids, Utc::now())
+                    .await?
+            }
+        };
         let m = NewMessage {
             sent_day: content.index.sent_day(),
             id,

@@ -72,7 +72,7 @@ fn request(user: ObjectId, mailbox: ObjectId, raw: &[u8]) -> AppendRequest {
         },
         flags: Vec::new(),
         internal_date: Utc::now(),
-        thread: ObjectId::new(),
+        thread: ThreadRef::Id(ObjectId::new()),
         expires: None,
         meta_data: json!({}),
         quota_limit: None,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::Utc;
-use eider_service::model::{AppendRequest, Mailbox, NewContent, User, UserProfile};
+use eider_service::model::{AppendRequest, Mailbox, NewContent, ThreadRef, User, UserProfile};
 use eider_service::{MailboxStore, MessageStore, ObjectId, UserStore};
 use eider_store_sqlite::{SqliteOptions, SqliteStore};
 
@@ -122,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     },
                     flags: Vec::new(),
                     internal_date: Utc::now(),
-                    thread: ObjectId::new(),
+                    thread: ThreadRef::Id(ObjectId::new()),
                     expires: None,
                     meta_data: serde_json::json!({}),
                     quota_limit: None,

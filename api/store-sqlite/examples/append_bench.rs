@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use eider_service::model::{
-    AppendRequest, Mailbox, NewContent, SearchKey, SearchQuery, SortOrder, UidSet, User,
+    AppendRequest, Mailbox, NewContent, SearchKey, SearchQuery, SortOrder, ThreadRef, UidSet, User,
     UserProfile,
 };
 use eider_service::{BlobStore, MessageStore, ObjectId, UserStore};
@@ -35,7 +35,7 @@ fn request(user: ObjectId, mailbox: ObjectId, n: usize) -> AppendRequest {
         },
         flags: Vec::new(),
         internal_date: Utc::now(),
-        thread: ObjectId::new(),
+        thread: ThreadRef::Id(ObjectId::new()),
         expires: None,
         meta_data: serde_json::json!({}),
         quota_limit: None,

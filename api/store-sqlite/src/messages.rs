@@ -10,7 +10,7 @@ use eider_message::BlobHash;
 use eider_service::model::{
     AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
     FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage,
-    UidSet,
+    ThreadRef, UidSet,
 };
 use eider_service::{MessageStore, ObjectId, StoreError, StoreResult};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
@@ -116,7 +116,7 @@ struct NewMessage {
     mailbox: ObjectId,
     flags: Vec<String>,
     internal_date: DateTime<Utc>,
-    thread: ObjectId,
+    thread: ThreadRef,
     expires: Option<DateTime<Utc>>,
     meta_data: String,
     quota_limit: Option<u64>,
@@ -150,6 +150,12 @@ fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Resu
         }
     }
     users::check_quota(tx, m.user, c.size, m.quota_limit)?;
+    let thread = match &m.thread {
+        ThreadRef::Id(t) => *t,
+        ThreadRef::Resolve { subject, ids } => {
+            threads::resolve(tx, m.user, subject, ids, Utc::now())?
+        }
+    };
     let content_id = content::insert(tx, c)?;
     let uid = mbox.uid_next;
     let modseq = mbox.modify_index + 1;
@@ -176,7 +182,7 @@ fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Resu
         ms(m.internal_date),
         c.header_date,
         int(c.size),
-        &m.thread.0,
+        &thread.0,
         content_id,
         &c.oid.0,
         &c.subject,

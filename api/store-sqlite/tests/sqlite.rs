@@ -11,7 +11,7 @@ use chrono::Utc;
 use eider_message::BlobHash;
 use eider_service::model::{
     AppendRequest, FlagOp, FlagUpdate, Mailbox, NewContent, SearchKey, SearchQuery, SortOrder,
-    UidSet, User, UserProfile,
+    ThreadRef, UidSet, User, UserProfile,
 };
 use eider_service::{BlobStore, MailboxStore, MessageStore, ObjectId, UserStore};
 use eider_store_sqlite::{SqliteOptions, SqliteStore};
@@ -93,7 +93,7 @@ fn request(user: ObjectId, mailbox: ObjectId, raw: &[u8]) -> AppendRequest {
         },
         flags: Vec::new(),
         internal_date: Utc::now(),
-        thread: ObjectId::new(),
+        thread: ThreadRef::Id(ObjectId::new()),
         expires: None,
         meta_data: serde_json::json!({}),
         quota_limit: None,

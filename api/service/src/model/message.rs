@@ -121,6 +121,20 @@ pub struct NewContent {
     pub blobs: Vec<ExtractedBlob>,
 }
 
+/// Which thread a new message joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThreadRef {
+    Id(ObjectId),
+    /// Resolved by the store inside the append's transaction, as
+    /// [`crate::store::MessageStore::resolve_thread`] does: by the Message-IDs the
+    /// message references, else by its normalized subject. One write instead of
+    /// two, so a delivery waits for one group commit.
+    Resolve {
+        subject: String,
+        ids: Vec<String>,
+    },
+}
+
 /// Everything a store needs to append one message atomically.
 #[derive(Debug, Clone)]
 pub struct AppendRequest {
@@ -130,7 +144,7 @@ pub struct AppendRequest {
     pub content: NewContent,
     pub flags: Vec<String>,
     pub internal_date: DateTime<Utc>,
-    pub thread: ObjectId,
+    pub thread: ThreadRef,
     pub expires: Option<DateTime<Utc>>,
     pub meta_data: serde_json::Value,
     /// Refuse with OverQuota when storage used + size would exceed this.

@@ -7,7 +7,8 @@ use super::Service;
 use crate::flags::normalize_flags;
 use crate::model::{
     AppendRequest, Appended, CopiedMessage, FlagOp, FlagUpdate, FlagsChanged, JournalEntry,
-    Mailbox, MessageMeta, NewContent, SearchQuery, SortOrder, SpecialUse, StoredMessage, UidSet,
+    Mailbox, MessageMeta, NewContent, SearchQuery, SortOrder, SpecialUse, StoredMessage, ThreadRef,
+    UidSet,
 };
 use crate::{Error, ObjectId, Result};
 
@@ -72,14 +73,10 @@ impl Service {
         let mbox = self.get_mailbox(user, mailbox).await?;
         let flags = normalize_flags(&opts.flags)?;
         let internal_date = opts.internal_date.unwrap_or_else(Utc::now);
-        let thread = self
-            .store()
-            .resolve_thread(
-                user,
-                &content.index.thread_subject,
-                &thread_ids(&content.index),
-            )
-            .await?;
+        let thread = ThreadRef::Resolve {
+            subject: content.index.thread_subject.clone(),
+            ids: thread_ids(&content.index),
+        };
         let expires = opts
             .expires
             .or_else(|| retention_expiry(&mbox, internal_date));
