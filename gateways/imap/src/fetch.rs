@@ -644,9 +644,8 @@ impl Session {
                     match reader.next_chunk().await {
                         Ok(Some(chunk)) => {
                             let take = (len - sent).min(chunk.len() as u64) as usize;
-                            self.conn.write(&chunk[..take]);
+                            self.conn.write_large(&chunk[..take]).await?;
                             sent += take as u64;
-                            self.conn.maybe_flush().await?;
                         }
                         Ok(None) => break,
                         Err(e) => {

@@ -213,6 +213,18 @@ impl Connection {
         self.wbuf.extend_from_slice(data);
     }
 
+    /// Append `data`; a large piece (message bodies) goes to the socket without
+    /// being copied into the buffer, right after what is buffered.
+    pub async fn write_large(&mut self, data: &[u8]) -> io::Result<()> {
+        if data.len() < FLUSH_AT {
+            self.write(data);
+            return self.maybe_flush().await;
+        }
+        self.send_buffer().await?;
+        self.sends += 1;
+        self.io()?.write_all(data).await
+    }
+
     /// Send the buffered output when it has grown past [`FLUSH_AT`].
     pub async fn maybe_flush(&mut self) -> io::Result<()> {
         if self.wbuf.len() >= FLUSH_AT {
