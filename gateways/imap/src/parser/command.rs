@@ -758,6 +758,7 @@ fn id_params(c: &mut Cursor<'_>) -> PResult<IdParams> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::framing;
     use super::*;
 
     fn cmd(s: &str) -> Command {
@@ -907,6 +908,48 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Found by the `command` fuzz target: an 8-bit tag was accepted and echoed
+    /// through `from_utf8_lossy`, so the answer carried a tag the client never sent.
+    #[test]
+    fn eight_bit_tag_is_refused() {
+        let e = parse_command(b"\xdd NOOP\r\n").expect_err("8-bit tag");
+        assert_eq!(e.tag, None);
+        assert!(parse_command(b"a\xc3\xa9 NOOP\r\n").is_err());
+        assert_eq!(framing::peek_tag_and_name(b"\xddc NOOP").0, None);
+        assert_eq!(cmd("A.1_x NOOP"), Command::Noop);
+    }
+
+    /// The section echoed in `BODY[...]` must parse back to the same section,
+    /// also when a header name is not an atom (it is written quoted).
+    #[test]
+    fn echoed_sections_parse_back() {
+        for req in [
+            "a FETCH 1 BODY[HEADER.FIELDS (\"X(\")]",
+            "a FETCH 1 BODY[1.HEADER.FIELDS.NOT (From \")\" \"{3}\" \"a\\\"b\" \"c\\\\\" \"%*\" x])]",
+            "a FETCH 1 BODY[2.3.HEADER.FIELDS ({4}\r\nX-(a To)]",
+        ] {
+            let Command::Fetch { items, .. } = cmd(req) else {
+                panic!("{req}");
+            };
+            let FetchAtt::BodySection { section, .. } = &items[0] else {
+                panic!("{req}");
+            };
+            let echoed = format!("a FETCH 1 BODY[{}]", section.render());
+            let Command::Fetch { items: back, .. } = cmd(&echoed) else {
+                panic!("{echoed}");
+            };
+            assert_eq!(back, items, "{echoed}");
+        }
+        assert_eq!(
+            Section {
+                part: vec![1],
+                text: Some(SectionText::HeaderFields(vec!["From".into(), "X(".into()]))
+            }
+            .render(),
+            "1.HEADER.FIELDS (From \"X(\")"
+        );
     }
 
     #[test]

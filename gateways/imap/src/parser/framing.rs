@@ -2,6 +2,8 @@
 //! reads line by line; a line ending in `{N}` (or `{N+}`, `~{N}`) is followed by
 //! N bytes of literal and then more of the same command.
 
+use super::lexer::is_tag_char;
+
 /// A literal announced at the end of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiteralHeader {
@@ -38,11 +40,7 @@ pub fn peek_tag_and_name(first_line: &[u8]) -> (Option<String>, String) {
     let mut parts = first_line.splitn(3, |&b| b == b' ');
     let tag = parts
         .next()
-        .filter(|t| {
-            !t.is_empty()
-                && t.iter()
-                    .all(|&b| super::lexer::is_astring_char(b) && b != b'+')
-        })
+        .filter(|t| !t.is_empty() && t.len() <= 256 && t.iter().all(|&b| is_tag_char(b)))
         .map(|t| String::from_utf8_lossy(t).into_owned());
     let mut name = parts
         .next()

@@ -29,8 +29,10 @@ fn is_list_char(b: u8) -> bool {
     is_astring_char(b) || b == b'%' || b == b'*'
 }
 
-fn is_tag_char(b: u8) -> bool {
-    is_astring_char(b) && b != b'+'
+/// RFC 3501 tag: ASTRING-CHAR except "+", 7-bit only. Unlike atoms, 8-bit bytes
+/// are refused: the tag is echoed in the answer and must come back byte for byte.
+pub fn is_tag_char(b: u8) -> bool {
+    is_astring_char(b) && b != b'+' && b.is_ascii()
 }
 
 /// A cursor over the bytes of one command.

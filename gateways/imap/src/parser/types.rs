@@ -138,19 +138,42 @@ impl Section {
                 SectionText::Text => s.push_str("TEXT"),
                 SectionText::Mime => s.push_str("MIME"),
                 SectionText::HeaderFields(f) => {
-                    s.push_str("HEADER.FIELDS (");
-                    s.push_str(&f.join(" "));
-                    s.push(')');
+                    s.push_str("HEADER.FIELDS ");
+                    header_list(&mut s, f);
                 }
                 SectionText::HeaderFieldsNot(f) => {
-                    s.push_str("HEADER.FIELDS.NOT (");
-                    s.push_str(&f.join(" "));
-                    s.push(')');
+                    s.push_str("HEADER.FIELDS.NOT ");
+                    header_list(&mut s, f);
                 }
             }
         }
         s
     }
+}
+
+/// `(From "X(odd)")`: names kept as the client sent them, quoted when they are not
+/// atoms, so the echoed section is one token a client can parse (`)`, `{N}` or `"`
+/// in a bare name would end the list, announce a literal or open a string).
+fn header_list(s: &mut String, names: &[String]) {
+    s.push('(');
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        if !name.is_empty() && name.bytes().all(super::is_atom_char) {
+            s.push_str(name);
+        } else {
+            s.push('"');
+            for ch in name.chars() {
+                if ch == '"' || ch == '\\' {
+                    s.push('\\');
+                }
+                s.push(ch);
+            }
+            s.push('"');
+        }
+    }
+    s.push(')');
 }
 
 /// `<start.count>`
