@@ -67,8 +67,9 @@ fn kind_of(code: i64) -> Option<JournalKind> {
 }
 
 pub(crate) fn append(tx: &Transaction<'_>, e: &Entry<'_>) -> Result<()> {
+    // OR FAIL spares a statement journal per entry (see `transfer` in messages.rs).
     tx.prepare_cached(
-        "INSERT INTO journal (user, mailbox, modseq, kind, uid, message, flags, path, created)
+        "INSERT OR FAIL INTO journal (user, mailbox, modseq, kind, uid, message, flags, path, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
