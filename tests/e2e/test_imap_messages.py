@@ -245,3 +245,48 @@ def test_binary_append_with_nul_is_stored_base64(eider):
     assert b"BINARY.SIZE[1] 14" in lines[0], lines
     assert lines[0].endswith(b"~{14}\r\n" + content + b")"), lines
     r.close()
+
+
+def _with_attachment(i, size):
+    """A message whose attachment is stored as a de-duplicated blob and re-encoded on read."""
+    import base64
+
+    payload = bytes((i * 7 + n * 13) % 251 for n in range(size))
+    encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    return (
+        b"From: a@example.com\r\nTo: b@example.com\r\nSubject: file %d\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n'
+        b"--b%d\r\nContent-Type: text/plain\r\n\r\nSee the file %d.\r\n"
+        b"--b%d\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" % (i, i, i, i, i)
+        + encoded
+        + b"--b%d--\r\n" % i
+    )
+
+
+def test_fetch_bodies_of_many_messages(eider):
+    """FETCH 1:* of whole bodies, parts and partials over messages small (read ahead
+    in one store call each) and large (read piece by piece): every answer is byte-exact."""
+    messages = [make_message(0), MULTIPART]
+    messages += [_with_attachment(i, size) for i, size in enumerate([10, 3000, 70_000, 1_400_000, 200])]
+    messages += [make_message(i) for i in range(1, 6)]
+    m = setup_box(eider, messages)
+    for items, expect in [
+        ("BODY.PEEK[]", lambda raw: raw),
+        ("BODY.PEEK[]<10.5000>", lambda raw: raw[10:5010]),
+        ("BODY.PEEK[TEXT]", lambda raw: raw.split(b"\r\n\r\n", 1)[1]),
+        ("RFC822.HEADER", lambda raw: raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"),
+    ]:
+        data = ok(m.fetch("1:*", f"({items})"))
+        bodies = [d[1] for d in data if isinstance(d, tuple)]
+        assert len(bodies) == len(messages), items
+        for n, (got, raw) in enumerate(zip(bodies, messages), start=1):
+            assert got == expect(raw), f"{items} of message {n}"
+    # Two streamed items per message.
+    data = ok(m.fetch("1:*", "(BODY.PEEK[HEADER] BODY.PEEK[TEXT])"))
+    parts = [d[1] for d in data if isinstance(d, tuple)]
+    assert len(parts) == 2 * len(messages)
+    for n, raw in enumerate(messages):
+        head, text = raw.split(b"\r\n\r\n", 1)
+        assert parts[2 * n] == head + b"\r\n\r\n" and parts[2 * n + 1] == text
+    m.logout()
