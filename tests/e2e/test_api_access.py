@@ -146,3 +146,24 @@ def test_refuses_open_api_beyond_loopback(tmp_path):
                           capture_output=True, timeout=30)
     assert proc.returncode != 0
     assert b"access control" in proc.stdout + proc.stderr
+
+
+def test_sending_routes_need_a_token_of_their_user(guarded):
+    """submit, submit of a stored draft, forward and the address register refuse a
+    missing or wrong token, and a user token acting for another user."""
+    make_user(guarded, "alice", address="alice@example.com")
+    bob = make_user(guarded, "bob", address="bob@example.com")
+    token = login(guarded, "alice")
+    zero = "0" * 24
+    routes = (
+        ("POST", f"/users/{bob}/submit", {"to": [{"address": "x@example.net"}], "text": "hi"}),
+        ("POST", f"/users/{bob}/mailboxes/{zero}/messages/1/submit", {}),
+        ("POST", f"/users/{bob}/mailboxes/{zero}/messages/1/forward", {"addresses": ["x@example.net"]}),
+        ("GET", f"/users/{bob}/addressregister?query=a", None),
+    )
+    for method, path, body in routes:
+        for bad in (None, "wrong"):
+            status, resp = guarded.api(method, path, body, token=bad)
+            assert (status, resp["code"]) == (403, "InvalidToken"), (path, bad)
+        status, resp = guarded.api(method, path, body, token=token)
+        assert (status, resp["code"]) == (403, "MissingPrivileges"), path
