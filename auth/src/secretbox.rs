@@ -107,13 +107,24 @@ mod tests {
         let sealed = b.seal("JBSWY3DPEHPK3PXP", "user1:totp").expect("seal");
         assert!(is_sealed(&sealed));
         assert!(!sealed.contains("JBSWY3DPEHPK3PXP"));
-        assert_ne!(sealed, b.seal("JBSWY3DPEHPK3PXP", "user1:totp").expect("seal"));
-        assert_eq!(b.open(&sealed, "user1:totp").expect("open"), "JBSWY3DPEHPK3PXP");
+        assert_ne!(
+            sealed,
+            b.seal("JBSWY3DPEHPK3PXP", "user1:totp").expect("seal")
+        );
+        assert_eq!(
+            b.open(&sealed, "user1:totp").expect("open"),
+            "JBSWY3DPEHPK3PXP"
+        );
         // Another context, another key, or a damaged value does not open.
         assert!(b.open(&sealed, "user2:totp").is_err());
-        assert!(SecretBox::new(b"other").open(&sealed, "user1:totp").is_err());
+        assert!(SecretBox::new(b"other")
+            .open(&sealed, "user1:totp")
+            .is_err());
         assert!(b.open("$eider-gcm$AAAA", "user1:totp").is_err());
         // Plaintext from before sealing reads as it is.
-        assert_eq!(b.open("JBSWY3DPEHPK3PXP", "x").expect("plain"), "JBSWY3DPEHPK3PXP");
+        assert_eq!(
+            b.open("JBSWY3DPEHPK3PXP", "x").expect("plain"),
+            "JBSWY3DPEHPK3PXP"
+        );
     }
 }

@@ -831,10 +831,7 @@ fn tail_rule(c: &Command) -> Tail {
 
 /// Resolves when a beacon ending a session logged in with `source` arrives (never
 /// without a receiver).
-pub(crate) async fn wait_logout(
-    rx: &mut Option<broadcast::Receiver<Beacon>>,
-    source: &AuthSource,
-) {
+pub(crate) async fn wait_logout(rx: &mut Option<broadcast::Receiver<Beacon>>, source: &AuthSource) {
     match rx.as_mut() {
         Some(rx) => source.revoked(rx).await,
         None => std::future::pending().await,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use eider_service::model::{Beacon, FetchWant, FetchedMessage, MessageMeta, UidSet};
 use eider_service::{AuthRequest, AuthSource, Error as ServiceError, ObjectId, Protocol, Service};
-use tokio::sync::broadcast;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
 use crate::command::{self, Command};

@@ -107,9 +107,7 @@ impl AuthSource {
             match rx.recv().await {
                 Ok(b) if self.ended_by(&b) => return,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => {
-                    return std::future::pending().await
-                }
+                Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
             }
         }
     }
@@ -171,8 +169,7 @@ impl Service {
         // (a NAT shared with an attacker does not lock everyone out); anything but
         // a success is answered RateLimited, as before.
         let user_limited = |key: String| async move {
-            self.user_rate_limited(&key).await
-                || (ip_limited && self.user_has_failures(&key).await)
+            self.user_rate_limited(&key).await || (ip_limited && self.user_has_failures(&key).await)
         };
         let refused = |e: Error| match e {
             Error::AuthFailed if ip_limited => Error::RateLimited,

@@ -116,8 +116,7 @@ impl Service {
                     Err(Error::Validation(
                         "\"password\" is not a supported password hash".into(),
                     ))
-                } else if !eider_auth::is_supported_hash_within(&p, &self.security().hash_limits)
-                {
+                } else if !eider_auth::is_supported_hash_within(&p, &self.security().hash_limits) {
                     // Every login would pay this cost on the shared hashing pool.
                     Err(Error::Validation(
                         "\"password\" hash is costlier than this server accepts".into(),
