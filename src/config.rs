@@ -160,6 +160,106 @@ fn set_path(table: &mut Table, path: &[&str], value: Value) {
     }
 }
 
+/// `secretFile` of `[api.accessControl]`: the root secret read from a file, so it
+/// is not visible in the process list as `--set` would be.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AccessSecretFile {
+    pub secret_file: String,
+}
+
+impl AccessSecretFile {
+    /// The secret in the file (without its trailing line end), None when unset.
+    pub fn read(&self) -> Result<Option<String>, String> {
+        let path = self.secret_file.trim();
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read [api.accessControl] secretFile {path}: {e}"))?;
+        let secret = text.trim_end_matches(['\r', '\n']).to_string();
+        if secret.is_empty() {
+            return Err(format!("[api.accessControl] secretFile {path} is empty"));
+        }
+        Ok(Some(secret))
+    }
+}
+
+/// `[totp]`: the key that seals TOTP seeds at rest.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct TotpConfig {
+    pub secret: String,
+}
+
+/// Where the embedded store keeps the generated key when `[totp] secret` is empty.
+const GENERATED_KEY_FILE: &str = "secret.key";
+
+impl TotpConfig {
+    /// The configured key; else, on the embedded store, a random key generated once
+    /// under its path (owner-only); else (MongoDB without a secret) none.
+    pub fn secret_box(
+        &self,
+        storage: &StorageConfig,
+    ) -> Result<Option<eider_service::security::SecretBox>, String> {
+        let secret = self.secret.trim();
+        if !secret.is_empty() {
+            return Ok(Some(eider_service::security::SecretBox::new(
+                secret.as_bytes(),
+            )));
+        }
+        if storage.backend != "embedded" {
+            tracing::warn!(
+                "[totp] secret is empty: TOTP seeds are stored unencrypted; set the same secret on every instance"
+            );
+            return Ok(None);
+        }
+        let key = generated_key(&storage.path.join(GENERATED_KEY_FILE))?;
+        Ok(Some(eider_service::security::SecretBox::new(&key)))
+    }
+}
+
+/// Read the key file, creating it (0600, 32 random bytes as hex) the first time.
+fn generated_key(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    match std::fs::read(path) {
+        Ok(key) if !key.is_empty() => return Ok(key),
+        Ok(_) => return Err(format!("{} is empty", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    if let Some(dir) = path.parent() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let key = hex::encode(bytes);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut file = opts
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(key.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated the key that seals TOTP seeds");
+    Ok(key.into_bytes())
+}
+
 /// `[auth]`: login rate limits, 2FA, tokens, auth log, hashing pool.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -168,6 +268,7 @@ pub struct AuthConfig {
     pub user_window: u64,
     pub ip_failures: u32,
     pub ip_window: u64,
+    pub ip_limit_spares_clean_users: bool,
     pub totp_failures: u32,
     pub totp_window: u64,
     pub totp_skew: u16,
@@ -176,6 +277,31 @@ pub struct AuthConfig {
     pub max_asps: usize,
     pub token_ttl: u64,
     pub hash_concurrency: usize,
+    pub imported_hashes: ImportedHashes,
+}
+
+/// `[auth.importedHashes]`: the most a `hashedPassword` may cost, per format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ImportedHashes {
+    pub bcrypt_cost: u32,
+    pub pbkdf2_iterations: u32,
+    pub sha_crypt_rounds: u32,
+    pub argon2_memory: u32,
+    pub argon2_time: u32,
+}
+
+impl Default for ImportedHashes {
+    fn default() -> Self {
+        let d = eider_service::security::HashLimits::IMPORT;
+        Self {
+            bcrypt_cost: d.bcrypt_cost,
+            pbkdf2_iterations: d.pbkdf2_iterations,
+            sha_crypt_rounds: d.sha_crypt_rounds,
+            argon2_memory: d.argon2_memory_kib,
+            argon2_time: d.argon2_time,
+        }
+    }
 }
 
 impl Default for AuthConfig {
@@ -186,6 +312,7 @@ impl Default for AuthConfig {
             user_window: d.user_window.as_secs(),
             ip_failures: d.ip_failures,
             ip_window: d.ip_window.as_secs(),
+            ip_limit_spares_clean_users: d.ip_limit_spares_clean_users,
             totp_failures: d.totp_failures,
             totp_window: d.totp_window.as_secs(),
             totp_skew: d.totp_skew,
@@ -194,6 +321,7 @@ impl Default for AuthConfig {
             max_asps: d.max_asps,
             token_ttl: d.token_ttl.as_secs(),
             hash_concurrency: 0,
+            imported_hashes: ImportedHashes::default(),
         }
     }
 }
@@ -205,6 +333,7 @@ impl AuthConfig {
         s.user_window = Duration::from_secs(self.user_window.max(1));
         s.ip_failures = self.ip_failures;
         s.ip_window = Duration::from_secs(self.ip_window.max(1));
+        s.ip_limit_spares_clean_users = self.ip_limit_spares_clean_users;
         s.totp_failures = self.totp_failures;
         s.totp_window = Duration::from_secs(self.totp_window.max(1));
         s.totp_skew = self.totp_skew.min(10);
@@ -215,6 +344,14 @@ impl AuthConfig {
         s.max_asps = self.max_asps;
         s.token_ttl = Duration::from_secs(self.token_ttl.max(60));
         s.hash_pool = eider_service::security::HashPool::new(self.hash_concurrency);
+        let h = &self.imported_hashes;
+        s.hash_limits = eider_service::security::HashLimits {
+            bcrypt_cost: h.bcrypt_cost,
+            pbkdf2_iterations: h.pbkdf2_iterations,
+            sha_crypt_rounds: h.sha_crypt_rounds,
+            argon2_memory_kib: h.argon2_memory,
+            argon2_time: h.argon2_time,
+        };
     }
 }
 

@@ -53,10 +53,12 @@ pub fn run(cfg: Config) -> ExitCode {
     }
 }
 
-fn service_config(cfg: &Config) -> Result<ServiceConfig, String> {
+fn service_config(cfg: &Config, storage: &StorageConfig) -> Result<ServiceConfig, String> {
     let mut sc = ServiceConfig::default();
     let auth: crate::config::AuthConfig = cfg.section("auth").map_err(|e| e.to_string())?;
     auth.apply(&mut sc.security);
+    let totp: crate::config::TotpConfig = cfg.section("totp").map_err(|e| e.to_string())?;
+    sc.security.secrets = totp.secret_box(storage)?;
     if let Some(mb) = cfg.get("maxStorage").and_then(|v| v.as_integer()) {
         sc.default_quota = (mb.max(0) as u64) * 1024 * 1024;
     }
@@ -107,7 +109,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         }
         Arc::new(InProcessBus::new())
     };
-    let mut service = Service::new(store, bus, service_config(&cfg)?);
+    let mut service = Service::new(store, bus, service_config(&cfg, &storage)?);
     // The API's submit and forward send through the same relay client as LMTP's forwards.
     let relay: eider_lmtp::RelayConfig = cfg.section("relay").map_err(|e| e.to_string())?;
     if relay.enabled {
@@ -117,7 +119,13 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
-    let api: eider_http::ApiConfig = cfg.section("api").map_err(|e| e.to_string())?;
+    let mut api: eider_http::ApiConfig = cfg.section("api").map_err(|e| e.to_string())?;
+    let access: crate::config::AccessSecretFile = cfg
+        .section("api.accessControl")
+        .map_err(|e| e.to_string())?;
+    if let Some(secret) = access.read()? {
+        api.access_control.secret = secret;
+    }
     if api.enabled {
         let server = eider_http::bind(service.clone(), &api)
             .await

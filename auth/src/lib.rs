@@ -7,6 +7,7 @@ mod asp;
 pub mod mobileconfig;
 mod password;
 mod qr;
+mod secretbox;
 mod token;
 mod totp;
 
@@ -14,8 +15,9 @@ pub use asp::{
     asp_selector, generate_asp, normalize_asp, normalize_scopes, scope_allowed, ASP_LEN, ASP_SCOPES,
 };
 pub use password::{
-    hash_format, hash_password, is_supported_hash, needs_rehash, verify_password, HashFormat,
-    PasswordError,
+    hash_format, hash_password, is_supported_hash, is_supported_hash_within, needs_rehash,
+    verify_password, HashFormat, HashLimits, PasswordError,
 };
+pub use secretbox::{is_sealed, SecretBox, SecretError};
 pub use token::{random_hex, secrets_equal, token_hash};
 pub use totp::{check_totp, generate_totp_seed, otpauth_url, qr_data_url, totp_code, TotpError};

@@ -38,14 +38,60 @@ pub enum HashFormat {
     ShaCrypt,
 }
 
-/// Upper bounds on the work a stored hash may ask for. A hash beyond them is refused
-/// when it is imported (`hashedPassword`) and never verified, so that one login
-/// cannot pin a CPU for minutes or allocate gigabytes.
-const MAX_ARGON2_M_COST_KIB: u32 = 256 * 1024;
-const MAX_ARGON2_T_COST: u32 = 16;
-const MAX_PBKDF2_ITERATIONS: u32 = 5_000_000;
-const MAX_BCRYPT_COST: u32 = 16;
-const MAX_SHA_CRYPT_ROUNDS: u32 = 5_000_000;
+/// Upper bounds on the work a stored hash may ask for, per format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLimits {
+    /// bcrypt's cost (log2 of the rounds).
+    pub bcrypt_cost: u32,
+    /// pbkdf2 iterations.
+    pub pbkdf2_iterations: u32,
+    /// sha256-crypt and sha512-crypt rounds.
+    pub sha_crypt_rounds: u32,
+    /// argon2 memory in KiB.
+    pub argon2_memory_kib: u32,
+    /// argon2 passes.
+    pub argon2_time: u32,
+}
+
+impl HashLimits {
+    /// The most any stored hash is verified with: beyond it a hash never matches, so
+    /// that one login cannot pin a CPU for minutes or allocate gigabytes.
+    pub const VERIFY: HashLimits = HashLimits {
+        bcrypt_cost: 16,
+        pbkdf2_iterations: 5_000_000,
+        sha_crypt_rounds: 5_000_000,
+        argon2_memory_kib: 256 * 1024,
+        argon2_time: 16,
+    };
+
+    /// What an imported hash (`hashedPassword`) may cost by default: about a
+    /// quarter second or less per check (bcrypt 12 is WildDuck's own cost).
+    pub const IMPORT: HashLimits = HashLimits {
+        bcrypt_cost: 12,
+        pbkdf2_iterations: 1_000_000,
+        sha_crypt_rounds: 1_000_000,
+        argon2_memory_kib: 64 * 1024,
+        argon2_time: 8,
+    };
+
+    /// These limits, never above [`HashLimits::VERIFY`].
+    pub fn capped(self) -> HashLimits {
+        let v = HashLimits::VERIFY;
+        HashLimits {
+            bcrypt_cost: self.bcrypt_cost.min(v.bcrypt_cost),
+            pbkdf2_iterations: self.pbkdf2_iterations.min(v.pbkdf2_iterations),
+            sha_crypt_rounds: self.sha_crypt_rounds.min(v.sha_crypt_rounds),
+            argon2_memory_kib: self.argon2_memory_kib.min(v.argon2_memory_kib),
+            argon2_time: self.argon2_time.min(v.argon2_time),
+        }
+    }
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits::IMPORT
+    }
+}
 
 /// Hash a password with argon2id (default parameters) and a random salt, as a PHC
 /// string.
@@ -150,17 +196,24 @@ pub fn hash_format(hash: &str) -> Option<HashFormat> {
     })
 }
 
-/// True when `hash` is a well-formed hash of a supported format whose cost stays
-/// within this server's bounds (what POST /users with `hashedPassword` accepts).
+/// True when `hash` is a well-formed hash of a supported format that
+/// [`verify_password`] checks (its cost within [`HashLimits::VERIFY`]).
 pub fn is_supported_hash(hash: &str) -> bool {
+    is_supported_hash_within(hash, &HashLimits::VERIFY)
+}
+
+/// True when `hash` is a well-formed hash of a supported format whose cost stays
+/// within `limits` (what POST /users with `hashedPassword` accepts).
+pub fn is_supported_hash_within(hash: &str, limits: &HashLimits) -> bool {
+    let limits = limits.capped();
     match hash_format(hash) {
         Some(HashFormat::Argon2) => PasswordHash::new(hash)
             .ok()
-            .is_some_and(|h| argon2_params_ok(&h)),
-        Some(HashFormat::Pbkdf2) => parse_pbkdf2(hash).is_some(),
-        Some(HashFormat::Bcrypt) => bcrypt_cost(hash).is_some(),
+            .is_some_and(|h| argon2_params_ok(&h, &limits)),
+        Some(HashFormat::Pbkdf2) => parse_pbkdf2(hash, &limits).is_some(),
+        Some(HashFormat::Bcrypt) => bcrypt_cost(hash, &limits).is_some(),
         Some(HashFormat::Md5Crypt) => hash.split('$').count() == 4,
-        Some(HashFormat::ShaCrypt) => sha_crypt_rounds_ok(hash),
+        Some(HashFormat::ShaCrypt) => sha_crypt_rounds_ok(hash, &limits),
         None => false,
     }
 }
@@ -171,14 +224,14 @@ pub fn verify_password(password: &str, hash: &str) -> Result<bool, PasswordError
     match format {
         HashFormat::Argon2 => {
             let parsed = PasswordHash::new(hash).map_err(|_| PasswordError::UnsupportedHash)?;
-            if !argon2_params_ok(&parsed) {
+            if !argon2_params_ok(&parsed, &HashLimits::VERIFY) {
                 return Err(PasswordError::UnsupportedHash);
             }
             verify_argon2(password, &parsed)
         }
         HashFormat::Pbkdf2 => verify_pbkdf2(password, hash),
         HashFormat::Bcrypt => {
-            bcrypt_cost(hash).ok_or(PasswordError::UnsupportedHash)?;
+            bcrypt_cost(hash, &HashLimits::VERIFY).ok_or(PasswordError::UnsupportedHash)?;
             bcrypt::verify(password, hash).map_err(|_| PasswordError::UnsupportedHash)
         }
         HashFormat::Md5Crypt => {
@@ -190,7 +243,7 @@ pub fn verify_password(password: &str, hash: &str) -> Result<bool, PasswordError
             Ok(bool::from(computed.as_bytes().ct_eq(hash.as_bytes())))
         }
         HashFormat::ShaCrypt => {
-            if !sha_crypt_rounds_ok(hash) {
+            if !sha_crypt_rounds_ok(hash, &HashLimits::VERIFY) {
                 return Err(PasswordError::UnsupportedHash);
             }
             use sha_crypt::PasswordVerifier as _;
@@ -219,22 +272,22 @@ pub fn needs_rehash(hash: &str) -> bool {
     params.m_cost() < default.m_cost() || params.t_cost() < default.t_cost()
 }
 
-fn argon2_params_ok(hash: &PasswordHash<'_>) -> bool {
+fn argon2_params_ok(hash: &PasswordHash<'_>, limits: &HashLimits) -> bool {
     if hash.hash.is_none() || hash.salt.is_none() {
         return false;
     }
     match argon2::Params::try_from(hash) {
-        Ok(p) => p.m_cost() <= MAX_ARGON2_M_COST_KIB && p.t_cost() <= MAX_ARGON2_T_COST,
+        Ok(p) => p.m_cost() <= limits.argon2_memory_kib && p.t_cost() <= limits.argon2_time,
         Err(_) => false,
     }
 }
 
-fn bcrypt_cost(hash: &str) -> Option<u32> {
+fn bcrypt_cost(hash: &str, limits: &HashLimits) -> Option<u32> {
     let cost: u32 = hash.split('$').nth(2)?.parse().ok()?;
-    (4..=MAX_BCRYPT_COST).contains(&cost).then_some(cost)
+    (4..=limits.bcrypt_cost).contains(&cost).then_some(cost)
 }
 
-fn sha_crypt_rounds_ok(hash: &str) -> bool {
+fn sha_crypt_rounds_ok(hash: &str, limits: &HashLimits) -> bool {
     let mut fields = hash.split('$').skip(2);
     let Some(first) = fields.next() else {
         return false;
@@ -242,7 +295,7 @@ fn sha_crypt_rounds_ok(hash: &str) -> bool {
     match first.strip_prefix("rounds=") {
         Some(r) => r
             .parse::<u32>()
-            .is_ok_and(|r| r <= MAX_SHA_CRYPT_ROUNDS && fields.count() == 2),
+            .is_ok_and(|r| r <= limits.sha_crypt_rounds && fields.count() == 2),
         None => fields.count() == 1,
     }
 }
@@ -274,7 +327,7 @@ fn b64(s: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-fn parse_pbkdf2(hash: &str) -> Option<Pbkdf2Hash> {
+fn parse_pbkdf2(hash: &str, limits: &HashLimits) -> Option<Pbkdf2Hash> {
     let mut parts = hash.strip_prefix('$')?.split('$');
     let digest = match parts.next()?.to_ascii_lowercase().as_str() {
         "pbkdf2-sha1" => Pbkdf2Digest::Sha1,
@@ -295,7 +348,7 @@ fn parse_pbkdf2(hash: &str) -> Option<Pbkdf2Hash> {
             _ => return None,
         }
     }
-    let iterations = iterations.filter(|i| (1..=MAX_PBKDF2_ITERATIONS).contains(i))?;
+    let iterations = iterations.filter(|i| (1..=limits.pbkdf2_iterations).contains(i))?;
     let salt = b64(parts.next()?)?;
     let hash_bytes = b64(parts.next()?)?;
     if parts.next().is_some() || hash_bytes.is_empty() || hash_bytes.len() > 128 {
@@ -319,7 +372,7 @@ fn parse_pbkdf2(hash: &str) -> Option<Pbkdf2Hash> {
 }
 
 fn verify_pbkdf2(password: &str, hash: &str) -> Result<bool, PasswordError> {
-    let parsed = parse_pbkdf2(hash).ok_or(PasswordError::UnsupportedHash)?;
+    let parsed = parse_pbkdf2(hash, &HashLimits::VERIFY).ok_or(PasswordError::UnsupportedHash)?;
     let mut out = vec![0u8; parsed.hash.len()];
     let (pw, salt, rounds) = (password.as_bytes(), &parsed.salt[..], parsed.iterations);
     match parsed.digest {
@@ -545,6 +598,32 @@ mod tests {
         );
         assert!(!is_supported_hash(
             "$6$rounds=900000000$saltsalt$hRM5XZ86KXEw9UOmjigeVqFgULtFB2sgpC9lXQDfMib3Zgw7mEiUvBJI2EplzfAqxL5Vvwp2scFtv/uamSo5z0"
+        ));
+    }
+
+    #[test]
+    fn import_limits_are_lower_than_verification_limits() {
+        let bcrypt14 = "$2b$14$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW";
+        assert!(is_supported_hash(bcrypt14));
+        assert!(!is_supported_hash_within(bcrypt14, &HashLimits::IMPORT));
+        let pbkdf2 = "$pbkdf2-sha256$i=2000000$AAECAwQFBgcICQoLDA0ODw$yRTMTwbMbo9G0VfjobWqerzuuxe7BETNTErBbKKumGQ";
+        assert!(is_supported_hash(pbkdf2));
+        assert!(!is_supported_hash_within(pbkdf2, &HashLimits::IMPORT));
+        let sha = "$6$rounds=2000000$saltsalt$hRM5XZ86KXEw9UOmjigeVqFgULtFB2sgpC9lXQDfMib3Zgw7mEiUvBJI2EplzfAqxL5Vvwp2scFtv/uamSo5z0";
+        assert!(is_supported_hash(sha));
+        assert!(!is_supported_hash_within(sha, &HashLimits::IMPORT));
+        let argon = "$argon2i$v=19$m=131072,t=2,p=4$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
+        assert!(is_supported_hash(argon));
+        assert!(!is_supported_hash_within(argon, &HashLimits::IMPORT));
+        // Limits above the verification bounds are capped to them.
+        let loose = HashLimits {
+            bcrypt_cost: 31,
+            ..HashLimits::IMPORT
+        };
+        assert!(is_supported_hash_within(bcrypt14, &loose));
+        assert!(!is_supported_hash_within(
+            "$2b$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+            &loose
         ));
     }
 

@@ -101,6 +101,25 @@ impl Default for SqliteOptions {
     }
 }
 
+/// Create the store's directory (owner only, 0700) and database file (0600) when
+/// they do not exist: they hold every message and secret. SQLite gives its WAL and
+/// shared-memory files the database file's mode. Existing ones are left as they are.
+fn create_private(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        builder.mode(0o700);
+        file.mode(0o600);
+    }
+    builder.create(dir)?;
+    file.open(dir.join(DATABASE_FILE))?;
+    Ok(())
+}
+
 /// The embedded store. Share it behind an `Arc`; dropping it stops the writer after
 /// the queued requests, [`SqliteStore::close`] also waits for that.
 pub struct SqliteStore {
@@ -112,7 +131,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating as needed) the store kept in directory `dir`.
     pub fn open(dir: &Path, opts: SqliteOptions) -> Result<SqliteStore, SqliteError> {
-        std::fs::create_dir_all(dir)?;
+        create_private(dir)?;
         let path = dir.join(DATABASE_FILE);
         let mut conn = Connection::open(&path)?;
         schema::configure_writer(&conn, opts.synchronous)?;

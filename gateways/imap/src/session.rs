@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eider_service::model::{Beacon, JournalKind, SpecialUse};
-use eider_service::{Error as ServiceError, ObjectId};
+use eider_service::{AuthSource, Error as ServiceError, ObjectId};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tracing::{debug, info};
@@ -141,6 +141,8 @@ pub struct Session {
     user: ObjectId,
     pub username: String,
     slot: Option<UserSlot>,
+    /// The secret the login used: beacons revoking it end the session.
+    pub(crate) auth_source: AuthSource,
     pub beacons: Option<broadcast::Receiver<Beacon>>,
     pub selected: Option<Selected>,
     /// CONDSTORE enabled (ENABLE, SELECT (CONDSTORE) or a MODSEQ-using command).
@@ -191,6 +193,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, rem
         user: ObjectId::new(),
         username: String::new(),
         slot: None,
+        auth_source: AuthSource::Master,
         beacons: None,
         selected: None,
         condstore: false,
@@ -280,8 +283,9 @@ impl Session {
         let greeting = format!("OK [CAPABILITY {}] Eider IMAP ready", self.capabilities());
         self.untagged(&greeting);
         let idle = Duration::from_secs(self.shared.config.idle_timeout.max(1));
-        // After login: a second view of the user's beacons, watched for a logout
-        // (PUT /users/{user}/logout, user deleted) while waiting for a command.
+        // After login: a second view of the user's beacons, watched for the end of
+        // the session (logout, account disabled, its password changed or ASP
+        // deleted) while waiting for a command.
         let mut logout: Option<broadcast::Receiver<Beacon>> = None;
         loop {
             if self.conn.flush().await.is_err() {
@@ -291,13 +295,14 @@ impl Session {
             if logout.is_none() {
                 logout = self.beacons.as_ref().map(|b| b.resubscribe());
             }
+            let source = self.auth_source.clone();
             let framed = tokio::select! {
                 r = tokio::time::timeout(idle, self.read_command()) => r,
                 _ = stop.changed() => {
                     self.untagged("BYE Server shutting down");
                     break;
                 }
-                _ = wait_logout(&mut logout) => {
+                _ = wait_logout(&mut logout, &source) => {
                     self.untagged("BYE Logged out");
                     break;
                 }
@@ -550,7 +555,11 @@ impl Session {
     }
 
     /// Become authenticated as `user` (LOGIN and AUTHENTICATE end here).
-    pub async fn logged_in(&mut self, user: eider_service::model::User) -> Reply {
+    pub async fn logged_in(
+        &mut self,
+        user: eider_service::model::User,
+        source: AuthSource,
+    ) -> Reply {
         let limit = user
             .profile
             .limits
@@ -562,6 +571,7 @@ impl Session {
         };
         self.slot = Some(slot);
         self.beacons = Some(self.service().bus().subscribe(user.id));
+        self.auth_source = source;
         self.user = user.id;
         self.username = user.username.clone();
         self.state = State::Authenticated;
@@ -819,17 +829,12 @@ fn tail_rule(c: &Command) -> Tail {
     }
 }
 
-/// Resolves when a logout beacon arrives (never without a receiver).
-pub(crate) async fn wait_logout(rx: &mut Option<broadcast::Receiver<Beacon>>) {
-    let Some(rx) = rx.as_mut() else {
-        return std::future::pending().await;
-    };
-    loop {
-        match rx.recv().await {
-            Ok(b) if b.is_logout() => return,
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
-        }
+/// Resolves when a beacon ending a session logged in with `source` arrives (never
+/// without a receiver).
+pub(crate) async fn wait_logout(rx: &mut Option<broadcast::Receiver<Beacon>>, source: &AuthSource) {
+    match rx.as_mut() {
+        Some(rx) => source.revoked(rx).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -7,9 +7,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use eider_service::model::{FetchWant, FetchedMessage, MessageMeta, UidSet};
-use eider_service::{AuthRequest, Error as ServiceError, ObjectId, Protocol, Service};
+use eider_service::model::{Beacon, FetchWant, FetchedMessage, MessageMeta, UidSet};
+use eider_service::{AuthRequest, AuthSource, Error as ServiceError, ObjectId, Protocol, Service};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast;
 use tracing::{debug, info, warn};
 
 use crate::command::{self, Command};
@@ -61,6 +62,10 @@ struct Maildrop {
     user: ObjectId,
     mailbox: ObjectId,
     messages: Vec<Entry>,
+    /// The user's beacons and the secret the login used: a beacon revoking it
+    /// (logout, account disabled, password changed, ASP deleted) ends the session.
+    beacons: broadcast::Receiver<Beacon>,
+    source: AuthSource,
 }
 
 struct Entry {
@@ -141,7 +146,24 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         loop {
-            let line = match conn.read_line().await? {
+            let input = match &mut self.state {
+                State::Transaction(m) => {
+                    // Answers are written before waiting, so only the read (which
+                    // loses nothing when cancelled) races the revocation.
+                    conn.flush().await?;
+                    tokio::select! {
+                        input = conn.read_line() => input?,
+                        _ = m.source.revoked(&mut m.beacons) => {
+                            // Changes are not applied: the session never reaches UPDATE.
+                            info!(remote = %self.remote, user = %m.user, "POP3 session revoked");
+                            conn.write(b"-ERR [AUTH] session ended: logged out\r\n");
+                            return self.close(conn).await;
+                        }
+                    }
+                }
+                State::Authorization { .. } => conn.read_line().await?,
+            };
+            let line = match input {
                 Input::Line(line) => line,
                 Input::TooLong => {
                     conn.write(b"-ERR command line too long\r\n");
@@ -383,8 +405,8 @@ impl Session {
             protocol: Protocol::Pop3,
             remote_ip: Some(self.remote.ip()),
         };
-        let user = match service.authenticate(&req).await {
-            Ok(ok) => ok.user,
+        let (user, source) = match service.authenticate(&req).await {
+            Ok(ok) => (ok.user, ok.source),
             Err(ServiceError::AuthFailed) => {
                 info!(remote = %self.remote, username = %req.username, "POP3 login failed");
                 conn.write(b"-ERR [AUTH] Authentication failed\r\n");
@@ -400,6 +422,8 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         };
+        // Subscribed before the listing, so a revocation from now on is seen.
+        let beacons = service.bus().subscribe(user.id);
         match service
             .pop3_listing(user.id, self.ctx.config.max_messages)
             .await
@@ -409,6 +433,8 @@ impl Session {
                     user: user.id,
                     mailbox: inbox.id,
                     messages: metas.iter().map(Entry::from).collect(),
+                    beacons,
+                    source,
                 };
                 let (count, size) = maildrop.stat();
                 info!(remote = %self.remote, user = %user.id, messages = count, "POP3 login");

@@ -183,7 +183,17 @@ fn read_pem(
 }
 
 fn generate(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {
-    std::fs::create_dir_all(dir).map_err(|e| TlsError::Write(dir.to_path_buf(), e))?;
+    // Owner only, like the key inside it and the store around it.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| TlsError::Write(dir.to_path_buf(), e))?;
     let names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),

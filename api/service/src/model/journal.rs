@@ -46,18 +46,46 @@ pub struct Beacon {
     pub modseq: u64,
 }
 
+/// MODSEQ values no mailbox change carries, which mark the beacons that end
+/// sessions. Encoding them in the existing fields keeps the Bus (and Redis'
+/// payload) unchanged for every instance.
+const LOGOUT_MODSEQ: u64 = u64::MAX;
+const REVOKE_MODSEQ: u64 = u64::MAX - 1;
+
 impl Beacon {
-    /// The user's sessions must end (PUT /users/{user}/logout): no mailbox and the
-    /// largest MODSEQ, which no mailbox change carries.
+    /// Every session of the user must end (PUT /users/{user}/logout, the account
+    /// disabled, suspended or deleted): no mailbox and the largest MODSEQ.
     pub fn logout(user: ObjectId) -> Self {
         Self {
             user,
             mailbox: None,
-            modseq: u64::MAX,
+            modseq: LOGOUT_MODSEQ,
+        }
+    }
+
+    /// The sessions that logged in with one credential must end: `asp` is the
+    /// application password deleted, None the account password (changed). The
+    /// mailbox field carries the ASP's id.
+    pub fn revoke(user: ObjectId, asp: Option<ObjectId>) -> Self {
+        Self {
+            user,
+            mailbox: asp,
+            modseq: REVOKE_MODSEQ,
         }
     }
 
     pub fn is_logout(&self) -> bool {
-        self.mailbox.is_none() && self.modseq == u64::MAX
+        self.mailbox.is_none() && self.modseq == LOGOUT_MODSEQ
+    }
+
+    /// Does this beacon end a session that logged in with `asp` (None: the account
+    /// password)?
+    pub fn ends_session(&self, asp: Option<ObjectId>) -> bool {
+        self.is_logout() || (self.modseq == REVOKE_MODSEQ && self.mailbox == asp)
+    }
+
+    /// A beacon about sessions rather than a mailbox change.
+    pub fn is_session_control(&self) -> bool {
+        self.modseq >= REVOKE_MODSEQ
     }
 }

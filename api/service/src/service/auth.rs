@@ -1,11 +1,14 @@
 //! The single login call every protocol goes through (IMAP, POP3, the API's
 //! POST /authenticate, SMTP later). The rules, in order:
 //!
-//! 1. a source IP over its failure limit is refused (`RateLimited`);
+//! 1. a source IP over its failure limit is refused (`RateLimited`), except, with
+//!    `ip_limit_spares_clean_users`, for users (and unknown names) that have no
+//!    failures of their own in their window: their password is still checked and
+//!    only a success gets through;
 //! 2. an unknown user fails (after a dummy hash, so timing does not tell), counting
 //!    against the name and the IP;
 //! 3. a user over its failure limit is refused (`RateLimited`);
-//! 4. disabled or suspended accounts and disabled scopes fail;
+//! 4. disabled or suspended accounts and disabled scopes fail (after a dummy hash);
 //! 5. the master password: accepted for the API's master scope (reporting the
 //!    enabled 2FA mechanisms, which the caller must complete), and for IMAP/POP3/SMTP
 //!    only when the user has no 2FA; a hash of an older format is rehashed to
@@ -20,6 +23,7 @@
 use std::net::IpAddr;
 
 use chrono::Utc;
+use tokio::sync::broadcast;
 
 use super::security::AuthLogEntry;
 use super::Service;
@@ -80,6 +84,35 @@ pub enum AuthSource {
     Asp(ObjectId),
 }
 
+impl AuthSource {
+    /// The application password used, None for the account password.
+    pub fn asp(&self) -> Option<ObjectId> {
+        match self {
+            AuthSource::Master => None,
+            AuthSource::Asp(id) => Some(*id),
+        }
+    }
+
+    /// Does `beacon` end a session that logged in with this secret? Sessions watch
+    /// their user's beacons and close when this holds (the logout, the account
+    /// disabled or suspended, this password changed or this ASP deleted).
+    pub fn ended_by(&self, beacon: &crate::model::Beacon) -> bool {
+        beacon.ends_session(self.asp())
+    }
+
+    /// Resolves when a beacon on `rx` (the user's) ends a session that logged in
+    /// with this secret; never when the Bus closes the channel.
+    pub async fn revoked(&self, rx: &mut broadcast::Receiver<crate::model::Beacon>) {
+        loop {
+            match rx.recv().await {
+                Ok(b) if self.ended_by(&b) => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AuthSuccess {
     pub user: User,
@@ -123,57 +156,73 @@ impl Service {
             ..AuthLogEntry::new("authentication", result)
         };
 
-        if self.ip_rate_limited(ip).await {
+        let ip_limited = self.ip_rate_limited(ip).await;
+        if ip_limited && !self.security().ip_limit_spares_clean_users {
             // The user is not looked up: a limited source learns nothing more.
             if let Ok(user) = self.find_user(&req.username).await {
                 self.log_auth_event(user.id, entry("ratelimited")).await;
             }
             return Err(Error::RateLimited);
         }
+        // While the source IP is over its limit, only users (and unknown names)
+        // without failures of their own in their window get their password checked
+        // (a NAT shared with an attacker does not lock everyone out); anything but
+        // a success is answered RateLimited, as before.
+        let user_limited = |key: String| async move {
+            self.user_rate_limited(&key).await || (ip_limited && self.user_has_failures(&key).await)
+        };
+        let refused = |e: Error| match e {
+            Error::AuthFailed if ip_limited => Error::RateLimited,
+            e => e,
+        };
         if req.password.is_empty() {
-            return Err(Error::AuthFailed);
+            return Err(refused(Error::AuthFailed));
         }
         let user = match self.find_user(&req.username).await {
             Ok(u) => u,
             Err(Error::UserNotFound) => {
                 let name = crate::normalize::username_view(&req.username)
                     .unwrap_or_else(|_| req.username.to_lowercase());
-                if self.user_rate_limited(&name).await {
+                if user_limited(name.clone()).await {
                     return Err(Error::RateLimited);
                 }
-                let dummy = DUMMY_HASH
-                    .get_or_try_init(|| self.hash_password("eider dummy password"))
-                    .await?;
-                self.check_password(&req.password, dummy).await?;
+                self.dummy_check(&req.password).await?;
                 self.count_auth_failure(&name, ip).await;
-                return Err(Error::AuthFailed);
+                return Err(refused(Error::AuthFailed));
             }
             Err(e) => return Err(e),
         };
         let user_key = user.id.to_hex();
-        if self.user_rate_limited(&user_key).await {
+        if user_limited(user_key.clone()).await {
             self.log_auth_event(user.id, entry("ratelimited")).await;
             return Err(Error::RateLimited);
         }
         if user.disabled || user.suspended {
+            // The same work as a wrong password: a disabled account must not answer
+            // faster than others (account probing by timing).
+            self.dummy_check(&req.password).await?;
             let result = if user.disabled {
                 "disabled"
             } else {
                 "suspended"
             };
             self.log_auth_event(user.id, entry(result)).await;
-            return Err(Error::AuthFailed);
+            return Err(refused(Error::AuthFailed));
         }
         if user.profile.disabled_scopes.iter().any(|s| s == scope) {
+            self.dummy_check(&req.password).await?;
             self.log_auth_event(user.id, entry("scope_disabled")).await;
             self.count_auth_failure(&user_key, ip).await;
-            return Err(Error::AuthFailed);
+            return Err(refused(Error::AuthFailed));
         }
 
         let enabled2fa = self.enabled_2fa(user.id).await?;
         let require2fa = (!enabled2fa.is_empty()).then(|| enabled2fa.join(","));
         let master_ok = match &user.password {
-            Some(hash) => self.check_password(&req.password, hash).await?,
+            Some(hash) => {
+                self.check_user_password(user.id, &req.password, hash)
+                    .await?
+            }
             None => false,
         };
         if master_ok {
@@ -193,7 +242,7 @@ impl Service {
                 )
                 .await;
                 self.count_auth_failure(&user_key, ip).await;
-                return Err(Error::AuthFailed);
+                return Err(refused(Error::AuthFailed));
             }
             let event = self
                 .log_auth_event(
@@ -225,7 +274,7 @@ impl Service {
                 if !eider_auth::scope_allowed(&asp.scopes, scope) {
                     self.log_auth_event(user.id, asp_entry("fail")).await;
                     self.count_auth_failure(&user_key, ip).await;
-                    return Err(Error::AuthFailed);
+                    return Err(refused(Error::AuthFailed));
                 }
                 let event = self.log_auth_event(user.id, asp_entry("success")).await;
                 let now = Utc::now();
@@ -262,7 +311,17 @@ impl Service {
         )
         .await;
         self.count_auth_failure(&user_key, ip).await;
-        Err(Error::AuthFailed)
+        Err(refused(Error::AuthFailed))
+    }
+
+    /// Verify against a hash of nobody's password, for logins that fail without
+    /// checking one (unknown users, disabled accounts): they cost the same time.
+    async fn dummy_check(&self, password: &str) -> Result<()> {
+        let dummy = DUMMY_HASH
+            .get_or_try_init(|| self.hash_password("eider dummy password"))
+            .await?;
+        self.check_password(password, dummy).await?;
+        Ok(())
     }
 
     /// Replace a verified hash of an older format (or weaker parameters) with a

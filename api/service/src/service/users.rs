@@ -112,12 +112,17 @@ impl Service {
             None => Ok(None),
             Some(p) if p.is_empty() => Ok(None),
             Some(p) if hashed => {
-                if eider_auth::is_supported_hash(&p) {
-                    Ok(Some(p))
-                } else {
+                if !eider_auth::is_supported_hash(&p) {
                     Err(Error::Validation(
                         "\"password\" is not a supported password hash".into(),
                     ))
+                } else if !eider_auth::is_supported_hash_within(&p, &self.security().hash_limits) {
+                    // Every login would pay this cost on the shared hashing pool.
+                    Err(Error::Validation(
+                        "\"password\" hash is costlier than this server accepts".into(),
+                    ))
+                } else {
+                    Ok(Some(p))
                 }
             }
             Some(p) => Ok(Some(self.hash_password(&p).await?)),
@@ -242,6 +247,8 @@ impl Service {
 
     pub async fn update_user(&self, id: ObjectId, update: UserUpdate) -> Result<User> {
         let mut user = self.get_user(id).await?;
+        let locks = update.disabled == Some(true) || update.suspended == Some(true);
+        let password_changed = update.password.is_some();
         if let Some(name) = update.name {
             user.name = name;
         }
@@ -273,6 +280,14 @@ impl Service {
             user.profile = p;
         }
         self.store().update_user(&user).await?;
+        // Sessions must not outlive the credentials they logged in with: disabling
+        // or suspending ends all of them, a new password those that used the old one
+        // (ASP sessions stay). Access tokens are refused by `token_user` already.
+        if locks {
+            self.bus().publish(crate::model::Beacon::logout(id));
+        } else if password_changed {
+            self.bus().publish(crate::model::Beacon::revoke(id, None));
+        }
         Ok(user)
     }
 

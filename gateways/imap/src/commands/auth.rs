@@ -83,7 +83,7 @@ impl Session {
             remote_ip: Some(self.conn.remote.ip()),
         };
         match self.service().authenticate(&req).await {
-            Ok(success) => self.logged_in(success.user).await,
+            Ok(success) => self.logged_in(success.user, success.source).await,
             Err(e) => {
                 tracing::info!(remote = %self.conn.remote, "IMAP login failed");
                 service_error(&e)

@@ -39,7 +39,7 @@ impl Session {
                     }
                 } => {
                     let relevant = match beacon {
-                        Ok(b) if b.is_logout() => {
+                        Ok(b) if self.auth_source.ended_by(&b) => {
                             self.untagged("BYE Logged out");
                             self.state = State::Logout;
                             break Ok(Reply::ok("IDLE terminated"));

@@ -89,7 +89,7 @@ impl Service {
         let Some(hash) = user.password.clone() else {
             return Err(Error::AuthFailed);
         };
-        if self.check_password(password, &hash).await? {
+        if self.check_user_password(user.id, password, &hash).await? {
             Ok(())
         } else {
             Err(Error::AuthFailed)

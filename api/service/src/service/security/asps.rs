@@ -124,6 +124,9 @@ impl Service {
         if !self.store().delete_asp(user, id).await? {
             return Err(Error::AspNotFound);
         }
+        // The sessions that logged in with it end, on every instance.
+        self.bus()
+            .publish(crate::model::Beacon::revoke(user, Some(id)));
         self.log_auth_event(
             user,
             AuthLogEntry {
@@ -149,7 +152,10 @@ impl Service {
             if !live(&asp) || (!asp.selector.is_empty() && asp.selector != selector) {
                 continue;
             }
-            if self.check_password(&normalized, &asp.password).await? {
+            if self
+                .check_user_password(user, &normalized, &asp.password)
+                .await?
+            {
                 return Ok(Some(asp));
             }
         }

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub use asps::{CreatedAsp, NewAsp};
 pub use authlog::AuthLogEntry;
+pub use eider_auth::{HashLimits, SecretBox};
 pub use pool::HashPool;
 pub use twofa::TotpSetup;
 pub use webauthn::{WebauthnAssertion, WebauthnAttestation, WebauthnChallengeRequest};
@@ -37,6 +38,10 @@ pub struct SecurityConfig {
     /// Failed logins allowed per source IP within `ip_window` (0: no limit).
     pub ip_failures: u32,
     pub ip_window: Duration,
+    /// While a source IP is over its limit, still check the password of a user
+    /// with no failures of its own within `user_window` (users behind a NAT
+    /// shared with an attacker keep logging in).
+    pub ip_limit_spares_clean_users: bool,
     /// Failed TOTP checks allowed per user within `totp_window`.
     pub totp_failures: u32,
     pub totp_window: Duration,
@@ -56,6 +61,10 @@ pub struct SecurityConfig {
     pub totp_issuer: String,
     /// Where password hashing runs (shared by clones of this configuration).
     pub hash_pool: HashPool,
+    /// Most an imported password hash (`hashedPassword`) may cost.
+    pub hash_limits: eider_auth::HashLimits,
+    /// Seals TOTP seeds at rest; None keeps them in plaintext.
+    pub secrets: Option<eider_auth::SecretBox>,
 }
 
 impl Default for SecurityConfig {
@@ -65,6 +74,7 @@ impl Default for SecurityConfig {
             user_window: Duration::from_secs(120),
             ip_failures: 50,
             ip_window: Duration::from_secs(300),
+            ip_limit_spares_clean_users: true,
             totp_failures: 6,
             totp_window: Duration::from_secs(180),
             totp_skew: 1,
@@ -75,6 +85,8 @@ impl Default for SecurityConfig {
             token_ttl: Duration::from_secs(14 * 24 * 3600),
             totp_issuer: "Eider".into(),
             hash_pool: HashPool::default(),
+            hash_limits: eider_auth::HashLimits::default(),
+            secrets: None,
         }
     }
 }
@@ -101,6 +113,24 @@ impl Service {
         self.security()
             .hash_pool
             .run(move || eider_auth::verify_password(&password, &hash).unwrap_or(false))
+            .await
+    }
+
+    /// [`Service::check_password`] for one of `user`'s secrets: the user's checks
+    /// run one at a time, so many parallel logins of one user (whose stored hash
+    /// may be slow) hold at most one of the pool's threads.
+    pub(crate) async fn check_user_password(
+        &self,
+        user: crate::ObjectId,
+        password: &str,
+        hash: &str,
+    ) -> Result<bool> {
+        let (password, hash) = (password.to_string(), hash.to_string());
+        self.security()
+            .hash_pool
+            .run_for(user, move || {
+                eider_auth::verify_password(&password, &hash).unwrap_or(false)
+            })
             .await
     }
 }

@@ -11,13 +11,18 @@
 //! of memory and CPU and never stalls the async workers (IDLE sessions,
 //! deliveries). When too many jobs already wait, new ones are refused at once
 //! (`RateLimited`) instead of queueing without end.
+//!
+//! One user's checks run one at a time ([`HashPool::run_for`]): a user whose stored
+//! hash is slow (an imported legacy hash) and who is hammered with parallel logins
+//! occupies one thread, not all of them, and everyone else's logins go on.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use tokio::sync::oneshot;
 
-use crate::{Error, Result};
+use crate::{Error, ObjectId, Result};
 
 /// Hashes that may wait for a thread before new ones are refused.
 const MAX_WAITING: usize = 4096;
@@ -36,6 +41,8 @@ struct Inner {
     pending: Arc<AtomicUsize>,
     /// Started on first use.
     queue: OnceLock<Mutex<mpsc::Sender<Job>>>,
+    /// One lock per user with a check running or waiting (removed when unused).
+    users: Mutex<HashMap<ObjectId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for HashPool {
@@ -55,6 +62,7 @@ impl HashPool {
                 size,
                 pending: Arc::new(AtomicUsize::new(0)),
                 queue: OnceLock::new(),
+                users: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -127,6 +135,54 @@ impl HashPool {
     }
 }
 
+impl HashPool {
+    /// [`HashPool::run`] for work on `user`'s secrets: it waits (off the pool) until
+    /// no other work for the same user runs, so one user holds at most one thread.
+    pub async fn run_for<T, F>(&self, user: ObjectId, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let lock = lock_users(&self.inner.users)
+            .entry(user)
+            .or_default()
+            .clone();
+        let turn = UserTurn {
+            inner: &self.inner,
+            user,
+            _guard: lock.lock_owned().await,
+        };
+        let out = self.run(work).await;
+        drop(turn);
+        out
+    }
+}
+
+fn lock_users<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The map stays consistent whatever panicked while it was held.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A user's turn on the pool; the user's lock leaves the map with its last holder.
+struct UserTurn<'a> {
+    inner: &'a Inner,
+    user: ObjectId,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for UserTurn<'_> {
+    fn drop(&mut self) {
+        let mut users = lock_users(&self.inner.users);
+        // Held by the map and this guard only: nobody waits for it.
+        if users
+            .get(&self.user)
+            .is_some_and(|l| Arc::strong_count(l) <= 2)
+        {
+            users.remove(&self.user);
+        }
+    }
+}
+
 impl Default for HashPool {
     fn default() -> Self {
         Self::new(0)
@@ -169,6 +225,36 @@ mod tests {
         assert_eq!(peak.load(Ordering::SeqCst), 2);
         assert_eq!(pool.size(), 2);
         assert!((2..=4).contains(&HashPool::default().size()));
+    }
+
+    /// Parallel work for one user runs one at a time; other users' work runs beside it,
+    /// and the per-user locks are dropped once unused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn one_user_holds_one_thread() {
+        let pool = HashPool::new(3);
+        let user = ObjectId::new();
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..12 {
+            let (pool, running, peak) = (pool.clone(), running.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                pool.run_for(user, move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .await
+            }));
+        }
+        // Another user's work is not queued behind them.
+        pool.run_for(ObjectId::new(), || ()).await.expect("other");
+        for t in tasks {
+            t.await.expect("join").expect("run");
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 1);
+        assert!(lock_users(&pool.inner.users).is_empty());
     }
 
     /// 1,000 simultaneous argon2id verifications allocate at most `size` argon2

@@ -45,6 +45,11 @@ impl Service {
             .await
     }
 
+    /// Has this user (or unknown name) failed a login within its window?
+    pub(crate) async fn user_has_failures(&self, user: &str) -> bool {
+        self.bus().counter_get(&user_key(user)).await > 0
+    }
+
     /// Count a failed login against the user and the source IP.
     pub(crate) async fn count_auth_failure(&self, user: &str, ip: Option<&str>) {
         let cfg = self.security();

@@ -25,6 +25,19 @@ fn unix_now() -> u64 {
     Utc::now().timestamp().max(0) as u64
 }
 
+/// The seeds of a record, by field name (the name is part of the sealing context).
+fn seed_fields(state: &mut TwoFactor) -> [(&'static str, &mut Option<String>); 2] {
+    [
+        ("totpSeed", &mut state.totp_seed),
+        ("totpPending", &mut state.totp_pending),
+    ]
+}
+
+/// What a sealed seed is bound to: its user and field.
+fn seed_context(user: ObjectId, field: &str) -> String {
+    format!("{}:{field}", user.to_hex())
+}
+
 fn log(action: &str, result: &str, ip: Option<String>, sess: Option<String>) -> AuthLogEntry {
     AuthLogEntry {
         ip,
@@ -34,19 +47,42 @@ fn log(action: &str, result: &str, ip: Option<String>, sess: Option<String>) -> 
 }
 
 impl Service {
-    /// The user's 2FA record (empty when nothing is set up).
+    /// The user's 2FA record (empty when nothing is set up), seeds opened.
     pub async fn two_factor(&self, user: ObjectId) -> Result<TwoFactor> {
-        Ok(self.store().get_two_factor(user).await?.unwrap_or_default())
+        let mut state = self.store().get_two_factor(user).await?.unwrap_or_default();
+        if let Some(secrets) = &self.security().secrets {
+            for (field, seed) in seed_fields(&mut state) {
+                if let Some(value) = seed.as_mut() {
+                    *value = secrets
+                        .open(value, &seed_context(user, field))
+                        .map_err(|e| Error::Internal(format!("TOTP seed of {user}: {e}")))?;
+                }
+            }
+        }
+        Ok(state)
     }
 
+    /// Store the user's 2FA record, its seeds sealed when a key is configured.
     pub(crate) async fn save_two_factor(&self, user: ObjectId, state: &TwoFactor) -> Result<()> {
         let empty = state.enabled.is_empty()
             && state.totp_seed.is_none()
             && state.totp_pending.is_none()
             && state.webauthn.is_empty()
             && state.webauthn_challenges.is_empty();
-        let record = (!empty).then_some(state);
-        Ok(self.store().put_two_factor(user, record).await?)
+        if empty {
+            return Ok(self.store().put_two_factor(user, None).await?);
+        }
+        let mut record = state.clone();
+        if let Some(secrets) = &self.security().secrets {
+            for (field, seed) in seed_fields(&mut record) {
+                if let Some(value) = seed.as_mut() {
+                    *value = secrets
+                        .seal(value, &seed_context(user, field))
+                        .map_err(|e| Error::Internal(e.to_string()))?;
+                }
+            }
+        }
+        Ok(self.store().put_two_factor(user, Some(&record)).await?)
     }
 
     /// Enabled 2FA mechanisms of a user.
