@@ -272,7 +272,11 @@ impl Service {
         if let Some(p) = update.profile {
             user.profile = p;
         }
-        self.store().update_user(&user).await?;
+        // Deleted meanwhile: the same answer as when it was already gone.
+        self.store().update_user(&user).await.map_err(|e| match e {
+            StoreError::NotFound => Error::UserNotFound,
+            e => e.into(),
+        })?;
         Ok(user)
     }
 
