@@ -93,7 +93,7 @@ fn same_origin(origin: &str, host: Option<&str>) -> bool {
     origin == format!("http://{host}") || origin == format!("https://{host}")
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -111,7 +111,7 @@ fn changed_profile(
     }
     // Setting a new password clears the demand for one; nothing else may.
     if *require_password_change != before.require_password_change
-        && !(password_set && !*require_password_change)
+        && (*require_password_change || !password_set)
     {
         out.push("requirePasswordChange");
     }
