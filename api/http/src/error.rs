@@ -95,7 +95,8 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::MessageNotFound
         | E::FilterNotFound
         | E::AspNotFound
-        | E::EventNotFound => StatusCode::NOT_FOUND,
+        | E::EventNotFound
+        | E::NotFound => StatusCode::NOT_FOUND,
         E::AuthFailed
         | E::TooMany(_)
         | E::InvalidTotp
@@ -188,6 +189,17 @@ mod tests {
                 "RateLimitedError",
             ),
             (Error::NotADraft, 400, "MessageNotDraft"),
+            (Error::NotFound, 404, "ResourceNotFound"),
+            (
+                eider_service::StoreError::NotFound.into(),
+                404,
+                "ResourceNotFound",
+            ),
+            (
+                eider_service::StoreError::InvalidCursor("next").into(),
+                400,
+                "InputValidationError",
+            ),
         ];
         for (e, status, code) in cases {
             let a = ApiError::from(e);

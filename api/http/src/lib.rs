@@ -8,6 +8,7 @@ mod de;
 mod error;
 mod extract;
 mod openapi;
+mod origin;
 mod routes;
 mod sanitize;
 mod schema;
@@ -38,6 +39,17 @@ pub struct ApiConfig {
     #[serde(rename = "maxMB")]
     pub max_mb: u64,
     pub access_control: AccessControl,
+    /// Host names (besides IP literals, `localhost` and `host`) requests may name
+    /// while access control is off; `*` allows any.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// Web origins allowed to call the API from a browser (CORS); `*` allows any.
+    #[serde(default)]
+    pub allow_origins: Vec<String>,
+    /// Domains user tokens may add addresses in; empty: the domains of the user's
+    /// own addresses.
+    #[serde(default)]
+    pub user_address_domains: Vec<String>,
     /// `[api.mobileconfig]`: profiles generated with application passwords.
     #[serde(default)]
     pub mobileconfig: MobileconfigConfig,
@@ -132,6 +144,8 @@ pub(crate) struct AppState {
     pub service: Service,
     pub policy: Arc<AccessPolicy>,
     pub mobileconfig: Arc<MobileconfigConfig>,
+    /// Host, Origin and Content-Type rules for browsers.
+    pub browser: Arc<origin::BrowserPolicy>,
     /// Turns true when the server stops, so that change streams end.
     pub stopping: watch::Receiver<bool>,
 }
@@ -158,8 +172,15 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
         policy: Arc::new(AccessPolicy {
             enabled: config.access_control.enabled,
             secret: config.access_control.secret.clone(),
+            user_address_domains: config.user_address_domains.clone(),
         }),
         mobileconfig: Arc::new(config.mobileconfig.clone()),
+        browser: Arc::new(origin::BrowserPolicy::new(
+            !config.access_control.enabled,
+            &config.host,
+            &config.allow_hosts,
+            &config.allow_origins,
+        )),
         stopping,
     };
     let (routes, _doc) = routes::all().split_for_parts();
@@ -169,6 +190,11 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::access_control,
+        ))
+        // Outermost: a refused browser request reaches neither access control nor a handler.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::browser_guard,
         ))
         // Bodies a little over the message limit still parse, so that an oversized
         // message is refused by the service with a clear answer.

@@ -43,6 +43,9 @@ impl Api {
                 secret: ROOT.into(),
                 allow_insecure: false,
             },
+            allow_hosts: Vec::new(),
+            allow_origins: Vec::new(),
+            user_address_domains: Vec::new(),
             mobileconfig: Default::default(),
         };
         let server = eider_http::bind(service, &config).await.expect("bind");

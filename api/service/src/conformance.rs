@@ -1658,6 +1658,22 @@ pub async fn paging_cursors<S: Store>(s: &S) {
         .await
         .expect("back to 1");
     assert_eq!(ids_of(&back1), ids[0..2]);
+    // A cursor the store never issued is the client's mistake, named as such.
+    for (next, previous) in [(Some("garbage"), None), (None, Some("garbage"))] {
+        let bad = s
+            .list_users(&query(Paging {
+                limit: 2,
+                next: next.map(String::from),
+                previous: previous.map(String::from),
+                ..Paging::default()
+            }))
+            .await;
+        assert!(
+            matches!(bad, Err(StoreError::InvalidCursor(_))),
+            "malformed cursor: {:?}",
+            bad.map(|p| p.results.len())
+        );
+    }
     assert!(back1.previous.is_none());
     let numbered = s
         .list_users(&query(Paging {

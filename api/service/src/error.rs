@@ -16,6 +16,10 @@ pub enum StoreError {
     /// A per-user count limit is reached; the string names what is counted ("filters").
     #[error("{0} limit reached")]
     LimitReached(&'static str),
+    /// A paging cursor (the string names the parameter, "next" or "previous") is not one
+    /// this store issued: the client's mistake, not a missing record.
+    #[error("\"{0}\" must be a valid cursor")]
+    InvalidCursor(&'static str),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("storage backend error: {0}")]
@@ -98,6 +102,9 @@ pub enum Error {
     /// Only drafts can be submitted from a mailbox.
     #[error("This message is not a draft")]
     NotADraft,
+    /// A record the request names does not exist (when no more specific error applies).
+    #[error("Resource does not exist")]
+    NotFound,
     #[error("Internal error: {0}")]
     Internal(String),
     #[error("Database error: {0}")]
@@ -141,6 +148,7 @@ impl Error {
             Error::SendingDisabled | Error::SendFailed(_) => "ERRCOMPOSE",
             Error::SendLimitReached(_) => "RateLimitedError",
             Error::NotADraft => "MessageNotDraft",
+            Error::NotFound => "ResourceNotFound",
             Error::Internal(_) => "InternalError",
             Error::Database(_) => "InternalDatabaseError",
         }
@@ -159,7 +167,10 @@ impl From<StoreError> for Error {
             StoreError::LimitReached(what) => {
                 Error::TooMany(format!("Maximum {what} limit reached"))
             }
-            StoreError::NotFound => Error::Database("record not found".into()),
+            // The record went away between a check and the write (or was never there):
+            // a 404 for the client, never a database failure.
+            StoreError::NotFound => Error::NotFound,
+            StoreError::InvalidCursor(_) => Error::Validation(e.to_string()),
             StoreError::Conflict(what) => Error::Validation(format!("{what} already exists")),
             StoreError::Corrupt(m) | StoreError::Backend(m) => Error::Database(m),
         }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use eider_service::model::Page;
 use eider_service::{
-    AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, AuthStore, ObjectId, StoreError,
-    StoreResult, TwoFactor,
+    AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, AuthStore, ObjectId, StoreResult,
+    TwoFactor,
 };
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
@@ -15,6 +15,7 @@ use mongodb::bson::{doc, Bson, Document};
 use crate::codec::{date, int, json_text, oid, DocExt};
 use crate::error::{conflict, Error, Result};
 use crate::names::{ACCESS_TOKENS, ASPS, AUTHLOG, TWO_FACTOR, USERS};
+use crate::paging::cursor;
 use crate::{txn, MongoStore};
 
 fn opt_str(v: &Option<String>) -> Bson {
@@ -180,7 +181,6 @@ impl MongoStore {
         } else {
             q.paging.limit
         });
-        let cursor = |s: &str| ObjectId::parse(s).ok_or(Error::Store(StoreError::NotFound));
         let with = |extra: Document| {
             let mut c = cond.clone();
             c.extend(extra);
@@ -193,7 +193,7 @@ impl MongoStore {
             .as_deref()
             .filter(|_| q.paging.next.is_none())
         {
-            let after = cursor(c)?;
+            let after = cursor("previous", c)?;
             docs = log
                 .find(with(doc! { "_id": { "$gt": oid(after) } }))
                 .sort(doc! { "_id": 1 })
@@ -203,7 +203,7 @@ impl MongoStore {
                 .await?;
             docs.reverse();
         } else if let Some(c) = q.paging.next.as_deref() {
-            let before = cursor(c)?;
+            let before = cursor("next", c)?;
             docs = log
                 .find(with(doc! { "_id": { "$lt": oid(before) } }))
                 .sort(doc! { "_id": -1 })

@@ -11,9 +11,9 @@ use crate::codec::{literal_regex, oid};
 use crate::error::{Error, Result};
 use crate::MongoStore;
 
-fn cursor(s: &str) -> Result<ObjectId> {
-    // An unreadable cursor names no page: answer as for a missing record.
-    ObjectId::parse(s).ok_or(Error::Store(StoreError::NotFound))
+/// The id a `field` ("next" or "previous") cursor names.
+pub(crate) fn cursor(field: &'static str, s: &str) -> Result<ObjectId> {
+    ObjectId::parse(s).ok_or(Error::Store(StoreError::InvalidCursor(field)))
 }
 
 fn and(filter: &Document, extra: Document) -> Document {
@@ -59,7 +59,7 @@ impl MongoStore {
             async move { Ok::<_, Error>(c.find_one(f).projection(doc! { "_id": 1 }).await?.is_some()) }
         };
         let (results, next, previous) = if let Some(cur) = paging.next.as_deref() {
-            let after = cursor(cur)?;
+            let after = cursor("next", cur)?;
             let docs = run(and(&filter, doc! { "_id": { "$gt": oid(after) } }), 1, 0).await?;
             let mut rows = docs.iter().map(&map).collect::<Result<Vec<T>>>()?;
             let more = over(rows.len());
@@ -71,7 +71,7 @@ impl MongoStore {
             };
             (rows, next, previous)
         } else if let Some(cur) = paging.previous.as_deref() {
-            let before = cursor(cur)?;
+            let before = cursor("previous", cur)?;
             let docs = run(and(&filter, doc! { "_id": { "$lt": oid(before) } }), -1, 0).await?;
             let mut rows = docs.iter().map(&map).collect::<Result<Vec<T>>>()?;
             let more = over(rows.len());

@@ -13,6 +13,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension, Row, Transaction};
 use crate::codec::{get_json, get_oid, get_opt_oid, get_opt_time, get_opt_u64, get_time, get_u64};
 use crate::codec::{int, json, ms};
 use crate::error::{is_unique_violation, Result, SqliteError};
+use crate::paging::cursor;
 use crate::SqliteStore;
 
 // ---------------------------------------------------------------------------
@@ -215,7 +216,6 @@ fn list_events(tx: &Transaction<'_>, q: &AuthEventQuery) -> Result<Page<AuthEven
     } else {
         q.paging.limit
     });
-    let cursor = |s: &str| ObjectId::parse(s).ok_or(SqliteError::Store(StoreError::NotFound));
     let run = |sql: String, extra: Vec<Value>| -> Result<Vec<AuthEvent>> {
         let mut all = p.clone();
         all.extend(extra);
@@ -241,14 +241,14 @@ fn list_events(tx: &Transaction<'_>, q: &AuthEventQuery) -> Result<Page<AuthEven
         .as_deref()
         .filter(|_| q.paging.next.is_none())
     {
-        let after = cursor(c)?;
+        let after = cursor("previous", c)?;
         rows = run(
             format!("SELECT {EVENT_COLS} FROM authlog WHERE {cond} AND id > ? ORDER BY id LIMIT ?"),
             vec![Value::Blob(after.0.to_vec()), Value::Integer(limit)],
         )?;
         rows.reverse();
     } else if let Some(c) = q.paging.next.as_deref() {
-        let before = cursor(c)?;
+        let before = cursor("next", c)?;
         rows = run(
             format!(
                 "SELECT {EVENT_COLS} FROM authlog WHERE {cond} AND id < ? ORDER BY id DESC LIMIT ?"

@@ -30,9 +30,9 @@ impl Filter {
     }
 }
 
-fn cursor(s: &str) -> Result<ObjectId> {
-    // An unreadable cursor names no page: answer as for a missing record.
-    ObjectId::parse(s).ok_or(SqliteError::Store(StoreError::NotFound))
+/// The id a `field` ("next" or "previous") cursor names.
+pub(crate) fn cursor(field: &'static str, s: &str) -> Result<ObjectId> {
+    ObjectId::parse(s).ok_or(SqliteError::Store(StoreError::InvalidCursor(field)))
 }
 
 pub(crate) fn page<T>(
@@ -75,7 +75,7 @@ pub(crate) fn page<T>(
     let keep = limit.map_or(usize::MAX, |l| l as usize);
 
     let (results, next, previous) = if let Some(c) = paging.next.as_deref() {
-        let after = cursor(c)?;
+        let after = cursor("next", c)?;
         let sql = format!(
             "SELECT {cols} FROM {table} WHERE ({}) AND id > ? ORDER BY id LIMIT ?",
             filter.sql
@@ -93,7 +93,7 @@ pub(crate) fn page<T>(
         };
         (rows, next, previous)
     } else if let Some(c) = paging.previous.as_deref() {
-        let before = cursor(c)?;
+        let before = cursor("previous", c)?;
         let sql = format!(
             "SELECT {cols} FROM {table} WHERE ({}) AND id < ? ORDER BY id DESC LIMIT ?",
             filter.sql

@@ -252,6 +252,11 @@ async fn create_user_address(
 ) -> ApiResult<Json<IdResponse>> {
     let user = caller.user(&user)?;
     check_wildcard(&body.address, body.allow_wildcard)?;
+    state
+        .service
+        .check_address_claim(&caller.principal, &state.policy, user, &body.address)
+        .await
+        .map_err(|e| ApiError::from(e).on_field("address"))?;
     let new = NewAddress {
         address: body.address,
         name: body.name.filter(|n| !n.is_empty()),
@@ -421,6 +426,7 @@ pub struct UpdateAddressRequest {
     responses(
         (status = 200, description = "Success", body = SuccessResponse),
         (status = 400, description = "Invalid input", body = ErrorResponse),
+        (status = 403, description = "Missing privileges (a user token renaming to a reserved or foreign address) or invalid token", body = ErrorResponse),
         (status = 404, description = "No such user or address", body = ErrorResponse),
     ))]
 async fn update_user_address(
@@ -431,6 +437,13 @@ async fn update_user_address(
 ) -> ApiResult<Json<SuccessResponse>> {
     let user = caller.user(&user)?;
     let id = object_id("address", &address)?;
+    if let Some(text) = body.address.as_deref().filter(|a| !a.trim().is_empty()) {
+        state
+            .service
+            .check_address_claim(&caller.principal, &state.policy, user, text)
+            .await
+            .map_err(|e| ApiError::from(e).on_field("address"))?;
+    }
     let change = AddressChange {
         address: body.address.filter(|a| !a.trim().is_empty()),
         name: body.name,

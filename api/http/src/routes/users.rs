@@ -887,13 +887,13 @@ async fn update_user(
         suspended: body.suspended,
         tags: body.tags.map(normalize_tags),
         meta_data: body.meta_data,
-        internal_data: if caller.is_root() {
-            body.internal_data
-        } else {
-            None
-        },
+        internal_data: body.internal_data,
         profile: Some(profile),
     };
+    // Reached only with a verified existingPassword when one was given (above).
+    caller
+        .principal
+        .check_user_update(&current, &update, body.existing_password.is_some())?;
     state
         .service
         .update_user(id, update)

@@ -279,7 +279,11 @@ impl Service {
         if let Some(p) = update.profile {
             user.profile = p;
         }
-        self.store().update_user(&user).await?;
+        // Deleted meanwhile: the same answer as when it was already gone.
+        self.store().update_user(&user).await.map_err(|e| match e {
+            StoreError::NotFound => Error::UserNotFound,
+            e => e.into(),
+        })?;
         // Sessions must not outlive the credentials they logged in with: disabling
         // or suspending ends all of them, a new password those that used the old one
         // (ASP sessions stay). Access tokens are refused by `token_user` already.

@@ -45,6 +45,9 @@ pub enum AccessError {
     InvalidToken,
     #[error("Not enough privileges")]
     MissingPrivileges,
+    /// A change the principal's role may not make; the text says which.
+    #[error("{0}")]
+    Denied(String),
     #[error(transparent)]
     Service(#[from] Error),
 }
@@ -54,7 +57,7 @@ impl AccessError {
     pub fn code(&self) -> &'static str {
         match self {
             AccessError::InvalidToken => "InvalidToken",
-            AccessError::MissingPrivileges => "MissingPrivileges",
+            AccessError::MissingPrivileges | AccessError::Denied(_) => "MissingPrivileges",
             AccessError::Service(e) => e.code(),
         }
     }
@@ -66,6 +69,9 @@ pub struct AccessPolicy {
     pub enabled: bool,
     /// Root secret; empty means none is configured.
     pub secret: String,
+    /// `[api] userAddressDomains`: where user tokens may add addresses (empty: the
+    /// domains of the user's own addresses).
+    pub user_address_domains: Vec<String>,
 }
 
 impl Principal {

@@ -114,6 +114,7 @@ impl Service {
         match self.store().update_address(record).await {
             Ok(()) => Ok(()),
             Err(StoreError::Conflict(_)) => Err(Error::AddressExists),
+            Err(StoreError::NotFound) => Err(Error::AddressNotFound),
             Err(e) => Err(e.into()),
         }
     }
@@ -302,7 +303,7 @@ impl Service {
             })
             .collect();
         let ids: Vec<ObjectId> = all.iter().map(|a| a.id).collect();
-        let (start, end) = window(&ids, page, ObjectId::parse, |a, b| a < b);
+        let (start, end) = window(&ids, page, ObjectId::parse, |a, b| a < b)?;
         Ok(Page {
             total: all.len() as u64,
             next: (end < ids.len() && end > start).then(|| ids[end - 1].to_hex()),

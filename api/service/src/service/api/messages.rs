@@ -182,7 +182,7 @@ impl Service {
             } else {
                 a < b
             }
-        });
+        })?;
         let mut messages = Vec::with_capacity(end - start);
         for &uid in &uids[start..end] {
             // A message expunged meanwhile is simply left out.

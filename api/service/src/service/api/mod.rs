@@ -8,6 +8,7 @@ mod addresses;
 mod decode;
 mod messages;
 mod paging;
+mod rights;
 mod search;
 
 pub use access::{AccessError, AccessPolicy, Principal, ACCESS_TOKEN_TTL};

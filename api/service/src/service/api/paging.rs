@@ -1,6 +1,8 @@
 //! Cursor paging over an ordered list of keys, as WildDuck's listings page:
 //! `limit` items after a `next` cursor, before a `previous` cursor, or at page N.
 
+use crate::{Result, StoreError};
+
 /// Largest page a listing returns (WildDuck caps `limit` at 250).
 pub const MAX_PAGE_SIZE: u32 = 250;
 /// Page size when none is asked for.
@@ -27,21 +29,31 @@ impl PageRequest {
     }
 }
 
-/// The slice of `keys` (already in display order) a request selects:
-/// (start, end, has previous, has next).
+/// The slice of `keys` (already in display order) a request selects: (start, end).
+/// A cursor `cursor` cannot read is the client's error (400), not page one.
 pub(crate) fn window<K: PartialEq>(
     keys: &[K],
     req: &PageRequest,
     cursor: impl Fn(&str) -> Option<K>,
     before: impl Fn(&K, &K) -> bool,
-) -> (usize, usize) {
+) -> Result<(usize, usize)> {
+    let read = |field: &'static str, c: Option<&str>| -> Result<Option<K>> {
+        match c {
+            None => Ok(None),
+            Some(c) => cursor(c)
+                .map(Some)
+                .ok_or_else(|| StoreError::InvalidCursor(field).into()),
+        }
+    };
+    let next = read("next", req.next.as_deref())?;
+    let previous = read("previous", req.previous.as_deref())?;
     let limit = req.limit();
     let len = keys.len();
-    let (start, end) = if let Some(k) = req.next.as_deref().and_then(&cursor) {
+    let (start, end) = if let Some(k) = next {
         // First key strictly after the cursor in display order.
         let start = keys.partition_point(|x| before(x, &k) || *x == k);
         (start, (start + limit).min(len))
-    } else if let Some(k) = req.previous.as_deref().and_then(&cursor) {
+    } else if let Some(k) = previous {
         let end = keys.partition_point(|x| before(x, &k));
         (end.saturating_sub(limit), end)
     } else {
@@ -49,7 +61,7 @@ pub(crate) fn window<K: PartialEq>(
         let start = (page - 1).saturating_mul(limit).min(len);
         (start, (start + limit).min(len))
     };
-    (start, end)
+    Ok((start, end))
 }
 
 pub(crate) fn uid_cursor(uid: u32) -> String {
@@ -78,43 +90,43 @@ mod tests {
         let asc = [1u32, 2, 3, 4, 5];
         let before = |a: &u32, b: &u32| a < b;
         assert_eq!(
-            window(&asc, &req(None, None, 1), parse_uid_cursor, before),
+            window(&asc, &req(None, None, 1), parse_uid_cursor, before).expect("window"),
             (0, 2)
         );
         assert_eq!(
-            window(&asc, &req(Some("u2"), None, 1), parse_uid_cursor, before),
+            window(&asc, &req(Some("u2"), None, 1), parse_uid_cursor, before).expect("window"),
             (2, 4)
         );
         assert_eq!(
-            window(&asc, &req(Some("u4"), None, 1), parse_uid_cursor, before),
+            window(&asc, &req(Some("u4"), None, 1), parse_uid_cursor, before).expect("window"),
             (4, 5)
         );
         assert_eq!(
-            window(&asc, &req(None, Some("u5"), 1), parse_uid_cursor, before),
+            window(&asc, &req(None, Some("u5"), 1), parse_uid_cursor, before).expect("window"),
             (2, 4)
         );
         assert_eq!(
-            window(&asc, &req(None, Some("u2"), 1), parse_uid_cursor, before),
+            window(&asc, &req(None, Some("u2"), 1), parse_uid_cursor, before).expect("window"),
             (0, 1)
         );
         assert_eq!(
-            window(&asc, &req(None, None, 3), parse_uid_cursor, before),
+            window(&asc, &req(None, None, 3), parse_uid_cursor, before).expect("window"),
             (4, 5)
         );
         assert_eq!(
-            window(&asc, &req(None, None, 9), parse_uid_cursor, before),
+            window(&asc, &req(None, None, 9), parse_uid_cursor, before).expect("window"),
             (5, 5)
         );
         let desc = [5u32, 4, 3, 2, 1];
         let after = |a: &u32, b: &u32| a > b;
         assert_eq!(
-            window(&desc, &req(Some("u4"), None, 1), parse_uid_cursor, after),
+            window(&desc, &req(Some("u4"), None, 1), parse_uid_cursor, after).expect("window"),
             (2, 4)
         );
         // A cursor whose item was deleted still lands between its neighbours.
         let gap = [1u32, 2, 4, 5];
         assert_eq!(
-            window(&gap, &req(Some("u3"), None, 1), parse_uid_cursor, before),
+            window(&gap, &req(Some("u3"), None, 1), parse_uid_cursor, before).expect("window"),
             (2, 4)
         );
     }

@@ -307,7 +307,7 @@ impl Service {
             } else {
                 a < b
             }
-        });
+        })?;
         let mut messages = Vec::with_capacity(end - start);
         for meta in &found[start..end] {
             if let Some(m) = self.store().get_message(meta.mailbox, meta.uid).await? {
