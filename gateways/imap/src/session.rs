@@ -880,4 +880,34 @@ mod tests {
         assert_eq!(empty.resolve(&set("1:*"), true).ok(), Some(vec![]));
         assert_eq!(s.seq_of(9), Some(3));
     }
+
+    #[test]
+    fn resolves_merged_and_star_ranges() {
+        let s = sel(vec![3, 5, 9, 10]);
+        // Repeats and overlaps name each message once, in order.
+        let repeated = vec!["1:*"; 16_000].join(",");
+        assert_eq!(
+            s.resolve(&set(&repeated), false).ok(),
+            Some(vec![3, 5, 9, 10])
+        );
+        assert_eq!(
+            s.resolve(&set("4,1:2,2:3,1"), false).ok(),
+            Some(vec![3, 5, 9, 10])
+        );
+        assert_eq!(
+            s.resolve(&set("10,3,4:6,9"), true).ok(),
+            Some(vec![3, 5, 9, 10])
+        );
+        // `a:*` past the end: an error for sequence numbers, the last UID for UIDs;
+        // merging keeps it so however many smaller `a:*` come along.
+        assert!(s.resolve(&set("2:*,9:*,3:*"), false).is_err());
+        assert_eq!(s.resolve(&set("2:*,5:*"), false).ok(), None);
+        assert_eq!(s.resolve(&set("3:*,2:*"), false).ok(), Some(vec![5, 9, 10]));
+        assert_eq!(s.resolve(&set("99:*,11:20"), true).ok(), Some(vec![10]));
+        assert_eq!(s.resolve(&set("*,1"), false).ok(), Some(vec![3, 10]));
+        assert_eq!(s.resolve(&set("*,*:*"), true).ok(), Some(vec![10]));
+        let empty = sel(vec![]);
+        assert_eq!(empty.resolve(&set("*,1:*,5:*"), false).ok(), Some(vec![]));
+        assert!(empty.resolve(&set("*,1"), false).is_err());
+    }
 }
