@@ -134,6 +134,33 @@ def test_authenticated_large_append_still_works(eider):
     r.close()
 
 
+def test_refused_literal_plus_is_skipped_within_a_bound(start_eider):
+    eider = start_eider(extra_args=["--set", "imap.maxMB=1"])
+    r = raw_login(eider)
+    # A little over the limit: skipped and answered, the session goes on.
+    r.send(b"a1 APPEND INBOX {1500000+}\r\n" + b"x" * 1500000 + b"\r\n")
+    assert r.until_tagged("a1")[-1].startswith(b"a1 NO [TOOBIG]")
+    # A refused command's next synchronizing literal gets the answer, not "+".
+    r.send(b"a2 LOGIN {1500000+}\r\n" + b"x" * 1500000 + b" {5}\r\n")
+    assert r.until_tagged("a2")[-1].startswith(b"a2 BAD [TOOBIG]")
+    assert tagged(r.cmd("NOOP"))[0] == "OK"
+    # Far over it (here 3 MB, past twice the limit): BAD or NO, BYE, closed,
+    # rather than reading whatever size was announced.
+    send_quietly(r.sock, b"a3 APPEND INBOX {3000000+}\r\n" + b"x" * 3000000 + b"\r\n")
+    lines = lines_until_closed_or_tagged(r, "a3")
+    for line in lines:
+        assert line.startswith((b"* BYE", b"a3 NO [TOOBIG]")), lines
+    if lines and lines[-1].startswith(b"a3 "):
+        lines += lines_until_closed_or_tagged(r, "never")
+    assert not any(line.startswith(b"* OK") or b" OK " in line for line in lines), lines
+    try:
+        r.send(b"a4 NOOP\r\n")
+        assert r.readline() is None, "the session went on"
+    except (EOFError, OSError):
+        pass
+    r.close()
+
+
 def test_authenticated_literal_is_not_reserved_up_front(eider):
     """A logged-in client announcing a large APPEND and stalling costs what it sent.
     Reserved but untouched memory does not show in RSS, so this one reads VmSize."""

@@ -350,6 +350,9 @@ impl Session {
         let mut buf: Vec<u8> = Vec::new();
         let mut first_line: Option<Vec<u8>> = None;
         let mut refused: Option<Reply> = None;
+        // Bytes of refused literals skipped so far (see below).
+        let mut discarded: u64 = 0;
+        let skip_limit = 2 * self.shared.max_message.max(MAX_COMMAND as u64);
         loop {
             let line = match self.conn.read_line(max_line).await? {
                 None => return Ok(Framed::Eof),
@@ -401,23 +404,26 @@ impl Session {
                 } else {
                     Reply::bad("Literal too large").with_code("TOOBIG")
                 };
-                if !lit.non_sync {
-                    // The client waits for "+": it will abandon the command.
-                    return Ok(Framed::Refused { tag, reply });
-                }
-                if preauth {
-                    // A non-synchronizing literal comes anyway (RFC 7888 4): rather
-                    // than read its announced size from a peer that has not logged
-                    // in, refuse and close, as Dovecot does.
-                    self.untagged("BYE Too much data before login");
-                    self.state = State::Logout;
-                    return Ok(Framed::Refused { tag, reply });
-                }
                 refused = Some(reply);
                 buf = Vec::new();
             }
-            if refused.is_some() {
+            if let Some(reply) = refused.take() {
+                // A non-synchronizing literal comes anyway (RFC 7888 4). Skipping a
+                // little keeps the session; reading a huge announced size, or
+                // anything from a peer that has not logged in, is not worth it:
+                // refuse and close, as Dovecot does.
+                if !lit.non_sync {
+                    // Not "+": the client abandons the command on the answer.
+                    return Ok(Framed::Refused { tag, reply });
+                }
+                discarded = discarded.saturating_add(lit.len);
+                if preauth || discarded > skip_limit {
+                    self.untagged("BYE Literal too large");
+                    self.state = State::Logout;
+                    return Ok(Framed::Refused { tag, reply });
+                }
                 self.conn.discard(lit.len).await?;
+                refused = Some(reply);
                 continue;
             }
             if !lit.non_sync {
