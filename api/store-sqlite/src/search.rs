@@ -138,7 +138,7 @@ impl Compiler {
                         .iter()
                         .map(|k| self.key(k, depth + 1))
                         .collect::<Result<Vec<_>>>()?;
-                    format!("({})", parts.join(" AND "))
+                    balanced(&parts, "AND")
                 }
             }
             SearchKey::Or(a, b) => {
@@ -159,6 +159,21 @@ impl Compiler {
             "(m.content IN (SELECT rowid FROM content_text WHERE content_text MATCH {}) AND {confirm})",
             self.text(&query)
         )
+    }
+}
+
+/// `parts` joined by `op` as a balanced tree. SQLite parses `a AND b AND c` as a
+/// chain one level deeper per term and refuses expressions deeper than 1000
+/// (SQLITE_MAX_EXPR_DEPTH), so a long AND (an IMAP SEARCH of 1000 keys) is split
+/// in halves instead: depth log2(n).
+fn balanced(parts: &[String], op: &str) -> String {
+    match parts {
+        [] => "1".into(),
+        [one] => format!("({one})"),
+        _ => {
+            let (a, b) = parts.split_at(parts.len() / 2);
+            format!("({} {op} {})", balanced(a, op), balanced(b, op))
+        }
     }
 }
 
@@ -237,6 +252,16 @@ fn prefixed_cols() -> String {
 #[cfg(test)]
 mod tests {
     use super::trigram_query;
+
+    #[test]
+    fn long_ands_are_balanced() {
+        let parts: Vec<String> = (0..5).map(|i| format!("k{i}")).collect();
+        assert_eq!(
+            super::balanced(&parts, "AND"),
+            "(((k0) AND (k1)) AND ((k2) AND ((k3) AND (k4))))"
+        );
+        assert_eq!(super::balanced(&parts[..1], "AND"), "(k0)");
+    }
 
     #[test]
     fn trigram_queries() {

@@ -12,7 +12,9 @@ use eider_service::model::{
 };
 use eider_service::Service;
 
-use crate::parser::{FetchAtt, FetchModifiers, Partial, Section, SectionText, SequenceSet};
+use crate::parser::{
+    ranges_contain, FetchAtt, FetchModifiers, Partial, Section, SectionText, SequenceSet,
+};
 use crate::response::{compress_set, flag_list, internal_date, service_error, Reply};
 use crate::session::Session;
 
@@ -379,17 +381,8 @@ impl Session {
         else {
             return Ok(());
         };
-        let max = sel.uids.last().copied().unwrap_or(u32::MAX);
-        let in_set = |uid: u32| {
-            set.0.iter().any(|&(a, b)| {
-                let v = |x| match x {
-                    crate::parser::SeqBound::Num(n) => n,
-                    crate::parser::SeqBound::Star => max,
-                };
-                let (a, b) = (v(a), v(b));
-                (a.min(b)..=a.max(b)).contains(&uid)
-            })
-        };
+        let ranges = set.ranges(Some(sel.uids.last().copied().unwrap_or(u32::MAX)));
+        let in_set = |uid: u32| ranges_contain(&ranges, uid);
         let mut gone: Vec<u32> = entries
             .into_iter()
             .filter(|e| e.kind == JournalKind::Expunge)

@@ -98,13 +98,9 @@ fn uid_set(sel: &Selected, set: &SequenceSet, uid_mode: bool) -> UidSet {
     }
     let n = sel.uids.len() as u32;
     let mut out = Vec::new();
-    for &(a, b) in &set.0 {
-        let v = |x| match x {
-            crate::parser::SeqBound::Num(k) => k,
-            crate::parser::SeqBound::Star => n,
-        };
-        let (lo, hi) = (v(a).min(v(b)), v(a).max(v(b)).min(n));
-        if lo >= 1 && lo <= hi {
+    for (lo, hi) in set.ranges((n > 0).then_some(n)) {
+        let (lo, hi) = (lo.max(1), hi.min(n));
+        if lo <= hi {
             out.extend_from_slice(&sel.uids[(lo - 1) as usize..hi as usize]);
         }
     }

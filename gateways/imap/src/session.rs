@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use tracing::{debug, info};
 
 use crate::parser::framing::{literal_at_end, peek_tag_and_name};
-use crate::parser::{parse_command, Command, Request, SeqBound, SequenceSet};
+use crate::parser::{parse_command, Command, Request, SequenceSet};
 use crate::response::{compress_set, flag_list, Reply, Status};
 use crate::transport::{read_proxy_header, Connection, Line};
 use crate::{Shared, UserSlot};
@@ -24,6 +24,10 @@ use crate::{Shared, UserSlot};
 pub const MAX_LINE: usize = 64 * 1024;
 /// Longest command accepted, lines and literals, not counting an APPEND message.
 pub const MAX_COMMAND: usize = 1024 * 1024;
+/// Longest command accepted before login, lines and literals (APPEND included):
+/// LOGIN or AUTHENTICATE need a few hundred bytes, and an unauthenticated peer
+/// must not make the server hold more (Dovecot allows a few KB too).
+pub const MAX_PREAUTH_COMMAND: usize = 8 * 1024;
 /// Consecutive bad commands after which the connection is closed.
 const MAX_ERRORS: u32 = 50;
 /// How long a TLS handshake or PROXY header may take.
@@ -70,48 +74,29 @@ impl Selected {
     }
 
     /// The UIDs a set names, ascending. Sequence numbers past the end are an
-    /// error; UIDs that do not exist are skipped (RFC 3501 6.4.8).
+    /// error; UIDs that do not exist are skipped (RFC 3501 6.4.8). `*` is resolved
+    /// here and the ranges merged before any UID is listed, so the work is
+    /// O(r log r + r log n + answer) whatever the set repeats.
     pub fn resolve(&self, set: &SequenceSet, uid_mode: bool) -> Result<Vec<u32>, BadSequence> {
         let mut out: Vec<u32> = Vec::new();
         if uid_mode {
-            let max = self.uids.last().copied().unwrap_or(0);
-            for &(a, b) in &set.0 {
-                let a = match a {
-                    SeqBound::Num(n) => n,
-                    SeqBound::Star => max,
-                };
-                let b = match b {
-                    SeqBound::Num(n) => n,
-                    SeqBound::Star => max,
-                };
-                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            // `*` is the highest UID in use (nothing to name in an empty mailbox).
+            for (lo, hi) in set.ranges(self.uids.last().copied()) {
                 let start = self.uids.partition_point(|&u| u < lo);
                 out.extend(self.uids[start..].iter().take_while(|&&u| u <= hi));
             }
         } else {
             let n = self.uids.len() as u32;
-            for &(a, b) in &set.0 {
-                let a = match a {
-                    SeqBound::Num(x) => x,
-                    SeqBound::Star => n,
-                };
-                let b = match b {
-                    SeqBound::Num(x) => x,
-                    SeqBound::Star => n,
-                };
-                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-                if n == 0 && (a == 0 || b == 0) {
-                    // `*` in an empty mailbox names nothing.
-                    continue;
-                }
-                if lo == 0 || hi > n {
-                    return Err(BadSequence);
-                }
-                out.extend(&self.uids[(lo - 1) as usize..hi as usize]);
+            let ranges = set.ranges((n > 0).then_some(n));
+            if ranges.last().is_some_and(|&(_, hi)| hi > n)
+                || ranges.first().is_some_and(|&(lo, _)| lo == 0)
+            {
+                return Err(BadSequence);
+            }
+            for (lo, hi) in ranges {
+                out.extend_from_slice(&self.uids[(lo - 1) as usize..hi as usize]);
             }
         }
-        out.sort_unstable();
-        out.dedup();
         Ok(out)
     }
 
@@ -361,11 +346,20 @@ impl Session {
     /// Read one command: its lines and literals, sending "+" for synchronizing
     /// literals and enforcing the size limits.
     async fn read_command(&mut self) -> io::Result<Framed> {
+        let preauth = self.state == State::NotAuthenticated;
+        let (max_line, max_command) = if preauth {
+            (MAX_PREAUTH_COMMAND, MAX_PREAUTH_COMMAND)
+        } else {
+            (MAX_LINE, MAX_COMMAND)
+        };
         let mut buf: Vec<u8> = Vec::new();
         let mut first_line: Option<Vec<u8>> = None;
         let mut refused: Option<Reply> = None;
+        // Bytes of refused literals skipped so far (see below).
+        let mut discarded: u64 = 0;
+        let skip_limit = 2 * self.shared.max_message.max(MAX_COMMAND as u64);
         loop {
-            let line = match self.conn.read_line(MAX_LINE).await? {
+            let line = match self.conn.read_line(max_line).await? {
                 None => return Ok(Framed::Eof),
                 Some(Line::TooLong(prefix)) => {
                     let head = first_line.as_deref().unwrap_or(&prefix);
@@ -397,27 +391,44 @@ impl Session {
                 return Ok(Framed::Command(buf));
             };
             let (tag, name) = peek_tag_and_name(first_line.as_deref().unwrap_or_default());
-            let is_append = name == "APPEND";
+            // Before login APPEND cannot run: it gets the small limit of any command.
+            let is_append = name == "APPEND" && !preauth;
             let limit = if is_append {
                 self.shared.max_message
             } else {
-                (MAX_COMMAND.saturating_sub(buf.len())) as u64
+                (max_command.saturating_sub(buf.len())) as u64
             };
-            if refused.is_none() && (lit.len > limit || buf.len() > MAX_COMMAND) {
+            if refused.is_none() && (lit.len > limit || buf.len() > max_command) {
                 let reply = if is_append {
                     Reply::no("Message too large").with_code("TOOBIG")
+                } else if preauth {
+                    Reply::bad(format!(
+                        "Command too long before login (max {MAX_PREAUTH_COMMAND} bytes)"
+                    ))
+                    .with_code("TOOBIG")
                 } else {
                     Reply::bad("Literal too large").with_code("TOOBIG")
                 };
-                if !lit.non_sync {
-                    // The client waits for "+": it will abandon the command.
-                    return Ok(Framed::Refused { tag, reply });
-                }
                 refused = Some(reply);
                 buf = Vec::new();
             }
-            if refused.is_some() {
+            if let Some(reply) = refused.take() {
+                // A non-synchronizing literal comes anyway (RFC 7888 4). Skipping a
+                // little keeps the session; reading a huge announced size, or
+                // anything from a peer that has not logged in, is not worth it:
+                // refuse and close, as Dovecot does.
+                if !lit.non_sync {
+                    // Not "+": the client abandons the command on the answer.
+                    return Ok(Framed::Refused { tag, reply });
+                }
+                discarded = discarded.saturating_add(lit.len);
+                if preauth || discarded > skip_limit {
+                    self.untagged("BYE Literal too large");
+                    self.state = State::Logout;
+                    return Ok(Framed::Refused { tag, reply });
+                }
                 self.conn.discard(lit.len).await?;
+                refused = Some(reply);
                 continue;
             }
             if !lit.non_sync {
@@ -879,5 +890,35 @@ mod tests {
         assert!(empty.resolve(&set("1"), false).is_err());
         assert_eq!(empty.resolve(&set("1:*"), true).ok(), Some(vec![]));
         assert_eq!(s.seq_of(9), Some(3));
+    }
+
+    #[test]
+    fn resolves_merged_and_star_ranges() {
+        let s = sel(vec![3, 5, 9, 10]);
+        // Repeats and overlaps name each message once, in order.
+        let repeated = vec!["1:*"; 16_000].join(",");
+        assert_eq!(
+            s.resolve(&set(&repeated), false).ok(),
+            Some(vec![3, 5, 9, 10])
+        );
+        assert_eq!(
+            s.resolve(&set("4,1:2,2:3,1"), false).ok(),
+            Some(vec![3, 5, 9, 10])
+        );
+        assert_eq!(
+            s.resolve(&set("10,3,4:6,9"), true).ok(),
+            Some(vec![3, 5, 9, 10])
+        );
+        // `a:*` past the end: an error for sequence numbers, the last UID for UIDs;
+        // merging keeps it so however many smaller `a:*` come along.
+        assert!(s.resolve(&set("2:*,9:*,3:*"), false).is_err());
+        assert_eq!(s.resolve(&set("2:*,5:*"), false).ok(), None);
+        assert_eq!(s.resolve(&set("3:*,2:*"), false).ok(), Some(vec![5, 9, 10]));
+        assert_eq!(s.resolve(&set("99:*,11:20"), true).ok(), Some(vec![10]));
+        assert_eq!(s.resolve(&set("*,1"), false).ok(), Some(vec![3, 10]));
+        assert_eq!(s.resolve(&set("*,*:*"), true).ok(), Some(vec![10]));
+        let empty = sel(vec![]);
+        assert_eq!(empty.resolve(&set("*,1:*,5:*"), false).ok(), Some(vec![]));
+        assert!(empty.resolve(&set("*,1"), false).is_err());
     }
 }

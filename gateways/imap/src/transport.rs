@@ -148,10 +148,11 @@ impl Connection {
         }
     }
 
-    /// Append exactly `n` bytes of input to `out`.
+    /// Append exactly `n` bytes of input to `out`. `out` grows with the bytes
+    /// that arrive (doubling, never past `n`), not by `n` up front: a peer that
+    /// announces a large literal and stalls costs what it sent.
     pub async fn read_exact_into(&mut self, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
         let mut left = n;
-        out.reserve(n);
         while left > 0 {
             if !self.has_buffered_input() && self.fill().await? == 0 {
                 return Err(io::Error::new(
@@ -160,6 +161,9 @@ impl Connection {
                 ));
             }
             let take = left.min(self.buffered().len());
+            if out.capacity() - out.len() < take {
+                out.reserve_exact(out.len().max(KEEP_CAPACITY).min(left).max(take));
+            }
             out.extend_from_slice(&self.buffered()[..take]);
             self.consume(take);
             left -= take;

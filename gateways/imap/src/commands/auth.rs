@@ -7,7 +7,7 @@ use base64::Engine;
 use eider_service::{AuthRequest, Protocol};
 
 use crate::response::{sanitize, service_error, write_string, Reply};
-use crate::session::{Session, State, MAX_LINE};
+use crate::session::{Session, State, MAX_PREAUTH_COMMAND};
 use crate::transport::Line;
 
 impl Session {
@@ -110,7 +110,7 @@ impl Session {
             None => {
                 self.conn.write(b"+ \r\n");
                 self.conn.flush().await?;
-                match self.conn.read_line(MAX_LINE).await? {
+                match self.conn.read_line(MAX_PREAUTH_COMMAND).await? {
                     None => return Err(io::ErrorKind::UnexpectedEof.into()),
                     Some(Line::TooLong(_)) => {
                         return Ok(Reply::bad("Authentication data too long"))

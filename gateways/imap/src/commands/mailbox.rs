@@ -9,7 +9,7 @@ use eider_service::model::{JournalKind, Mailbox, SpecialUse, UidSet};
 use eider_service::Error as ServiceError;
 
 use crate::mailbox_names::{from_wire, to_wire, Pattern, DELIMITER};
-use crate::parser::{ListCommand, SelectParams, SeqBound, SequenceSet, StatusItem};
+use crate::parser::{ranges_contain, ListCommand, SelectParams, SequenceSet, StatusItem};
 use crate::response::{compress_set, flag_list, service_error, write_string, Reply};
 use crate::session::{Selected, Session, State};
 
@@ -18,21 +18,6 @@ const MAX_PATTERN: usize = 2048;
 
 fn no_such_mailbox() -> Reply {
     Reply::no("Mailbox does not exist").with_code("NONEXISTENT")
-}
-
-/// Whether `uid` is in an unresolved UID set (QRESYNC known-uids).
-fn set_contains(set: &SequenceSet, uid: u32) -> bool {
-    set.0.iter().any(|&(a, b)| {
-        let a = match a {
-            SeqBound::Num(n) => n,
-            SeqBound::Star => u32::MAX,
-        };
-        let b = match b {
-            SeqBound::Num(n) => n,
-            SeqBound::Star => u32::MAX,
-        };
-        (a.min(b)..=a.max(b)).contains(&uid)
-    })
 }
 
 /// One line of a LIST answer before it is written.
@@ -323,13 +308,16 @@ impl Session {
             return Ok(());
         };
         let (user, mailbox) = (self.user_id(), sel.id);
+        // Known UIDs: `*` is open-ended (the client's highest may be gone here).
+        let known = known.map(|k| k.ranges(Some(u32::MAX)));
+        let known = known.as_deref();
         let mut vanished: Vec<u32> = match self.service().journal_since(user, mailbox, modseq).await
         {
             Ok(entries) => entries
                 .into_iter()
                 .filter(|e| e.kind == JournalKind::Expunge)
                 .filter_map(|e| e.uid)
-                .filter(|&u| known.is_none_or(|k| set_contains(k, u)))
+                .filter(|&u| known.is_none_or(|k| ranges_contain(k, u)))
                 .filter(|u| sel.uids.binary_search(u).is_err())
                 .collect(),
             Err(_) => Vec::new(),

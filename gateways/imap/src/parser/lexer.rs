@@ -329,7 +329,7 @@ impl<'a> Cursor<'a> {
                 return err("sequence set too long");
             }
             if !self.eat(b',') {
-                return Ok(SequenceSet(out));
+                return Ok(SequenceSet::normalized(out));
             }
         }
     }
@@ -437,11 +437,70 @@ mod tests {
             Some(SequenceSet(vec![
                 (SeqBound::Num(1), SeqBound::Num(3)),
                 (SeqBound::Num(5), SeqBound::Num(5)),
-                (SeqBound::Star, SeqBound::Num(7)),
+                (SeqBound::Num(7), SeqBound::Star),
             ]))
         );
         assert!(Cursor::new(b"0").sequence_set().is_err());
         assert!(Cursor::new(b"99999999999").sequence_set().is_err());
+    }
+
+    fn set(s: &str) -> Vec<(SeqBound, SeqBound)> {
+        match Cursor::new(s.as_bytes()).sequence_set() {
+            Ok(set) => set.0,
+            Err(e) => panic!("{s}: {e}"),
+        }
+    }
+
+    #[test]
+    fn sequence_sets_are_merged() {
+        use SeqBound::{Num, Star};
+        // Unsorted, overlapping, adjacent and reversed ranges coalesce.
+        assert_eq!(
+            set("9,3:1,4,7:5,2"),
+            vec![(Num(1), Num(7)), (Num(9), Num(9))]
+        );
+        assert_eq!(
+            set("1,3,5"),
+            vec![(Num(1), Num(1)), (Num(3), Num(3)), (Num(5), Num(5))]
+        );
+        assert_eq!(
+            set("4294967295,1:4294967295"),
+            vec![(Num(1), Num(u32::MAX))]
+        );
+        // Repeats of one range cost one range.
+        assert_eq!(set(&vec!["1:*"; 16_000].join(",")), vec![(Num(1), Star)]);
+        assert_eq!(set(&vec!["2:5"; 1000].join(",")), vec![(Num(2), Num(5))]);
+        // `*` ranges: the smallest and the largest start survive; a bare `*` is
+        // inside any `a:*`.
+        assert_eq!(
+            set("*,5:*,*:3,9:*,4:*"),
+            vec![(Num(3), Star), (Num(9), Star)]
+        );
+        assert_eq!(set("*,*"), vec![(Star, Star)]);
+        assert_eq!(set("2,*"), vec![(Num(2), Num(2)), (Star, Star)]);
+    }
+
+    #[test]
+    fn sets_resolve_to_disjoint_ranges() {
+        use crate::parser::types::ranges_contain;
+        let s = SequenceSet::normalized(set("7:*,1:2,3,10,20:*"));
+        assert_eq!(s.ranges(Some(12)), vec![(1, 3), (7, 20)]);
+        assert_eq!(s.ranges(Some(5)), vec![(1, 3), (5, 20)]);
+        assert_eq!(s.ranges(None), vec![(1, 3), (10, 10)]);
+        let r = s.ranges(Some(12));
+        for (n, inside) in [
+            (0, false),
+            (1, true),
+            (3, true),
+            (4, false),
+            (6, false),
+            (7, true),
+            (20, true),
+            (21, false),
+        ] {
+            assert_eq!(ranges_contain(&r, n), inside, "{n}");
+        }
+        assert!(!ranges_contain(&[], 1));
     }
 
     #[test]

@@ -5,19 +5,21 @@ use super::types::SearchKey;
 use super::ParseError;
 
 /// Deepest nesting of parentheses, NOT and OR accepted.
-const MAX_DEPTH: usize = 64;
-/// Most keys in one program.
-const MAX_KEYS: usize = 10_000;
+const MAX_DEPTH: usize = 32;
+/// Most keys in one program, counted at every depth (NOT, OR and parentheses
+/// included). Checked here so that a huge program is refused before the store
+/// sees it.
+pub const MAX_KEYS: usize = 5_000;
+// The error texts below name both limits.
+const _: () = assert!(MAX_KEYS == 5_000 && MAX_DEPTH == 32);
 
 /// `1*(SP search-key)` up to the end of the command, as one AND.
 pub fn search_program(c: &mut Cursor<'_>) -> PResult<SearchKey> {
-    let mut keys = vec![search_key(c, 0)?];
+    let mut count = 0;
+    let mut keys = vec![search_key(c, 0, &mut count)?];
     while c.peek() == Some(b' ') {
         c.sp()?;
-        keys.push(search_key(c, 0)?);
-        if keys.len() > MAX_KEYS {
-            return Err(ParseError::new("too many search keys"));
-        }
+        keys.push(search_key(c, 0, &mut count)?);
     }
     Ok(if keys.len() == 1 {
         keys.remove(0)
@@ -26,18 +28,21 @@ pub fn search_program(c: &mut Cursor<'_>) -> PResult<SearchKey> {
     })
 }
 
-fn search_key(c: &mut Cursor<'_>, depth: usize) -> PResult<SearchKey> {
+fn search_key(c: &mut Cursor<'_>, depth: usize, count: &mut usize) -> PResult<SearchKey> {
     if depth > MAX_DEPTH {
-        return Err(ParseError::new("search criteria nested too deeply"));
+        return Err(ParseError::new(
+            "search criteria nested too deeply (max 32 levels)",
+        ));
+    }
+    *count += 1;
+    if *count > MAX_KEYS {
+        return Err(ParseError::new("too many search keys (max 5000)"));
     }
     if c.eat(b'(') {
-        let mut keys = vec![search_key(c, depth + 1)?];
+        let mut keys = vec![search_key(c, depth + 1, count)?];
         while !c.eat(b')') {
             c.sp()?;
-            keys.push(search_key(c, depth + 1)?);
-            if keys.len() > MAX_KEYS {
-                return Err(ParseError::new("too many search keys"));
-            }
+            keys.push(search_key(c, depth + 1, count)?);
         }
         return Ok(if keys.len() == 1 {
             keys.remove(0)
@@ -131,13 +136,13 @@ fn search_key(c: &mut Cursor<'_>, depth: usize) -> PResult<SearchKey> {
         }
         "NOT" => {
             c.sp()?;
-            SearchKey::Not(Box::new(search_key(c, depth + 1)?))
+            SearchKey::Not(Box::new(search_key(c, depth + 1, count)?))
         }
         "OR" => {
             c.sp()?;
-            let a = search_key(c, depth + 1)?;
+            let a = search_key(c, depth + 1, count)?;
             c.sp()?;
-            let b = search_key(c, depth + 1)?;
+            let b = search_key(c, depth + 1, count)?;
             SearchKey::Or(Box::new(a), Box::new(b))
         }
         _ => return Err(ParseError::new("unknown search key")),
@@ -183,5 +188,21 @@ mod tests {
         assert!(parse(&format!("{}ALL", "NOT ".repeat(10))).is_ok());
         let deep = format!("{}ALL{}", "(".repeat(500), ")".repeat(500));
         assert!(parse(&deep).is_err());
+        // Deep nesting is refused before it can exhaust the stack.
+        let deeper = format!("{}ALL{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&deeper).is_err());
+        assert!(parse(&format!("{}ALL", "NOT ".repeat(100_000))).is_err());
+        assert!(parse(&format!("{}ALL ALL", "OR ".repeat(100_000))).is_err());
+    }
+
+    #[test]
+    fn key_count_is_bounded_at_every_depth() {
+        let flat = |n: usize| vec!["SEEN"; n].join(" ");
+        assert!(parse(&flat(MAX_KEYS)).is_ok());
+        let err = parse(&flat(MAX_KEYS + 1)).err().map(|e| e.message);
+        assert_eq!(err, Some("too many search keys (max 5000)"));
+        // Parenthesised lists count toward the same total.
+        let nested = format!("({}) ({})", flat(MAX_KEYS / 2), flat(MAX_KEYS / 2));
+        assert!(parse(&nested).is_err());
     }
 }

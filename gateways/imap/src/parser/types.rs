@@ -19,8 +19,87 @@ pub enum SeqBound {
 }
 
 /// A sequence set (`1:3,5,7:*`) of sequence numbers or UIDs, unresolved.
+///
+/// Built by [`SequenceSet::normalized`] when parsed: numeric ranges come first,
+/// sorted and coalesced; ranges with `*` (whose value is known only when the
+/// command runs) follow, at most two of them. So a set costs its consumers at
+/// most as much as its text, however often it repeats itself (`1:*,1:*,...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SequenceSet(pub Vec<(SeqBound, SeqBound)>);
+
+impl SequenceSet {
+    /// The same set with numeric ranges sorted and merged and `*` ranges reduced.
+    ///
+    /// `a:*` stands for `min(a,*)..=max(a,*)`, which always holds `*` itself; so
+    /// the union of several `a:*` is the union of the smallest and the largest
+    /// (the largest matters: past the end it widens the range, or makes the set
+    /// invalid for sequence numbers), and a bare `*` adds nothing to them.
+    pub fn normalized(ranges: Vec<(SeqBound, SeqBound)>) -> Self {
+        let mut nums: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        let mut star_from: Option<(u32, u32)> = None;
+        let mut bare_star = false;
+        for (a, b) in ranges {
+            match (a, b) {
+                (SeqBound::Num(a), SeqBound::Num(b)) => nums.push((a.min(b), a.max(b))),
+                (SeqBound::Num(a), SeqBound::Star) | (SeqBound::Star, SeqBound::Num(a)) => {
+                    star_from = Some(star_from.map_or((a, a), |(lo, hi)| (lo.min(a), hi.max(a))));
+                }
+                (SeqBound::Star, SeqBound::Star) => bare_star = true,
+            }
+        }
+        let mut out: Vec<(SeqBound, SeqBound)> = merge_ranges(nums)
+            .into_iter()
+            .map(|(a, b)| (SeqBound::Num(a), SeqBound::Num(b)))
+            .collect();
+        match star_from {
+            Some((lo, hi)) => {
+                out.push((SeqBound::Num(lo), SeqBound::Star));
+                if hi != lo {
+                    out.push((SeqBound::Num(hi), SeqBound::Star));
+                }
+            }
+            None if bare_star => out.push((SeqBound::Star, SeqBound::Star)),
+            None => {}
+        }
+        SequenceSet(out)
+    }
+
+    /// The numbers the set names with `*` standing for `star`, as sorted, disjoint
+    /// inclusive ranges. Ranges with `*` are left out when `star` is None (an
+    /// empty mailbox, where `*` names nothing). Cost: O(r log r) for r ranges.
+    pub fn ranges(&self, star: Option<u32>) -> Vec<(u32, u32)> {
+        let mut v: Vec<(u32, u32)> = Vec::with_capacity(self.0.len());
+        for &(a, b) in &self.0 {
+            let value = |x: SeqBound| match x {
+                SeqBound::Num(n) => Some(n),
+                SeqBound::Star => star,
+            };
+            if let (Some(a), Some(b)) = (value(a), value(b)) {
+                v.push((a.min(b), a.max(b)));
+            }
+        }
+        merge_ranges(v)
+    }
+}
+
+/// Sort inclusive ranges and merge overlapping or adjacent ones.
+pub fn merge_ranges(mut v: Vec<(u32, u32)>) -> Vec<(u32, u32)> {
+    v.sort_unstable();
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+    for (lo, hi) in v {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// Whether `n` lies in one of `ranges` (sorted and disjoint, as [`SequenceSet::ranges`] gives).
+pub fn ranges_contain(ranges: &[(u32, u32)], n: u32) -> bool {
+    let i = ranges.partition_point(|&(_, hi)| hi < n);
+    ranges.get(i).is_some_and(|&(lo, _)| lo <= n)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusItem {
