@@ -7,6 +7,7 @@ mod compose;
 mod de;
 mod error;
 mod extract;
+mod listener;
 mod openapi;
 mod routes;
 mod sanitize;
@@ -37,6 +38,12 @@ pub struct ApiConfig {
     pub port: u16,
     #[serde(rename = "maxMB")]
     pub max_mb: u64,
+    /// Most connections open at once (0: no cap).
+    #[serde(default)]
+    pub max_clients: usize,
+    /// Most connections open at once from one client address (0: no cap).
+    #[serde(default, rename = "maxClientsPerIP")]
+    pub max_clients_per_ip: usize,
     pub access_control: AccessControl,
     /// `[api.mobileconfig]`: profiles generated with application passwords.
     #[serde(default)]
@@ -122,6 +129,8 @@ pub enum ServerError {
     Bind(String, std::io::Error),
     #[error("refusing to serve the API on {0} without access control; enable [api.accessControl] or set allowInsecure")]
     Insecure(String),
+    #[error("[api] {0}")]
+    Gate(#[from] eider_net::GateError),
     #[error("API server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -138,7 +147,7 @@ pub(crate) struct AppState {
 
 /// A bound API listener, ready to serve.
 pub struct ApiServer {
-    listener: TcpListener,
+    listener: listener::CappedListener,
     router: Router,
     stop: watch::Sender<bool>,
 }
@@ -201,9 +210,20 @@ pub async fn bind(service: Service, config: &ApiConfig) -> Result<ApiServer, Ser
     {
         return Err(ServerError::Insecure(local.to_string()));
     }
+    let gate = eider_net::Gate::new(
+        "API",
+        &eider_net::GateConfig {
+            max_clients: config.max_clients,
+            max_clients_per_ip: config.max_clients_per_ip,
+            ..Default::default()
+        },
+    )?;
     let (stop, stopping) = watch::channel(false);
     Ok(ApiServer {
-        listener,
+        listener: listener::CappedListener {
+            inner: listener,
+            gate,
+        },
         router: build(service, config, stopping),
         stop,
     })
@@ -211,7 +231,7 @@ pub async fn bind(service: Service, config: &ApiConfig) -> Result<ApiServer, Ser
 
 impl ApiServer {
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.local_addr().ok()
+        self.listener.inner.local_addr().ok()
     }
 
     /// Serve until `shutdown` completes, then finish in-flight requests.
