@@ -21,7 +21,7 @@ pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 /// Refused connections lingering at once; beyond this they are closed at once, so a
 /// flood of refusals cannot itself hold many descriptors.
-const MAX_LINGERING: usize = 256;
+pub const MAX_LINGERING: usize = 64;
 /// Most bytes read from a refused connection before closing it.
 const REFUSAL_DRAIN: usize = 16 * 1024;
 

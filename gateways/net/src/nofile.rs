@@ -80,9 +80,10 @@ fn set(soft: u64, hard: u64) -> io::Result<()> {
 }
 
 /// Descriptors kept out of the listeners' budget: the store's files, its reader pool,
-/// outbound connections (relay, MongoDB, Redis), TLS certificate reloads, logs.
+/// outbound connections (relay, MongoDB, Redis), TLS certificate reloads, logs, and
+/// refused connections still being answered (see `gate::MAX_LINGERING`).
 pub fn reserve(limit: u64) -> u64 {
-    (limit / 8).clamp(64, 1024)
+    (limit / 4).clamp(128, 4096)
 }
 
 /// Scale `caps` (each listener's most connections; 0 = no cap) down so that together
@@ -137,9 +138,9 @@ mod tests {
 
     #[test]
     fn reserve_is_bounded() {
-        assert_eq!(reserve(1024), 128);
-        assert_eq!(reserve(256), 64);
-        assert_eq!(reserve(1 << 20), 1024);
+        assert_eq!(reserve(1024), 256);
+        assert_eq!(reserve(256), 128);
+        assert_eq!(reserve(1 << 20), 4096);
     }
 
     #[cfg(unix)]
