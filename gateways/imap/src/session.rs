@@ -170,8 +170,8 @@ pub(crate) async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
 ) {
-    let login_deadline = tokio::time::Instant::now()
-        + Duration::from_secs(shared.config.login_timeout.max(1));
+    let login_deadline =
+        tokio::time::Instant::now() + Duration::from_secs(shared.config.login_timeout.max(1));
     let remote = match gate.client_address(&mut stream, peer, &mut permit).await {
         Ok(addr) => addr,
         Err(eider_net::Rejected::Busy(_)) => {
@@ -295,8 +295,16 @@ impl Session {
         // (PUT /users/{user}/logout, user deleted) while waiting for a command.
         let mut logout: Option<broadcast::Receiver<Beacon>> = None;
         loop {
-            if self.conn.flush().await.is_err() {
-                break;
+            // A client that does not read its answers cannot hold the connection:
+            // before login the write shares the login deadline, after it the idle one.
+            let write_deadline = if self.state == State::NotAuthenticated {
+                self.login_deadline
+            } else {
+                tokio::time::Instant::now() + idle
+            };
+            match tokio::time::timeout_at(write_deadline, self.conn.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break,
             }
             self.conn.release_buffers();
             if logout.is_none() {

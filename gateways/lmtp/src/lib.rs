@@ -21,10 +21,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use eider_net::{Gate, Permit, Rejected};
 use eider_service::{Deliverer, DeliveryConfig, Service, SpamConfig};
 use serde::Deserialize;
 use thiserror::Error;
-use eider_net::{Gate, Permit, Rejected};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};

@@ -435,7 +435,12 @@ async fn a_command_dripped_byte_by_byte_times_out() {
     assert!(r.client.replies(1).await[0].starts_with("220 "));
     let started = tokio::time::Instant::now();
     // Each read comes well within the timeout; the line as a whole does not.
-    drip(&mut r.client, b"LHLO slow.example\r\n", Duration::from_secs(3)).await;
+    drip(
+        &mut r.client,
+        b"LHLO slow.example\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
     assert_eq!(r.client.codes(1).await, vec!["421 4.4.2"]);
     assert!(r.client.closed().await);
     assert!(started.elapsed() >= Duration::from_secs(10));
@@ -450,7 +455,10 @@ async fn data_dripped_byte_by_byte_times_out() {
         .send(b"LHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@x>\r\nDATA\r\n")
         .await;
     let lines = r.client.replies(5).await;
-    assert!(lines.last().is_some_and(|l| l.starts_with("354 ")), "{lines:?}");
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("354 ")),
+        "{lines:?}"
+    );
     drip(&mut r.client, &[b'x'; 20], Duration::from_secs(1)).await;
     assert_eq!(r.client.codes(1).await, vec!["421 4.4.2"]);
     assert!(r.client.closed().await);

@@ -112,18 +112,17 @@ impl Gate {
             info!(%peer, listener = self.name, "connection closed: useProxy is on and the peer is not in trustedProxies");
             return Err(Rejected::Untrusted);
         }
-        let client = match tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_header(stream))
-            .await
-        {
-            Ok(Ok(Some(addr))) => addr,
-            // LOCAL / UNKNOWN: the proxy's own connection (a health check).
-            Ok(Ok(None)) => peer,
-            Ok(Err(e)) => {
-                debug!(%peer, listener = self.name, "PROXY header rejected: {e}");
-                return Err(e.into());
-            }
-            Err(_) => return Err(Rejected::ProxyTimeout),
-        };
+        let client =
+            match tokio::time::timeout(PROXY_HEADER_TIMEOUT, proxy::read_header(stream)).await {
+                Ok(Ok(Some(addr))) => addr,
+                // LOCAL / UNKNOWN: the proxy's own connection (a health check).
+                Ok(Ok(None)) => peer,
+                Ok(Err(e)) => {
+                    debug!(%peer, listener = self.name, "PROXY header rejected: {e}");
+                    return Err(e.into());
+                }
+                Err(_) => return Err(Rejected::ProxyTimeout),
+            };
         permit.claim_ip(client.ip()).map_err(|r| {
             debug!(%client, listener = self.name, "connection refused: per-address cap reached");
             Rejected::Busy(r)
@@ -270,7 +269,9 @@ mod tests {
         let (_c, mut s, peer) = pair(&listener).await;
         let mut p = gate.admit(peer).expect("admit");
         assert_eq!(
-            gate.client_address(&mut s, peer, &mut p).await.expect("addr"),
+            gate.client_address(&mut s, peer, &mut p)
+                .await
+                .expect("addr"),
             peer
         );
         assert_eq!(gate.admit(peer).err(), Some(Refused::Total));

@@ -187,9 +187,16 @@ mod tests {
 
     #[test]
     fn trusted_proxies() {
-        let t = TrustedProxies::parse(&["127.0.0.0/8", "10.1.2.3", "fd00::/8", "::1"])
-            .expect("parse");
-        for ok in ["127.0.0.1", "127.9.9.9", "10.1.2.3", "fd12::1", "::1", "::ffff:127.0.0.1"] {
+        let t =
+            TrustedProxies::parse(&["127.0.0.0/8", "10.1.2.3", "fd00::/8", "::1"]).expect("parse");
+        for ok in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "10.1.2.3",
+            "fd12::1",
+            "::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(t.contains(ok.parse().expect("ip")), "{ok}");
         }
         for no in ["10.1.2.4", "192.0.2.1", "fe80::1", "::2"] {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use memchr::memchr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout_at, Instant};
 
 use crate::command::MAX_LINE;
 
@@ -95,11 +95,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Write out everything queued.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
+            // A client that does not read cannot hold the connection past the deadline.
+            let mut deadline = Instant::now() + self.idle;
+            if let Some(cap) = self.cap {
+                deadline = deadline.min(cap);
+            }
             let write = async {
                 self.stream.write_all(&self.wbuf).await?;
                 self.stream.flush().await
             };
-            match timeout(self.idle, write).await {
+            match timeout_at(deadline, write).await {
                 Ok(r) => r?,
                 Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
             }
