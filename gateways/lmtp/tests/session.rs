@@ -432,7 +432,6 @@ async fn a_command_dripped_byte_by_byte_times_out() {
     let mut cfg = config();
     cfg.timeout = Duration::from_secs(10);
     let mut r = start_with(cfg).await;
-    assert!(r.client.replies(1).await[0].starts_with("220 "));
     let started = tokio::time::Instant::now();
     // Each read comes well within the timeout; the line as a whole does not.
     drip(
@@ -454,7 +453,7 @@ async fn data_dripped_byte_by_byte_times_out() {
     r.client
         .send(b"LHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@x>\r\nDATA\r\n")
         .await;
-    let lines = r.client.replies(5).await;
+    let lines = r.client.replies(4).await;
     assert!(
         lines.last().is_some_and(|l| l.starts_with("354 ")),
         "{lines:?}"
