@@ -70,7 +70,81 @@ fn service_config(cfg: &Config, storage: &StorageConfig) -> Result<ServiceConfig
     Ok(sc)
 }
 
+/// Raise the descriptor limit to its hard limit and log the figure; the soft limit now
+/// in force, if it could be read.
+fn raise_descriptor_limit() -> Option<u64> {
+    match eider_net::nofile::raise() {
+        Ok(n) => {
+            match n.raised_from {
+                Some(from) => info!(
+                    "descriptor limit (RLIMIT_NOFILE) raised from {from} to {} (hard limit {})",
+                    n.soft, n.hard
+                ),
+                None => info!(
+                    "descriptor limit (RLIMIT_NOFILE) is {} (hard limit {})",
+                    n.soft, n.hard
+                ),
+            }
+            Some(n.soft)
+        }
+        Err(e) => {
+            warn!("cannot raise the descriptor limit (RLIMIT_NOFILE): {e}");
+            None
+        }
+    }
+}
+
+/// The enabled listeners' connection caps must fit in the descriptors the process has,
+/// less a reserve for its own files; otherwise one busy listener would exhaust them and
+/// every listener's accept would fail. Lower them in proportion when they do not fit.
+fn fit_caps_to_limit(
+    limit: u64,
+    api: &mut eider_http::ApiConfig,
+    imap: &mut eider_imap::ImapConfig,
+    pop3: &mut eider_pop3::Pop3Config,
+    lmtp: &mut eider_lmtp::LmtpConfig,
+) {
+    if let Some(n) = lmtp.legacy_max_connections.take() {
+        lmtp.max_clients = n;
+    }
+    let mut caps: Vec<(&str, &mut usize)> = Vec::new();
+    if api.enabled {
+        caps.push(("API", &mut api.max_clients));
+    }
+    if imap.enabled {
+        caps.push(("IMAP", &mut imap.max_clients));
+    }
+    if pop3.enabled {
+        caps.push(("POP3", &mut pop3.max_clients));
+    }
+    if lmtp.enabled {
+        caps.push(("LMTP", &mut lmtp.max_clients));
+    }
+    let budget = limit.saturating_sub(eider_net::nofile::reserve(limit));
+    let budget = usize::try_from(budget).unwrap_or(usize::MAX);
+    let mut values: Vec<usize> = caps.iter().map(|(_, c)| **c).collect();
+    if eider_net::nofile::fit(&mut values, budget) {
+        let mut figures = Vec::new();
+        for ((name, cap), v) in caps.iter_mut().zip(values) {
+            **cap = v;
+            figures.push(format!("{name} {v}"));
+        }
+        warn!(
+            "maxClients lowered to fit {budget} connections in the descriptor limit of {limit}: {}",
+            figures.join(", ")
+        );
+    }
+}
+
 async fn serve(cfg: Config) -> Result<(), String> {
+    let nofile = raise_descriptor_limit();
+    let mut api: eider_http::ApiConfig = cfg.section("api").map_err(|e| e.to_string())?;
+    let mut imap: eider_imap::ImapConfig = cfg.section("imap").map_err(|e| e.to_string())?;
+    let mut pop3: eider_pop3::Pop3Config = cfg.section("pop3").map_err(|e| e.to_string())?;
+    let mut lmtp: eider_lmtp::LmtpConfig = cfg.section("lmtp").map_err(|e| e.to_string())?;
+    if let Some(limit) = nofile {
+        fit_caps_to_limit(limit, &mut api, &mut imap, &mut pop3, &mut lmtp);
+    }
     let storage: StorageConfig = cfg.section("storage").map_err(|e| e.to_string())?;
     let dbs: DbsConfig = cfg.section("dbs").map_err(|e| e.to_string())?;
     let store: Arc<dyn Store> = match storage.backend.as_str() {
@@ -119,7 +193,6 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
-    let mut api: eider_http::ApiConfig = cfg.section("api").map_err(|e| e.to_string())?;
     let access: crate::config::AccessSecretFile = cfg
         .section("api.accessControl")
         .map_err(|e| e.to_string())?;
@@ -158,7 +231,6 @@ async fn serve(cfg: Config) -> Result<(), String> {
         });
     }
 
-    let imap: eider_imap::ImapConfig = cfg.section("imap").map_err(|e| e.to_string())?;
     if imap.enabled {
         let server = eider_imap::bind(service.clone(), &imap, tls.clone())
             .await
@@ -171,7 +243,6 @@ async fn serve(cfg: Config) -> Result<(), String> {
         tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
     }
 
-    let pop3: eider_pop3::Pop3Config = cfg.section("pop3").map_err(|e| e.to_string())?;
     if pop3.enabled {
         let server = eider_pop3::bind(service.clone(), &pop3, tls.clone())
             .await
@@ -184,7 +255,6 @@ async fn serve(cfg: Config) -> Result<(), String> {
         tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
     }
 
-    let mut lmtp: eider_lmtp::LmtpConfig = cfg.section("lmtp").map_err(|e| e.to_string())?;
     if lmtp.enabled {
         // [spam] and [relay] are delivery settings shared with the API's uploads.
         lmtp.spam = cfg.section("spam").map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@ mod compose;
 mod de;
 mod error;
 mod extract;
+mod listener;
 mod openapi;
 mod origin;
 mod routes;
@@ -38,6 +39,12 @@ pub struct ApiConfig {
     pub port: u16,
     #[serde(rename = "maxMB")]
     pub max_mb: u64,
+    /// Most connections open at once (0: no cap).
+    #[serde(default)]
+    pub max_clients: usize,
+    /// Most connections open at once from one client address (0: no cap).
+    #[serde(default, rename = "maxClientsPerIP")]
+    pub max_clients_per_ip: usize,
     pub access_control: AccessControl,
     /// Host names (besides IP literals, `localhost` and `host`) requests may name
     /// while access control is off; `*` allows any.
@@ -134,6 +141,8 @@ pub enum ServerError {
     Bind(String, std::io::Error),
     #[error("refusing to serve the API on {0} without access control; enable [api.accessControl] or set allowInsecure")]
     Insecure(String),
+    #[error("[api] {0}")]
+    Gate(#[from] eider_net::GateError),
     #[error("API server failed: {0}")]
     Serve(std::io::Error),
 }
@@ -152,7 +161,7 @@ pub(crate) struct AppState {
 
 /// A bound API listener, ready to serve.
 pub struct ApiServer {
-    listener: TcpListener,
+    listener: listener::CappedListener,
     router: Router,
     stop: watch::Sender<bool>,
 }
@@ -227,9 +236,20 @@ pub async fn bind(service: Service, config: &ApiConfig) -> Result<ApiServer, Ser
     {
         return Err(ServerError::Insecure(local.to_string()));
     }
+    let gate = eider_net::Gate::new(
+        "API",
+        &eider_net::GateConfig {
+            max_clients: config.max_clients,
+            max_clients_per_ip: config.max_clients_per_ip,
+            ..Default::default()
+        },
+    )?;
     let (stop, stopping) = watch::channel(false);
     Ok(ApiServer {
-        listener,
+        listener: listener::CappedListener {
+            inner: listener,
+            gate,
+        },
         router: build(service, config, stopping),
         stop,
     })
@@ -237,7 +257,7 @@ pub async fn bind(service: Service, config: &ApiConfig) -> Result<ApiServer, Ser
 
 impl ApiServer {
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.local_addr().ok()
+        self.listener.inner.local_addr().ok()
     }
 
     /// Serve until `shutdown` completes, then finish in-flight requests.

@@ -38,6 +38,8 @@ impl Api {
             host: "127.0.0.1".into(),
             port: 0,
             max_mb: 10,
+            max_clients: 0,
+            max_clients_per_ip: 0,
             access_control: AccessControl {
                 enabled: true,
                 secret: ROOT.into(),

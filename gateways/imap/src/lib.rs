@@ -59,12 +59,36 @@ pub struct ImapConfig {
     /// Expect a PROXY protocol (v1 or v2) header on every connection.
     #[serde(rename = "useProxy")]
     pub use_proxy: bool,
+    /// Peers allowed to send the PROXY header (addresses or CIDR ranges).
+    #[serde(rename = "trustedProxies")]
+    pub trusted_proxies: Vec<String>,
+    /// Most connections open at once (0: no cap).
+    #[serde(rename = "maxClients")]
+    pub max_clients: usize,
+    /// Most connections open at once from one client address (0: no cap).
+    #[serde(rename = "maxClientsPerIP")]
+    pub max_clients_per_ip: usize,
+    /// Seconds from connect within which the client must log in.
+    #[serde(rename = "loginTimeout")]
+    pub login_timeout: u64,
     /// Simultaneous sessions per user (a user's own limit takes precedence).
     #[serde(rename = "maxConnections")]
     pub max_connections: u64,
     /// Seconds of inactivity before a session is closed (RFC 3501: at least 30 minutes).
     #[serde(rename = "idleTimeout")]
     pub idle_timeout: u64,
+}
+
+impl ImapConfig {
+    /// The caps and PROXY settings of this listener.
+    pub fn gate(&self) -> eider_net::GateConfig {
+        eider_net::GateConfig {
+            max_clients: self.max_clients,
+            max_clients_per_ip: self.max_clients_per_ip,
+            use_proxy: self.use_proxy,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
 }
 
 impl Default for ImapConfig {
@@ -79,6 +103,10 @@ impl Default for ImapConfig {
             max_mb: 64,
             ignore_starttls: false,
             use_proxy: false,
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1".into()],
+            max_clients: 10_000,
+            max_clients_per_ip: 100,
+            login_timeout: 60,
             max_connections: 15,
             idle_timeout: 30 * 60,
         }
@@ -91,6 +119,8 @@ pub enum ImapError {
     Bind(String, std::io::Error),
     #[error("[imap] secure = true needs TLS, but no certificate is available")]
     NoTls,
+    #[error("[imap] {0}")]
+    Gate(#[from] eider_net::GateError),
     #[error("accept failed: {0}")]
     Accept(std::io::Error),
 }
@@ -174,6 +204,7 @@ impl Drop for UserSlot {
 /// A bound IMAP listener.
 pub struct ImapServer {
     listener: TcpListener,
+    gate: eider_net::Gate,
     shared: Arc<Shared>,
     stop_tx: watch::Sender<bool>,
 }
@@ -188,6 +219,7 @@ pub async fn bind(
     if config.secure && tls.is_none() {
         return Err(ImapError::NoTls);
     }
+    let gate = eider_net::Gate::new("IMAP", &config.gate())?;
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr)
         .await
@@ -208,6 +240,7 @@ pub async fn bind(
     });
     Ok(ImapServer {
         listener,
+        gate,
         shared,
         stop_tx,
     })
@@ -236,10 +269,15 @@ impl ImapServer {
                 _ = &mut shutdown => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, remote)) => {
+                        let Ok(permit) = self.gate.admit(remote) else {
+                            eider_net::refuse(stream, session::TOO_MANY);
+                            continue;
+                        };
                         let _ = stream.set_nodelay(true);
                         let shared = Arc::clone(&self.shared);
+                        let gate = self.gate.clone();
                         sessions.spawn(async move {
-                            session::serve_connection(shared, stream, remote).await;
+                            session::serve_connection(shared, gate, permit, stream, remote).await;
                         });
                     }
                     Err(e) => {

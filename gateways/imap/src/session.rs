@@ -17,7 +17,7 @@ use tracing::{debug, info};
 use crate::parser::framing::{literal_at_end, peek_tag_and_name};
 use crate::parser::{parse_command, Command, Request, SequenceSet};
 use crate::response::{compress_set, flag_list, Reply, Status};
-use crate::transport::{read_proxy_header, Connection, Line};
+use crate::transport::{Connection, Line};
 use crate::{Shared, UserSlot};
 
 /// Longest command line accepted (bytes, without CRLF).
@@ -30,8 +30,10 @@ pub const MAX_COMMAND: usize = 1024 * 1024;
 pub const MAX_PREAUTH_COMMAND: usize = 8 * 1024;
 /// Consecutive bad commands after which the connection is closed.
 const MAX_ERRORS: u32 = 50;
-/// How long a TLS handshake or PROXY header may take.
+/// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The answer when a cap is reached.
+pub(crate) const TOO_MANY: &[u8] = b"* BYE [UNAVAILABLE] Too many connections, try later\r\n";
 
 pub const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
@@ -135,6 +137,8 @@ pub struct Session {
     pub qresync: bool,
     pub utf8: bool,
     errors: u32,
+    /// Until login, every read and command must finish by then (`loginTimeout`).
+    login_deadline: tokio::time::Instant,
 }
 
 /// A command read off the wire, or why it was refused before parsing.
@@ -144,20 +148,26 @@ enum Framed {
     Refused { tag: Option<String>, reply: Reply },
 }
 
-/// Accept one connection: PROXY header, implicit TLS, then the session.
-pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
-    let mut conn = Connection::new(Box::new(stream), remote, false);
-    if shared.config.use_proxy {
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, read_proxy_header(&mut conn)).await {
-            Ok(Ok(Some(addr))) => conn.remote = addr,
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
-                debug!(%remote, "PROXY header rejected: {e}");
-                return;
-            }
-            Err(_) => return,
+/// Accept one connection: PROXY header, implicit TLS, then the session. `_permit`
+/// holds the connection's place in the listener's caps until it closes.
+pub(crate) async fn serve_connection(
+    shared: Arc<Shared>,
+    gate: eider_net::Gate,
+    mut permit: eider_net::Permit,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let login_deadline =
+        tokio::time::Instant::now() + Duration::from_secs(shared.config.login_timeout.max(1));
+    let remote = match gate.client_address(&mut stream, peer, &mut permit).await {
+        Ok(addr) => addr,
+        Err(eider_net::Rejected::Busy(_)) => {
+            return eider_net::say_and_close(stream, TOO_MANY).await
         }
-    }
+        Err(_) => return,
+    };
+    let _permit = permit;
+    let mut conn = Connection::new(Box::new(stream), remote, false);
     if shared.config.secure {
         let Some(tls) = shared.tls.as_ref() else {
             return;
@@ -185,6 +195,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, rem
         qresync: false,
         utf8: false,
         errors: 0,
+        login_deadline,
     };
     session.run().await;
 }
@@ -273,16 +284,31 @@ impl Session {
         // deleted) while waiting for a command.
         let mut logout: Option<broadcast::Receiver<Beacon>> = None;
         loop {
-            if self.conn.flush().await.is_err() {
-                break;
+            // A client that does not read its answers cannot hold the connection:
+            // before login the write shares the login deadline, after it the idle one.
+            let write_deadline = if self.state == State::NotAuthenticated {
+                self.login_deadline
+            } else {
+                tokio::time::Instant::now() + idle
+            };
+            match tokio::time::timeout_at(write_deadline, self.conn.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => break,
             }
             self.conn.release_buffers();
             if logout.is_none() {
                 logout = self.beacons.as_ref().map(|b| b.resubscribe());
             }
             let source = self.auth_source.clone();
+            // Before login, the whole exchange must end by the login deadline; after,
+            // each command must arrive within the idle period (RFC 3501's autologout).
+            let unauthenticated = self.state == State::NotAuthenticated;
+            let mut deadline = tokio::time::Instant::now() + idle;
+            if unauthenticated {
+                deadline = deadline.min(self.login_deadline);
+            }
             let framed = tokio::select! {
-                r = tokio::time::timeout(idle, self.read_command()) => r,
+                r = tokio::time::timeout_at(deadline, self.read_command()) => r,
                 _ = stop.changed() => {
                     self.untagged("BYE Server shutting down");
                     break;
@@ -296,6 +322,11 @@ impl Session {
                 Ok(Ok(f)) => f,
                 Ok(Err(e)) => {
                     debug!(remote = %self.conn.remote, "connection error: {e}");
+                    break;
+                }
+                Err(_) if unauthenticated && tokio::time::Instant::now() >= self.login_deadline => {
+                    debug!(remote = %self.conn.remote, "IMAP login timeout");
+                    self.untagged("BYE Autologout; login not completed in time");
                     break;
                 }
                 Err(_) => {
@@ -312,9 +343,24 @@ impl Session {
                 Framed::Command(bytes) => match parse_command(&bytes) {
                     Ok(req) => {
                         drop(bytes);
-                        if let Err(e) = self.execute(req).await {
-                            debug!(remote = %self.conn.remote, "connection error: {e}");
-                            break;
+                        // AUTHENTICATE's continuation and STARTTLS's handshake read from
+                        // the client too: before login they share the login deadline.
+                        let outcome = if unauthenticated {
+                            tokio::time::timeout_at(self.login_deadline, self.execute(req)).await
+                        } else {
+                            Ok(self.execute(req).await)
+                        };
+                        match outcome {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                debug!(remote = %self.conn.remote, "connection error: {e}");
+                                break;
+                            }
+                            Err(_) => {
+                                debug!(remote = %self.conn.remote, "IMAP login timeout");
+                                self.untagged("BYE Autologout; login not completed in time");
+                                break;
+                            }
                         }
                     }
                     Err(e) => {

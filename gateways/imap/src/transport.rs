@@ -3,7 +3,7 @@
 //! limits; writes are buffered and flushed at the end of each batch of answers.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -364,74 +364,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
 }
 
-/// Read a PROXY protocol v1 or v2 header and return the client's address.
-/// `None` for PROXY UNKNOWN / LOCAL (keep the socket's address).
-pub async fn read_proxy_header(conn: &mut Connection) -> io::Result<Option<SocketAddr>> {
-    const V2_SIG: &[u8; 12] = b"\r\n\r\n\0\r\nQUIT\n";
-    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("PROXY header: {m}"));
-    while conn.buffered().len() < 16 {
-        if conn.fill().await? == 0 {
-            return Err(bad("connection closed"));
-        }
-        if conn.buffered().starts_with(b"PROXY ") || conn.buffered().len() >= 16 {
-            break;
-        }
-    }
-    if conn.buffered().starts_with(b"PROXY ") {
-        let line = match conn.read_line(107).await? {
-            Some(Line::Data(l)) => l,
-            _ => return Err(bad("invalid v1 header")),
-        };
-        let text = String::from_utf8(line).map_err(|_| bad("invalid v1 header"))?;
-        let parts: Vec<&str> = text.split(' ').collect();
-        return match parts.as_slice() {
-            ["PROXY", "UNKNOWN", ..] => Ok(None),
-            ["PROXY", "TCP4" | "TCP6", src, _dst, sport, _dport] => {
-                let ip: IpAddr = src.parse().map_err(|_| bad("invalid source address"))?;
-                let port: u16 = sport.parse().map_err(|_| bad("invalid source port"))?;
-                Ok(Some(SocketAddr::new(ip, port)))
-            }
-            _ => Err(bad("invalid v1 header")),
-        };
-    }
-    while conn.buffered().len() < 16 {
-        if conn.fill().await? == 0 {
-            return Err(bad("connection closed"));
-        }
-    }
-    let head = conn.buffered()[..16].to_vec();
-    if &head[..12] != V2_SIG || head[12] >> 4 != 2 {
-        return Err(bad("missing header"));
-    }
-    let command = head[12] & 0x0f;
-    let family = head[13] >> 4;
-    let len = usize::from(u16::from_be_bytes([head[14], head[15]]));
-    conn.consume(16);
-    let mut body = Vec::new();
-    conn.read_exact_into(len, &mut body).await?;
-    if command == 0 {
-        return Ok(None);
-    }
-    match family {
-        1 if body.len() >= 12 => {
-            let ip = IpAddr::from([body[0], body[1], body[2], body[3]]);
-            Ok(Some(SocketAddr::new(
-                ip,
-                u16::from_be_bytes([body[8], body[9]]),
-            )))
-        }
-        2 if body.len() >= 36 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(&body[..16]);
-            Ok(Some(SocketAddr::new(
-                IpAddr::from(a),
-                u16::from_be_bytes([body[32], body[33]]),
-            )))
-        }
-        _ => Ok(None),
-    }
-}
-
 /// Raw DEFLATE (RFC 1951) in both directions over an inner stream, with a sync
 /// flush whenever the writer flushes (RFC 4978).
 pub struct Deflate<S> {
@@ -644,36 +576,5 @@ mod tests {
         assert_eq!(&got[..payload.len()], &payload[..]);
         assert_eq!(&got[payload.len()..], b"tail\r\n");
         let _ = writer.await;
-    }
-
-    #[tokio::test]
-    async fn proxy_headers() {
-        let (mut client, server) = tokio::io::duplex(1024);
-        let mut conn = Connection::new(Box::new(server), addr(), false);
-        client
-            .write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 5555 143\r\na NOOP\r\n")
-            .await
-            .expect("write");
-        let a = read_proxy_header(&mut conn).await.expect("proxy");
-        assert_eq!(a, Some("192.0.2.1:5555".parse().expect("addr")));
-        assert_eq!(
-            conn.read_line(100).await.expect("io"),
-            Some(Line::Data(b"a NOOP".to_vec()))
-        );
-
-        let (mut client, server) = tokio::io::duplex(1024);
-        let mut conn = Connection::new(Box::new(server), addr(), false);
-        let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
-        v2.extend_from_slice(&[
-            0x21, 0x11, 0, 12, 10, 0, 0, 9, 10, 0, 0, 1, 0x30, 0x39, 0, 143,
-        ]);
-        v2.extend_from_slice(b"x\r\n");
-        client.write_all(&v2).await.expect("write");
-        let a = read_proxy_header(&mut conn).await.expect("proxy");
-        assert_eq!(a, Some("10.0.0.9:12345".parse().expect("addr")));
-        assert_eq!(
-            conn.read_line(100).await.expect("io"),
-            Some(Line::Data(b"x".to_vec()))
-        );
     }
 }

@@ -21,11 +21,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use eider_net::{Gate, Permit, Rejected};
 use eider_service::{Deliverer, DeliveryConfig, Service, SpamConfig};
 use serde::Deserialize;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 pub use backend::{Backend, ServiceBackend, Transaction};
@@ -47,10 +48,21 @@ pub struct LmtpConfig {
     pub name: String,
     /// Most recipients in one transaction.
     pub max_recipients: usize,
-    /// Seconds to wait for a command or a chunk of message data.
+    /// Seconds within which each command line must arrive in full (counted from when
+    /// the server starts waiting for it); the base of the DATA deadline.
     pub timeout: u64,
-    /// Most simultaneous connections; more are answered 421 and closed.
-    pub max_connections: usize,
+    /// Most connections open at once; more are answered 421 and closed (0: no cap).
+    pub max_clients: usize,
+    /// Most connections open at once from one address (0: no cap).
+    #[serde(rename = "maxClientsPerIP")]
+    pub max_clients_per_ip: usize,
+    /// The earlier name of `maxClients`; when set, it wins.
+    #[serde(rename = "maxConnections")]
+    pub legacy_max_connections: Option<usize>,
+    /// Expect a PROXY protocol (v1 or v2) header on every connection.
+    pub use_proxy: bool,
+    /// Peers allowed to send the PROXY header (addresses or CIDR ranges).
+    pub trusted_proxies: Vec<String>,
     /// Seconds within which a message whose Message-ID is already in the target
     /// mailbox is not stored again (answered 250); 0 for no time limit.
     pub duplicate_window: u64,
@@ -77,12 +89,28 @@ impl Default for LmtpConfig {
             name: String::new(),
             max_recipients: 1000,
             timeout: 300,
-            max_connections: 1000,
+            max_clients: 1000,
+            max_clients_per_ip: 1000,
+            legacy_max_connections: None,
+            use_proxy: false,
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1".into()],
             duplicate_window: 7 * 24 * 3600,
             autoreply_interval: 4 * 24 * 3600,
             disable_starttls: false,
             spam: SpamConfig::default(),
             relay: RelayConfig::default(),
+        }
+    }
+}
+
+impl LmtpConfig {
+    /// The caps and PROXY settings of this listener.
+    pub fn gate(&self) -> eider_net::GateConfig {
+        eider_net::GateConfig {
+            max_clients: self.legacy_max_connections.unwrap_or(self.max_clients),
+            max_clients_per_ip: self.max_clients_per_ip,
+            use_proxy: self.use_proxy,
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
@@ -93,6 +121,8 @@ pub enum LmtpError {
     Bind(String, std::io::Error),
     #[error("invalid LMTP setting: {0}")]
     Config(String),
+    #[error("[lmtp] {0}")]
+    Gate(#[from] eider_net::GateError),
     #[error("LMTP listener failed: {0}")]
     Accept(std::io::Error),
 }
@@ -103,7 +133,7 @@ pub struct LmtpServer {
     backend: Arc<ServiceBackend>,
     session: Arc<SessionConfig>,
     tls: Option<eider_tls::Tls>,
-    max_connections: usize,
+    gate: Gate,
 }
 
 /// Bind the LMTP listener over `service`. With `tls`, STARTTLS is offered.
@@ -118,6 +148,7 @@ pub async fn bind(
     }
     let max_size = usize::try_from(config.max_mb.saturating_mul(1024 * 1024))
         .map_err(|_| LmtpError::Config("maxMB is too large".into()))?;
+    let gate = Gate::new("LMTP", &config.gate())?;
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr)
         .await
@@ -151,7 +182,7 @@ pub async fn bind(
             max_errors: 20,
         }),
         tls,
-        max_connections: config.max_connections.max(1),
+        gate,
     })
 }
 
@@ -167,7 +198,6 @@ impl LmtpServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), LmtpError> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let limit = Arc::new(Semaphore::new(self.max_connections));
         let mut sessions = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -184,17 +214,18 @@ impl LmtpServer {
                             continue;
                         }
                     };
+                    let Ok(permit) = self.gate.admit(peer) else {
+                        eider_net::refuse(stream, &TOO_MANY);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    let permit = limit.clone().try_acquire_owned().ok();
                     let backend = self.backend.clone();
                     let config = self.session.clone();
                     let tls = self.tls.clone();
+                    let gate = self.gate.clone();
                     let stop = stop_rx.clone();
                     sessions.spawn(async move {
-                        match permit {
-                            Some(_permit) => serve_connection(backend, config, tls, stream, peer, stop).await,
-                            None => refuse(stream).await,
-                        }
+                        serve_connection(backend, config, tls, gate, permit, stream, peer, stop).await
                     });
                 }
             }
@@ -205,22 +236,27 @@ impl LmtpServer {
     }
 }
 
-async fn refuse(mut stream: TcpStream) {
-    use tokio::io::AsyncWriteExt;
-    let _ = stream
-        .write_all(&reply::too_many_connections().to_bytes())
-        .await;
-    let _ = stream.shutdown().await;
-}
+/// The answer when a cap is reached.
+static TOO_MANY: std::sync::LazyLock<Vec<u8>> =
+    std::sync::LazyLock::new(|| reply::too_many_connections().to_bytes());
 
+/// One connection; `permit` holds its place in the listener's caps until it closes.
+#[allow(clippy::too_many_arguments)]
 async fn serve_connection(
     backend: Arc<ServiceBackend>,
     config: Arc<SessionConfig>,
     tls: Option<eider_tls::Tls>,
-    stream: TcpStream,
+    gate: Gate,
+    mut permit: Permit,
+    mut stream: TcpStream,
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
 ) {
+    let peer = match gate.client_address(&mut stream, peer, &mut permit).await {
+        Ok(addr) => addr,
+        Err(Rejected::Busy(_)) => return eider_net::say_and_close(stream, &TOO_MANY).await,
+        Err(_) => return,
+    };
     debug!(%peer, "LMTP connection");
     let peer_text = peer.to_string();
     let session = Session::new(

@@ -3,6 +3,11 @@
 //!
 //! Replies are buffered and written when the session would otherwise wait for
 //! input, so a pipelined batch of commands gets its replies in one write.
+//!
+//! Deadlines are per command, not per read: a command line must arrive in full within
+//! `timeout` of the server starting to wait for it, and DATA within `timeout` plus the
+//! time its bytes take at [`MIN_DATA_RATE`], so a client dripping a byte at a time
+//! cannot hold a connection.
 
 use std::io;
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::debug;
 
 use crate::backend::{Backend, Transaction};
@@ -24,6 +30,9 @@ pub const MAX_COMMAND_LINE: usize = 4096;
 const READ_CHUNK: usize = 16 * 1024;
 /// A read buffer grown past this is released when idle.
 const KEEP_BUFFER: usize = 64 * 1024;
+/// The slowest DATA transfer allowed after the first `timeout`, in bytes per second
+/// (a 64 MB message may take `timeout` plus about 68 minutes).
+pub const MIN_DATA_RATE: u64 = 16 * 1024;
 
 /// Settings shared by every session of a listener.
 #[derive(Debug, Clone)]
@@ -34,7 +43,7 @@ pub struct SessionConfig {
     pub max_size: usize,
     /// Most recipients in one transaction.
     pub max_recipients: usize,
-    /// How long to wait for a command or a chunk of DATA.
+    /// How long a command line may take to arrive; the base of the DATA deadline.
     pub timeout: Duration,
     /// Offer STARTTLS (the listener can upgrade connections).
     pub starttls: bool,
@@ -220,8 +229,15 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
     async fn flush(&mut self) -> io::Result<()> {
         if !self.out.is_empty() {
             let out = std::mem::take(&mut self.out);
-            self.io.write_all(&out).await?;
-            self.io.flush().await?;
+            // A client that stops reading cannot hold the connection either.
+            let limit = self.config.timeout;
+            let write = async {
+                self.io.write_all(&out).await?;
+                self.io.flush().await
+            };
+            tokio::time::timeout(limit, write)
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
             self.out = out;
             self.out.clear();
             if self.out.capacity() > KEEP_BUFFER {
@@ -231,19 +247,18 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
         Ok(())
     }
 
-    /// Read more input. Ok(0) at EOF; TimedOut after the timeout; Interrupted when
+    /// Read more input. Ok(0) at EOF; TimedOut at `deadline`; Interrupted when
     /// the server shuts down (only while waiting for a command).
-    async fn fill(&mut self, for_command: bool) -> io::Result<usize> {
+    async fn fill(&mut self, for_command: bool, deadline: Instant) -> io::Result<usize> {
         if self.rpos > 0 {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
         self.rbuf.reserve(READ_CHUNK);
-        let timeout = self.config.timeout;
         if for_command && *self.shutdown.borrow() {
             return Err(io::ErrorKind::Interrupted.into());
         }
-        let read = tokio::time::timeout(timeout, self.io.read_buf(&mut self.rbuf));
+        let read = tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf));
         if for_command {
             tokio::select! {
                 r = read => r.map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?,
@@ -259,6 +274,7 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
     async fn next_line(&mut self) -> io::Result<Input> {
         let mut scanned = self.rpos;
         let mut discarding = false;
+        let deadline = Instant::now() + self.config.timeout;
         loop {
             if let Some(off) = memchr::memchr(b'\n', &self.rbuf[scanned..]) {
                 let end = scanned + off;
@@ -283,7 +299,7 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
             }
             // About to wait for the client: send what is pending first.
             self.flush().await?;
-            let n = self.fill(true).await?;
+            let n = self.fill(true, deadline).await?;
             if n == 0 {
                 return Ok(Input::Closed);
             }
@@ -421,11 +437,15 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
         let fed = unstuffer.feed(&self.rbuf[self.rpos..], &mut body);
         self.rpos += fed.consumed;
         let mut done = fed.done;
+        let started = Instant::now();
+        let mut received: u64 = 0;
         while !done {
-            let n = self.fill(false).await?;
+            let deadline = started + self.config.timeout + data_allowance(received);
+            let n = self.fill(false, deadline).await?;
             if n == 0 {
                 return Ok(Data::Closed);
             }
+            received += n as u64;
             let fed = unstuffer.feed(&self.rbuf[self.rpos..], &mut body);
             self.rpos += fed.consumed;
             done = fed.done;
@@ -436,6 +456,11 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
         }
         Ok(Data::Message(body))
     }
+}
+
+/// The time `received` bytes of DATA may take beyond the base timeout.
+fn data_allowance(received: u64) -> Duration {
+    Duration::from_millis(received.saturating_mul(1000) / MIN_DATA_RATE)
 }
 
 async fn wait_true(rx: &mut watch::Receiver<bool>) {

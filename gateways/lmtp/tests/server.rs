@@ -177,7 +177,7 @@ async fn connection_limit_answers_421() {
     let s = setup().await;
     let config = LmtpConfig {
         port: 0,
-        max_connections: 1,
+        max_clients: 1,
         ..Default::default()
     };
     let server = eider_lmtp::bind(s.service.clone(), &config, None)

@@ -417,6 +417,53 @@ async fn idle_clients_time_out() {
     assert!(r.client.closed().await);
 }
 
+/// Send `bytes` one at a time, `gap` apart (ignoring a closed connection).
+async fn drip(client: &mut Client, bytes: &[u8], gap: Duration) {
+    for b in bytes {
+        if client.io.write_all(&[*b]).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(gap).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_command_dripped_byte_by_byte_times_out() {
+    let mut cfg = config();
+    cfg.timeout = Duration::from_secs(10);
+    let mut r = start_with(cfg).await;
+    let started = tokio::time::Instant::now();
+    // Each read comes well within the timeout; the line as a whole does not.
+    drip(
+        &mut r.client,
+        b"LHLO slow.example\r\n",
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(r.client.codes(1).await, vec!["421 4.4.2"]);
+    assert!(r.client.closed().await);
+    assert!(started.elapsed() >= Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn data_dripped_byte_by_byte_times_out() {
+    let mut cfg = config();
+    cfg.timeout = Duration::from_secs(10);
+    let mut r = start_with(cfg).await;
+    r.client
+        .send(b"LHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@x>\r\nDATA\r\n")
+        .await;
+    let lines = r.client.replies(4).await;
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("354 ")),
+        "{lines:?}"
+    );
+    drip(&mut r.client, &[b'x'; 20], Duration::from_secs(1)).await;
+    assert_eq!(r.client.codes(1).await, vec!["421 4.4.2"]);
+    assert!(r.client.closed().await);
+    assert!(r.backend.delivered.lock().expect("lock").is_empty());
+}
+
 #[tokio::test]
 async fn starttls_is_handed_back_when_offered() {
     let mut cfg = config();

@@ -1,6 +1,9 @@
 //! Line-oriented I/O over one client stream: bounded command lines, buffered answers
 //! flushed only when the client has nothing more queued (so pipelined commands are
-//! answered in one write, in order), an idle deadline, and the server's stop signal.
+//! answered in one write, in order), one deadline per command line (the whole line must
+//! arrive within the idle period, however it is split: a client dripping one byte at a
+//! time cannot hold the connection), an optional earlier cap on it (the login
+//! deadline), and the server's stop signal.
 
 use std::io;
 use std::time::Duration;
@@ -8,7 +11,7 @@ use std::time::Duration;
 use memchr::memchr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
-use tokio::time::timeout;
+use tokio::time::{timeout_at, Instant};
 
 use crate::command::MAX_LINE;
 
@@ -28,7 +31,7 @@ pub enum Input {
     TooLong,
     /// The client closed the connection.
     Eof,
-    /// The client sent nothing for the idle period.
+    /// The line did not arrive in full before its deadline.
     Idle,
     /// The server is stopping.
     Shutdown,
@@ -41,6 +44,8 @@ pub struct Conn<S> {
     rpos: usize,
     wbuf: Vec<u8>,
     idle: Duration,
+    /// A deadline no line may pass (the login deadline), if any.
+    cap: Option<Instant>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -52,8 +57,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             rpos: 0,
             wbuf: Vec::new(),
             idle,
+            cap: None,
             shutdown,
         }
+    }
+
+    /// Set (or lift) a deadline that every following read must meet.
+    pub fn set_cap(&mut self, cap: Option<Instant>) {
+        self.cap = cap;
     }
 
     /// Give back the stream (for a TLS upgrade) and the stop signal. Unread input is
@@ -84,11 +95,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// Write out everything queued.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
+            // A client that does not read cannot hold the connection past the deadline.
+            let mut deadline = Instant::now() + self.idle;
+            if let Some(cap) = self.cap {
+                deadline = deadline.min(cap);
+            }
             let write = async {
                 self.stream.write_all(&self.wbuf).await?;
                 self.stream.flush().await
             };
-            match timeout(self.idle, write).await {
+            match timeout_at(deadline, write).await {
                 Ok(r) => r?,
                 Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
             }
@@ -101,8 +117,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// The next client line. Queued answers are flushed before waiting on the socket.
+    /// The whole line must arrive within the idle period (and before the cap).
     pub async fn read_line(&mut self) -> io::Result<Input> {
         let mut discarding = false;
+        let mut deadline = Instant::now() + self.idle;
+        if let Some(cap) = self.cap {
+            deadline = deadline.min(cap);
+        }
         loop {
             if let Some(i) = memchr(b'\n', &self.rbuf[self.rpos..]) {
                 let start = self.rpos;
@@ -131,7 +152,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             self.compact();
             self.flush().await?;
-            match self.fill().await? {
+            match self.fill(deadline).await? {
                 Some(0) => return Ok(Input::Eof),
                 Some(_) => {}
                 None if *self.shutdown.borrow() => return Ok(Input::Shutdown),
@@ -140,18 +161,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
-    /// Read more bytes. None when the idle deadline passed or the server is stopping.
-    async fn fill(&mut self) -> io::Result<Option<usize>> {
+    /// Read more bytes. None when the deadline passed or the server is stopping.
+    async fn fill(&mut self, deadline: Instant) -> io::Result<Option<usize>> {
         if *self.shutdown.borrow() {
             return Ok(None);
         }
         self.rbuf.reserve(READ_SIZE);
-        let idle = self.idle;
         let stream = &mut self.stream;
         let rbuf = &mut self.rbuf;
         let shutdown = &mut self.shutdown;
         tokio::select! {
-            r = timeout(idle, stream.read_buf(rbuf)) => match r {
+            r = timeout_at(deadline, stream.read_buf(rbuf)) => match r {
                 Ok(n) => n.map(Some),
                 Err(_) => Ok(None),
             },
@@ -254,6 +274,36 @@ mod tests {
         assert_eq!(&got, b"+OK a\r\n+OK b\r\n");
         drop(client);
         waiter.await.expect("join").expect("eof");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_line_dripped_byte_by_byte_meets_one_deadline() {
+        let (mut client, server) = duplex(64);
+        let (mut c, _tx) = conn(server, Duration::from_secs(10));
+        let drip = tokio::spawn(async move {
+            for _ in 0..100 {
+                if client.write_all(b"N").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            client
+        });
+        let started = Instant::now();
+        assert_eq!(c.read_line().await.expect("read"), Input::Idle);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        drop(c);
+        let _ = drip.await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cap_comes_first() {
+        let (_client, server) = duplex(64);
+        let (mut c, _tx) = conn(server, Duration::from_secs(600));
+        let started = Instant::now();
+        c.set_cap(Some(started + Duration::from_secs(60)));
+        assert_eq!(c.read_line().await.expect("read"), Input::Idle);
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,6 +9,8 @@ pub enum Pop3Error {
     Bind(String, std::io::Error),
     #[error("[pop3] secure = true needs TLS certificates, but none were provided")]
     TlsRequired,
+    #[error("[pop3] {0}")]
+    Gate(#[from] eider_net::GateError),
     #[error("POP3 server failed: {0}")]
     Serve(std::io::Error),
 }

@@ -7,20 +7,21 @@
 //! DELE moves it to Trash, both only at QUIT; RSET or a dropped connection changes nothing.
 //!
 //! Modules by concept: [`command`] parses client lines, [`dotstuff`] frames multi-line
-//! answers, [`sasl`] decodes AUTH PLAIN, [`proxy`] reads PROXY protocol headers,
-//! `connection` does bounded line I/O, `session` holds the protocol states and
-//! `server` accepts connections and runs TLS.
+//! answers, [`sasl`] decodes AUTH PLAIN, `connection` does bounded line I/O
+//! with a whole-line deadline, `session` holds the protocol states and
+//! `server` accepts connections (caps and PROXY headers through eider-net) and runs TLS.
 
 pub mod command;
 mod config;
 mod connection;
 pub mod dotstuff;
 mod error;
-pub mod proxy;
 pub mod sasl;
 mod server;
 mod session;
 
-pub use config::{Pop3Config, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_MAX_MESSAGES};
+pub use config::{
+    Pop3Config, DEFAULT_IDLE_TIMEOUT_SECS, DEFAULT_LOGIN_TIMEOUT_SECS, DEFAULT_MAX_MESSAGES,
+};
 pub use error::Pop3Error;
 pub use server::{bind, Pop3Server};

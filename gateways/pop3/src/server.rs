@@ -1,33 +1,37 @@
-//! The listener: accept connections, read an optional PROXY header, run TLS (implicit
-//! on a `secure` port, or after STLS) and hand each connection to a [`Session`].
+//! The listener: accept connections within the caps, read an optional PROXY header,
+//! run TLS (implicit on a `secure` port, or after STLS) and hand each connection to a
+//! [`Session`].
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use eider_net::{Gate, Permit, Rejected};
 use eider_service::Service;
 use eider_tls::Tls;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
 use tracing::{debug, warn};
 
 use crate::connection::Conn;
-use crate::proxy;
 use crate::session::{Context, Flow, Session};
 use crate::{Pop3Config, Pop3Error};
 
-/// How long a client may take to send the PROXY header or finish a TLS handshake.
+/// How long a client may take to finish a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The answer when a cap is reached (RFC 3206's SYS/TEMP: try again later).
+const TOO_MANY: &[u8] = b"-ERR [SYS/TEMP] Too many connections, try later\r\n";
 
 /// A bound POP3 listener, ready to serve.
 pub struct Pop3Server {
     listener: TcpListener,
     ctx: Arc<Context>,
     tls: Option<Tls>,
+    gate: Gate,
 }
 
 /// Bind the POP3 listener. `tls` enables STLS (unless `disableSTARTTLS`) and is
@@ -40,6 +44,7 @@ pub async fn bind(
     if config.secure && tls.is_none() {
         return Err(Pop3Error::TlsRequired);
     }
+    let gate = Gate::new("POP3", &config.gate())?;
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind(&addr)
         .await
@@ -53,6 +58,7 @@ pub async fn bind(
             starttls,
         }),
         tls,
+        gate,
     })
 }
 
@@ -80,11 +86,16 @@ impl Pop3Server {
                 _ = &mut shutdown => break Ok(()),
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let Ok(permit) = self.gate.admit(peer) else {
+                            eider_net::refuse(stream, TOO_MANY);
+                            continue;
+                        };
                         let ctx = self.ctx.clone();
                         let tls = self.tls.clone();
+                        let gate = self.gate.clone();
                         let stop = stop_rx.clone();
                         sessions.spawn(async move {
-                            handle(ctx, tls, stream, peer, stop).await;
+                            handle(ctx, tls, gate, permit, stream, peer, stop).await;
                         });
                     }
                     Err(e) if is_transient(&e) => {
@@ -111,33 +122,29 @@ fn is_transient(e: &std::io::Error) -> bool {
     ) || e.raw_os_error().is_some_and(|c| c == 23 || c == 24) // ENFILE, EMFILE
 }
 
-/// One connection from accept to close.
+/// One connection from accept to close; `permit` holds its place in the caps.
 async fn handle(
     ctx: Arc<Context>,
     tls: Option<Tls>,
+    gate: Gate,
+    mut permit: Permit,
     mut stream: TcpStream,
     peer: SocketAddr,
     stop: watch::Receiver<bool>,
 ) {
+    let connected = Instant::now();
     let _ = stream.set_nodelay(true);
-    let mut remote = peer;
-    if ctx.config.use_proxy {
-        match timeout(HANDSHAKE_TIMEOUT, proxy::read_header(&mut stream)).await {
-            Ok(Ok(Some(addr))) => remote = addr,
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
-                debug!(%peer, "POP3 PROXY header rejected: {e}");
-                return;
-            }
-            Err(_) => return,
-        }
-    }
+    let remote = match gate.client_address(&mut stream, peer, &mut permit).await {
+        Ok(addr) => addr,
+        Err(Rejected::Busy(_)) => return eider_net::say_and_close(stream, TOO_MANY).await,
+        Err(_) => return,
+    };
     let idle = ctx.config.idle();
     let result = match (&tls, ctx.config.secure) {
         (Some(tls), true) => {
             match timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
                 Ok(Ok(tls_stream)) => {
-                    let mut session = Session::new(ctx.clone(), remote, true);
+                    let mut session = Session::new(ctx.clone(), remote, true, connected);
                     serve(&mut session, tls_stream, idle, stop, true)
                         .await
                         .map(|_| ())
@@ -150,7 +157,7 @@ async fn handle(
             }
         }
         _ => {
-            let mut session = Session::new(ctx.clone(), remote, false);
+            let mut session = Session::new(ctx.clone(), remote, false, connected);
             match serve(&mut session, stream, idle, stop, true).await {
                 Ok(Some((plain, stop))) => match &tls {
                     Some(tls) => {

@@ -11,6 +11,7 @@ use eider_service::model::{Beacon, FetchWant, FetchedMessage, MessageMeta, UidSe
 use eider_service::{AuthRequest, AuthSource, Error as ServiceError, ObjectId, Protocol, Service};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::command::{self, Command};
@@ -50,6 +51,8 @@ pub struct Session {
     state: State,
     auth_failures: u32,
     bad_commands: u32,
+    /// The client must have logged in by then (`loginTimeout` after connect).
+    login_deadline: Instant,
 }
 
 enum State {
@@ -120,8 +123,11 @@ impl Maildrop {
 }
 
 impl Session {
-    pub fn new(ctx: Arc<Context>, remote: SocketAddr, secure: bool) -> Self {
+    /// A session for a client that connected at `connected`.
+    pub fn new(ctx: Arc<Context>, remote: SocketAddr, secure: bool, connected: Instant) -> Self {
+        let login_deadline = connected + ctx.config.login();
         Self {
+            login_deadline,
             ctx,
             remote,
             secure,
@@ -146,6 +152,9 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         loop {
+            // Before login, no read may pass the login deadline.
+            let unauthenticated = matches!(self.state, State::Authorization { .. });
+            conn.set_cap(unauthenticated.then_some(self.login_deadline));
             let input = match &mut self.state {
                 State::Transaction(m) => {
                     // Answers are written before waiting, so only the read (which
@@ -174,6 +183,11 @@ impl Session {
                 }
                 // A dropped connection never reaches the UPDATE state: nothing changes.
                 Input::Eof => return Ok(Flow::Close),
+                Input::Idle if unauthenticated && Instant::now() >= self.login_deadline => {
+                    debug!(remote = %self.remote, "POP3 login timeout");
+                    conn.write(b"-ERR autologout; login not completed in time\r\n");
+                    return self.close(conn).await;
+                }
                 Input::Idle => {
                     conn.write(b"-ERR autologout; idle for too long\r\n");
                     return self.close(conn).await;

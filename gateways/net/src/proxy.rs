@@ -1,8 +1,12 @@
-//! PROXY protocol (HAProxy, versions 1 and 2): a load balancer in front of the POP3
-//! port prepends the client's address to the connection. Read before anything else
-//! (and before TLS); exactly the header's bytes are consumed.
+//! PROXY protocol (HAProxy, versions 1 and 2): a load balancer in front of a
+//! listener prepends the client's address to the connection. Read before anything
+//! else (and before TLS); exactly the header's bytes are consumed. Only peers in
+//! [`TrustedProxies`] may send one: from anyone else it would be a forged address.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
+
+use ipnet::IpNet;
 
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -19,6 +23,42 @@ pub enum ProxyError {
     Io(#[from] std::io::Error),
     #[error("invalid PROXY protocol header")]
     Invalid,
+}
+
+/// The peers allowed to send a PROXY header: addresses or CIDR ranges.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    nets: Vec<IpNet>,
+}
+
+/// A `trustedProxies` entry that is neither an address nor a CIDR range.
+#[derive(Debug, Error)]
+#[error("invalid trusted proxy {0:?}: expected an address or a CIDR range such as 10.0.0.0/8")]
+pub struct BadTrustedProxy(pub String);
+
+impl TrustedProxies {
+    /// Parse entries like `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, BadTrustedProxy> {
+        let mut nets = Vec::with_capacity(entries.len());
+        for e in entries {
+            let text = e.as_ref().trim();
+            let net = match IpNet::from_str(text) {
+                Ok(n) => n.trunc(),
+                Err(_) => match IpAddr::from_str(text) {
+                    Ok(ip) => IpNet::from(ip),
+                    Err(_) => return Err(BadTrustedProxy(text.to_string())),
+                },
+            };
+            nets.push(net);
+        }
+        Ok(Self { nets })
+    }
+
+    /// True when `ip` may send a PROXY header (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.nets.iter().any(|n| n.contains(&ip))
+    }
 }
 
 /// Read a PROXY header; Ok(None) when it carries no address (LOCAL, UNKNOWN).
@@ -143,6 +183,28 @@ mod tests {
         assert!(matches!(parse_v2(0x20, 0x00, &[]), Ok(None)));
         assert!(parse_v2(0x21, 0x11, &p[..5]).is_err());
         assert!(parse_v2(0x11, 0x11, &p).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies() {
+        let t =
+            TrustedProxies::parse(&["127.0.0.0/8", "10.1.2.3", "fd00::/8", "::1"]).expect("parse");
+        for ok in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "10.1.2.3",
+            "fd12::1",
+            "::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(t.contains(ok.parse().expect("ip")), "{ok}");
+        }
+        for no in ["10.1.2.4", "192.0.2.1", "fe80::1", "::2"] {
+            assert!(!t.contains(no.parse().expect("ip")), "{no}");
+        }
+        assert!(TrustedProxies::parse(&["10.0.0.0/33"]).is_err());
+        assert!(TrustedProxies::parse(&["localhost"]).is_err());
+        assert!(!TrustedProxies::default().contains("127.0.0.1".parse().expect("ip")));
     }
 
     #[tokio::test]
