@@ -312,4 +312,43 @@ mod tests {
         assert!(parse_smtp_url("smtp://x:notaport").is_err());
         assert!(parse_smtp_url("smtp://").is_err());
     }
+
+    /// Targets the policy refuses, by IP literal or by a name resolving to
+    /// loopback, and targets with CR/LF stored before validation existed, are
+    /// refused before any connection is made.
+    #[tokio::test]
+    async fn refused_targets_are_never_contacted() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let strict = SmtpRelay::new(RelayConfig {
+            timeout: 5,
+            ..Default::default()
+        });
+        let open = SmtpRelay::new(RelayConfig {
+            timeout: 5,
+            allow_private_targets: true,
+            ..Default::default()
+        });
+        let payload = serde_json::json!({"subject": "x"});
+        for url in [
+            format!("http://127.0.0.1:{port}/x"),
+            format!("http://localhost:{port}/x"),
+            format!("http://[::ffff:127.0.0.1]:{port}/x"),
+        ] {
+            assert!(strict.post(&url, payload.clone()).await.is_err(), "{url}");
+        }
+        let smuggling = format!("http://127.0.0.1:{port}/x HTTP/1.1\r\nHost: a\r\n\r\nPOST /y");
+        assert!(open.post(&smuggling, payload.clone()).await.is_err());
+        let message = OutboundMessage {
+            from: None,
+            to: vec!["a@example.com".into()],
+            via: Some(format!("smtp://localhost:{port}")),
+            raw: std::sync::Arc::new(b"Subject: x\r\n\r\nx\r\n".to_vec()),
+        };
+        assert!(strict.send(message).await.is_err());
+        let pending = tokio::time::timeout(Duration::from_millis(1), listener.accept()).await;
+        assert!(pending.is_err(), "a refused target was contacted");
+    }
 }
