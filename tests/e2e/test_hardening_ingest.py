@@ -222,3 +222,29 @@ def test_many_tiny_header_fields_bounded_and_readable(eider):
     uid, peak = deliver_and_measure(eider, "dave", raw)
     read_every_route(eider, uid, "dave", raw, "dave@example.com")
     check_peak(peak, raw, "200,000 header fields")
+
+
+def test_submit_refuses_a_draft_whose_recipients_were_not_all_indexed(start_eider):
+    """The index keeps a bounded prefix of an address list; submitting a draft must
+    not silently send to that prefix only."""
+    import base64
+
+    from lmtp_support import SmtpSink, relay_args
+
+    relay = SmtpSink()
+    try:
+        server = start_eider(extra_args=relay_args(relay))
+        uid = user(server, "erin")
+        status, boxes = server.api("GET", f"/users/{uid}/mailboxes")
+        drafts = next(m["id"] for m in boxes["results"] if m["path"] == "Drafts")
+        rcpts = b",\r\n ".join(b"r%04d@example.org" % i for i in range(1500))
+        draft = b"From: erin@example.com\r\nTo: " + rcpts + b"\r\nSubject: many\r\n\r\nbody\r\n"
+        status, body = server.api("POST", f"/users/{uid}/mailboxes/{drafts}/messages",
+                                  {"raw": base64.b64encode(draft).decode(), "draft": True})
+        assert status == 200, body
+        did = body["message"]["id"]
+        status, body = server.api("POST", f"/users/{uid}/mailboxes/{drafts}/messages/{did}/submit", {})
+        assert (status, body.get("code")) == (400, "InputValidationError"), (status, body)
+        assert relay.received == []
+    finally:
+        relay.close()

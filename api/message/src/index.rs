@@ -193,6 +193,11 @@ pub struct MessageIndex {
     pub search_headers: String,
     /// Decoded text of every text part, for SEARCH BODY/TEXT.
     pub search_body: String,
+    /// To, Cc or Bcc names more addresses than the index keeps (see
+    /// [`MAX_INDEXED_ADDRESSES`], [`MAX_INDEXED_VALUE`]): `to`, `cc` and `bcc` are
+    /// not the complete recipient list.
+    #[serde(default)]
+    pub recipients_truncated: bool,
 }
 
 impl MessageIndex {
@@ -336,6 +341,10 @@ pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageEr
         (!id.is_empty()).then_some(id)
     });
 
+    let recipients_truncated = ["To", "Cc", "Bcc"].iter().any(|name| {
+        fields::first(&top, name)
+            .is_some_and(|f| f.cut || address::parse_list(f.value).len() >= MAX_INDEXED_ADDRESSES)
+    });
     let body = text::extract(raw, &root);
     Ok(MessageIndex {
         size: raw.len() as u64,
@@ -364,6 +373,7 @@ pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageEr
         attachments: body.attachments,
         search_headers,
         search_body: body.search_body,
+        recipients_truncated,
         root,
     })
 }

@@ -174,6 +174,7 @@ fn twenty_megabyte_address_list() {
     assert_eq!(index.to[1].address, "u0000000@example.net");
     assert_eq!(index.envelope.to.len(), index.to.len());
     assert!(index.imap_envelope.len() < 256 * 1024);
+    assert!(index.recipients_truncated);
 }
 
 #[test]
@@ -206,5 +207,6 @@ fn two_hundred_thousand_fields() {
         eider_message::index::MAX_INDEXED_FIELDS + 2
     );
     assert_eq!(index.to[0].address, "late@example.net");
+    assert!(!index.recipients_truncated);
     assert_eq!(index.root.media_subtype, "plain");
 }

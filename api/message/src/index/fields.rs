@@ -11,8 +11,10 @@ pub(crate) struct RawField<'a> {
     /// Field name as written (trailing whitespace before the colon removed).
     pub name: &'a [u8],
     /// Everything after the colon up to the field's last line break (excluded),
-    /// continuation lines included.
+    /// continuation lines included; at most [`MAX_INDEXED_VALUE`] bytes.
     pub value: &'a [u8],
+    /// The value was longer and was cut to [`MAX_INDEXED_VALUE`] bytes.
+    pub cut: bool,
 }
 
 impl<'a> RawField<'a> {
@@ -75,9 +77,12 @@ impl<'a> Collector<'a> {
             }
             self.late_keys |= 1 << k;
         }
+        let whole = &self.block[vs..ve];
+        let value = cut_value(whole);
         self.fields.push(RawField {
             name,
-            value: cut_value(&self.block[vs..ve]),
+            value,
+            cut: value.len() < whole.len(),
         });
     }
 }
