@@ -24,7 +24,9 @@ def hook():
 
 @pytest.fixture
 def server(start_eider, relay):
-    return start_eider(extra_args=["--set", "relay.enabled=true", "--set", f"relay.port={relay.port}"])
+    # The HTTP hook listens on loopback, which forwarding targets may reach only when allowed.
+    return start_eider(extra_args=["--set", "relay.enabled=true", "--set", f"relay.port={relay.port}",
+                                   "--set", "relay.allowPrivateTargets=true"])
 
 
 def new_user(server, name, **fields):

@@ -14,6 +14,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::{imap_render, layout::BlobHash, IngestOptions, MessageError};
 
+// Limits on what is indexed from a header section. The raw bytes are always
+// stored byte-exact (BODY[], message.eml and RETR return them whole); these bound
+// what ingest decodes and keeps for readers, so that a message with a 20 MB
+// address list or 200,000 header fields costs a small constant times its size to
+// ingest and yields an index every reader can load (WildDuck likewise truncates
+// the header values it indexes).
+
+/// Header fields of one header section that are indexed; past it, only the first
+/// occurrence of the fields ENVELOPE, BODYSTRUCTURE and delivery need.
+pub const MAX_INDEXED_FIELDS: usize = 1_000;
+/// Bytes of one raw header value that are parsed and indexed (the rest of the
+/// value is ignored by the index: decoded text, addresses, ENVELOPE, search).
+pub const MAX_INDEXED_VALUE: usize = 64 * 1024;
+/// Entries of one address list (From, To, Cc, ...) that are indexed and listed in
+/// ENVELOPE; group markers count.
+pub const MAX_INDEXED_ADDRESSES: usize = 1_000;
+/// Total bytes of decoded header values kept in [`MessageIndex::headers`] (and
+/// so in the search text); values past it are cut, keys are kept.
+pub const MAX_INDEXED_HEADER_TEXT: usize = 1024 * 1024;
+
 /// A mailbox address as found in a header, decoded (RFC 2047) for display.
 /// A group (`Team: a@x, b@y;`) appears as a marker entry with the group's name
 /// and an empty `address`, followed by its members.
@@ -173,6 +193,11 @@ pub struct MessageIndex {
     pub search_headers: String,
     /// Decoded text of every text part, for SEARCH BODY/TEXT.
     pub search_body: String,
+    /// To, Cc or Bcc names more addresses than the index keeps (see
+    /// [`MAX_INDEXED_ADDRESSES`], [`MAX_INDEXED_VALUE`]): `to`, `cc` and `bcc` are
+    /// not the complete recipient list.
+    #[serde(default)]
+    pub recipients_truncated: bool,
 }
 
 impl MessageIndex {
@@ -228,6 +253,17 @@ fn part_section<'a>(part: &'a BodyPart, path: &[u32]) -> Option<&'a BodyPart> {
     }
 }
 
+/// Cut `s` to at most `max` bytes at a char boundary.
+fn truncate_at_char(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
 /// Headers whose value is an address list (indexed for search also in parsed form).
 fn is_address_header(key: &str) -> bool {
     ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"]
@@ -246,11 +282,21 @@ pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageEr
     let top = fields::split_fields(&raw[..root.body_start as usize]);
     let envelope = envelope::envelope(&top);
 
+    let mut budget = MAX_INDEXED_HEADER_TEXT;
     let headers: Vec<HeaderLine> = top
         .iter()
-        .map(|f| HeaderLine {
-            key: fields::lossy(f.name).trim().to_string(),
-            value: decode::decode_words(f.value),
+        .map(|f| {
+            let mut value = if budget == 0 {
+                String::new()
+            } else {
+                decode::decode_words(f.value)
+            };
+            truncate_at_char(&mut value, budget);
+            budget -= value.len();
+            HeaderLine {
+                key: fields::lossy(f.name).trim().to_string(),
+                value,
+            }
         })
         .collect();
     let mut search_headers = String::new();
@@ -295,6 +341,10 @@ pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageEr
         (!id.is_empty()).then_some(id)
     });
 
+    let recipients_truncated = ["To", "Cc", "Bcc"].iter().any(|name| {
+        fields::first(&top, name)
+            .is_some_and(|f| f.cut || address::parse_list(f.value).len() >= MAX_INDEXED_ADDRESSES)
+    });
     let body = text::extract(raw, &root);
     Ok(MessageIndex {
         size: raw.len() as u64,
@@ -323,6 +373,7 @@ pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageEr
         attachments: body.attachments,
         search_headers,
         search_body: body.search_body,
+        recipients_truncated,
         root,
     })
 }

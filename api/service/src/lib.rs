@@ -31,8 +31,8 @@ pub use service::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
     ForwardTarget, MailEnvelope, MessageFacts, Outbound, OutboundMessage, Recipient,
-    RecipientCheck, RecipientTarget, SpamConfig, DEFAULT_MAX_FILTERS, DEFAULT_MAX_FORWARDS,
-    DEFAULT_SPAM_LEVEL,
+    RecipientCheck, RecipientTarget, SpamConfig, TargetPolicy, DEFAULT_MAX_FILTERS,
+    DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
 };
 pub use service::{
     AppendOptions, AuthMeta, AuthRequest, AuthSource, AuthSuccess, BodyReader, NewAddress, NewUser,

@@ -16,7 +16,15 @@ thread_local! {
 }
 
 /// One zstd frame (level 3) holding `data`, its size recorded in the frame header.
+/// Refuses data larger than [`decompress`] accepts: nothing is stored that cannot
+/// be read back (ingest bounds the index, so this is a last line of defence).
 pub(crate) fn compress(data: &[u8]) -> Result<Vec<u8>> {
+    if data.len() as u64 > MAX_FRAME {
+        return Err(Error::corrupt(format!(
+            "refusing to store a {}-byte frame (over {MAX_FRAME})",
+            data.len()
+        )));
+    }
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {

@@ -1,17 +1,23 @@
 //! Outbound delivery for forwards and autoreplies: a small SMTP client that hands
-//! messages to the configured relay (or to an `smtp://` target), and a plain
-//! HTTP/1.1 POST for `http://` targets. Messages keep their bytes: only
+//! messages to the configured relay (or to an `smtp://` target), and an HTTP(S)
+//! client (reqwest) for `http(s)://` targets. Messages keep their bytes: only
 //! dot-stuffing is applied on the wire.
+//!
+//! Targets come from users, so the addresses they reach are checked against
+//! [`TargetPolicy`] after the name is resolved and before connecting (a name that
+//! resolves to loopback or a private network is refused unless the operator
+//! allows it); the configured relay itself is trusted.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eider_service::{Outbound, OutboundMessage, Result};
+use eider_service::{Outbound, OutboundMessage, Result, TargetPolicy};
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::client::{relay_error, Conversation, MAX_REPLY_LINE};
+use crate::client::{relay_error, Conversation};
 use crate::data::dot_stuff;
 
 /// `[relay]` settings: where forwarded mail and autoreplies are sent.
@@ -27,6 +33,9 @@ pub struct RelayConfig {
     pub name: String,
     /// Seconds to wait for each step of a conversation.
     pub timeout: u64,
+    /// Let users' `http(s)://` and `smtp://` forwarding targets reach loopback,
+    /// private, link-local and other non-public addresses.
+    pub allow_private_targets: bool,
 }
 
 impl Default for RelayConfig {
@@ -37,23 +46,108 @@ impl Default for RelayConfig {
             port: 25,
             name: String::new(),
             timeout: 60,
+            allow_private_targets: false,
         }
     }
 }
 
-/// Sends through SMTP (plain; the relay is expected on a trusted network).
+/// Sends through SMTP (plain; the relay is expected on a trusted network) and
+/// posts to HTTP(S) targets.
 #[derive(Debug, Clone)]
 pub struct SmtpRelay {
     config: RelayConfig,
+    policy: TargetPolicy,
+    /// Built on first use (building loads the TLS roots).
+    http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
 }
 
 impl SmtpRelay {
     pub fn new(config: RelayConfig) -> Self {
-        Self { config }
+        let policy = TargetPolicy {
+            allow_private: config.allow_private_targets,
+        };
+        Self {
+            config,
+            policy,
+            http: Arc::default(),
+        }
     }
 
     fn timeout(&self) -> Duration {
         Duration::from_secs(self.config.timeout.max(1))
+    }
+
+    /// The HTTP client: no proxy from the environment, no redirects (a redirect
+    /// could lead anywhere), names resolved through the target policy.
+    async fn http(&self) -> Result<&reqwest::Client> {
+        let policy = self.policy;
+        let timeout = self.timeout();
+        self.http
+            .get_or_try_init(|| async move {
+                reqwest::Client::builder()
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(timeout)
+                    .timeout(timeout)
+                    .user_agent("Eider")
+                    .dns_resolver(Arc::new(PolicyResolver { policy }))
+                    .build()
+                    .map_err(relay_error)
+            })
+            .await
+    }
+
+    /// Connect to a user-named SMTP server, on an address the policy permits.
+    async fn connect_target(&self, host: &str, port: u16) -> Result<TcpStream> {
+        let addrs = allowed_addrs(self.policy, host, port).await?;
+        let mut last = None;
+        for addr in addrs {
+            match tokio::time::timeout(self.timeout(), TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => return Ok(s),
+                Ok(Err(e)) => last = Some(e.to_string()),
+                Err(_) => last = Some("connect timeout".into()),
+            }
+        }
+        Err(relay_error(format!(
+            "cannot connect to {host}:{port}: {}",
+            last.unwrap_or_default()
+        )))
+    }
+}
+
+/// The addresses `host` resolves to that the policy permits; an error when there are none.
+async fn allowed_addrs(policy: TargetPolicy, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| relay_error(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let allowed: Vec<SocketAddr> = resolved
+        .iter()
+        .copied()
+        .filter(|a| policy.permits(a.ip()))
+        .collect();
+    if allowed.is_empty() {
+        return Err(relay_error(format!(
+            "{host} resolves to no address forwarding may reach (see [relay] allowPrivateTargets)"
+        )));
+    }
+    Ok(allowed)
+}
+
+/// reqwest's resolver: the system's, minus the addresses the policy refuses, so
+/// the address checked is the address connected to.
+struct PolicyResolver {
+    policy: TargetPolicy,
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy;
+        Box::pin(async move {
+            let addrs = allowed_addrs(policy, name.as_str(), 0).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
     }
 }
 
@@ -95,18 +189,22 @@ fn host_port(authority: &str, default_port: u16) -> Result<(String, u16)> {
 #[async_trait]
 impl Outbound for SmtpRelay {
     async fn send(&self, message: OutboundMessage) -> Result<()> {
-        let (host, port) = match &message.via {
-            Some(url) => parse_smtp_url(url)?,
-            None => (self.config.host.clone(), self.config.port),
-        };
         if message.to.is_empty() {
             return Err(relay_error("no recipients"));
         }
-        let stream =
-            tokio::time::timeout(self.timeout(), TcpStream::connect((host.as_str(), port)))
-                .await
-                .map_err(|_| relay_error("connect timeout"))?
-                .map_err(|e| relay_error(format!("cannot connect to {host}:{port}: {e}")))?;
+        let stream = match &message.via {
+            Some(url) => {
+                let (host, port) = parse_smtp_url(url)?;
+                self.connect_target(&host, port).await?
+            }
+            None => {
+                let (host, port) = (self.config.host.as_str(), self.config.port);
+                tokio::time::timeout(self.timeout(), TcpStream::connect((host, port)))
+                    .await
+                    .map_err(|_| relay_error("connect timeout"))?
+                    .map_err(|e| relay_error(format!("cannot connect to {host}:{port}: {e}")))?
+            }
+        };
         let mut c = Conversation::new(stream, self.timeout());
         let (code, _) = c.reply().await?;
         if code != 220 {
@@ -155,60 +253,40 @@ impl Outbound for SmtpRelay {
     }
 
     async fn post(&self, url: &str, payload: serde_json::Value) -> Result<()> {
-        let lower = url.to_ascii_lowercase();
-        if !lower.starts_with("http://") {
+        // The target was validated when it was stored; parse again, it is user data.
+        let target = eider_service::ForwardTarget::parse(url)?;
+        let eider_service::ForwardTarget::Http(url) = target else {
+            return Err(relay_error(format!("not an HTTP target: {url:?}")));
+        };
+        let url = reqwest::Url::parse(&url).map_err(relay_error)?;
+        // IP literals are not resolved, so the resolver never sees them: check here.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if literal.is_some_and(|ip| !self.policy.permits(ip)) {
             return Err(relay_error(format!(
-                "only http:// targets can be posted to, not {url:?}"
+                "{url} is not an address forwarding may reach (see [relay] allowPrivateTargets)"
             )));
         }
-        let rest = &url[7..];
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let path = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path.to_string()
-        };
-        let (host, port) = host_port(authority, 80)?;
-        let body = serde_json::to_vec(&payload).map_err(relay_error)?;
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: Eider\r\n\r\n",
-            body.len()
-        );
-        let timeout = self.timeout();
-        let exchange = async {
-            let mut stream = TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(relay_error)?;
-            stream
-                .write_all(head.as_bytes())
-                .await
-                .map_err(relay_error)?;
-            stream.write_all(&body).await.map_err(relay_error)?;
-            let mut reader = BufReader::new(stream);
-            let mut status = Vec::new();
-            (&mut reader)
-                .take(MAX_REPLY_LINE)
-                .read_until(b'\n', &mut status)
-                .await
-                .map_err(relay_error)?;
-            let status = String::from_utf8_lossy(&status);
-            let code: u16 = status
-                .split(' ')
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .ok_or_else(|| relay_error(format!("bad HTTP answer {status:?}")))?;
-            if (200..300).contains(&code) {
-                Ok(())
-            } else {
-                Err(relay_error(format!("{url} answered HTTP {code}")))
-            }
-        };
-        tokio::time::timeout(timeout, exchange)
+        let answer = self
+            .http()
+            .await?
+            .post(url.clone())
+            .json(&payload)
+            .send()
             .await
-            .map_err(|_| relay_error("HTTP timeout"))?
+            .map_err(|e| relay_error(format!("{url}: {e}")))?;
+        let code = answer.status();
+        if code.is_success() {
+            Ok(())
+        } else {
+            Err(relay_error(format!(
+                "{url} answered HTTP {}",
+                code.as_u16()
+            )))
+        }
     }
 }
 
@@ -233,5 +311,44 @@ mod tests {
         assert!(parse_smtp_url("smtps://x").is_err());
         assert!(parse_smtp_url("smtp://x:notaport").is_err());
         assert!(parse_smtp_url("smtp://").is_err());
+    }
+
+    /// Targets the policy refuses, by IP literal or by a name resolving to
+    /// loopback, and targets with CR/LF stored before validation existed, are
+    /// refused before any connection is made.
+    #[tokio::test]
+    async fn refused_targets_are_never_contacted() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let strict = SmtpRelay::new(RelayConfig {
+            timeout: 5,
+            ..Default::default()
+        });
+        let open = SmtpRelay::new(RelayConfig {
+            timeout: 5,
+            allow_private_targets: true,
+            ..Default::default()
+        });
+        let payload = serde_json::json!({"subject": "x"});
+        for url in [
+            format!("http://127.0.0.1:{port}/x"),
+            format!("http://localhost:{port}/x"),
+            format!("http://[::ffff:127.0.0.1]:{port}/x"),
+        ] {
+            assert!(strict.post(&url, payload.clone()).await.is_err(), "{url}");
+        }
+        let smuggling = format!("http://127.0.0.1:{port}/x HTTP/1.1\r\nHost: a\r\n\r\nPOST /y");
+        assert!(open.post(&smuggling, payload.clone()).await.is_err());
+        let message = OutboundMessage {
+            from: None,
+            to: vec!["a@example.com".into()],
+            via: Some(format!("smtp://localhost:{port}")),
+            raw: std::sync::Arc::new(b"Subject: x\r\n\r\nx\r\n".to_vec()),
+        };
+        assert!(strict.send(message).await.is_err());
+        let pending = tokio::time::timeout(Duration::from_millis(1), listener.accept()).await;
+        assert!(pending.is_err(), "a refused target was contacted");
     }
 }

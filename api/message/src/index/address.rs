@@ -6,7 +6,7 @@
 
 use super::decode::decode_words;
 use super::fields::lossy;
-use crate::index::{Address, EnvelopeAddress};
+use crate::index::{Address, EnvelopeAddress, MAX_INDEXED_ADDRESSES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
@@ -188,8 +188,27 @@ fn addr_spec(toks: &[Tok]) -> (Vec<u8>, Option<Vec<u8>>) {
     }
 }
 
-/// Parse an address-list value (unfolded or not) into raw entries.
+/// Parse an address-list value (unfolded or not) into raw entries, at most
+/// [`MAX_INDEXED_ADDRESSES`] of them (a group cut short still gets its end marker).
 pub(crate) fn parse_list(value: &[u8]) -> Vec<Entry> {
+    let mut out = parse_all(value);
+    if out.len() > MAX_INDEXED_ADDRESSES {
+        out.truncate(MAX_INDEXED_ADDRESSES);
+        let open = out.iter().fold(false, |open, e| match e {
+            Entry::GroupStart(_) => true,
+            Entry::GroupEnd => false,
+            Entry::Mailbox { .. } => open,
+        });
+        if open {
+            out.push(Entry::GroupEnd);
+        }
+    }
+    out
+}
+
+/// Every entry of an address-list value. Callers hand it values already cut to
+/// [`crate::index::MAX_INDEXED_VALUE`] bytes, which bounds the token list.
+fn parse_all(value: &[u8]) -> Vec<Entry> {
     let toks = tokenize(value);
     let n = toks.len();
     let mut out = Vec::new();
@@ -416,6 +435,20 @@ mod tests {
             vec![(None, None, s("undisclosed"), s("MISSING_DOMAIN"))]
         );
         assert!(env("").is_empty());
+    }
+
+    #[test]
+    fn long_lists_are_capped() {
+        let mut v = b"G: ".to_vec();
+        for i in 0..MAX_INDEXED_ADDRESSES + 10 {
+            v.extend_from_slice(format!("u{i}@x, ").as_bytes());
+        }
+        v.extend_from_slice(b";");
+        let e = parse_list(&v);
+        assert_eq!(e.len(), MAX_INDEXED_ADDRESSES + 1);
+        assert_eq!(e.last(), Some(&Entry::GroupEnd));
+        let e = parse_list(&v[3..v.len() - 1]);
+        assert_eq!(e.len(), MAX_INDEXED_ADDRESSES);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub use filters::{
     apply_filters, Filter, FilterAction, FilterOutcome, FilterQuery, MessageFacts,
     DEFAULT_MAX_FILTERS,
 };
-pub use forward::{parsed_message_json, ForwardTarget, Outbound, OutboundMessage};
+pub use forward::{parsed_message_json, ForwardTarget, Outbound, OutboundMessage, TargetPolicy};
 pub use rules::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };

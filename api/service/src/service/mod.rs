@@ -27,8 +27,8 @@ pub use delivery::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
     ForwardTarget, MailEnvelope, MessageFacts, Outbound, OutboundMessage, Recipient,
-    RecipientCheck, RecipientTarget, SpamConfig, DEFAULT_MAX_FILTERS, DEFAULT_MAX_FORWARDS,
-    DEFAULT_SPAM_LEVEL,
+    RecipientCheck, RecipientTarget, SpamConfig, TargetPolicy, DEFAULT_MAX_FILTERS,
+    DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
 };
 pub use delivery::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,

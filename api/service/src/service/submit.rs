@@ -85,8 +85,15 @@ fn queue_id() -> String {
 }
 
 /// The envelope recipients a message names: To, Cc and Bcc, each address once
-/// (compared ignoring case).
-fn header_recipients(index: &eider_message::MessageIndex) -> Vec<String> {
+/// (compared ignoring case). Refused when the index holds only part of the list
+/// (a header too long to index whole): sending to a silent subset would be worse.
+fn header_recipients(index: &eider_message::MessageIndex) -> Result<Vec<String>> {
+    if index.recipients_truncated {
+        return Err(Error::Validation(
+            "the message names too many recipients in To/Cc/Bcc; give the envelope recipients"
+                .into(),
+        ));
+    }
     let mut out: Vec<String> = Vec::new();
     for a in index.to.iter().chain(&index.cc).chain(&index.bcc) {
         let addr = a.address.trim();
@@ -95,7 +102,7 @@ fn header_recipients(index: &eider_message::MessageIndex) -> Vec<String> {
         }
         out.push(addr.to_string());
     }
-    out
+    Ok(out)
 }
 
 /// The message without its Bcc header field (continuation lines included): blind
@@ -236,7 +243,7 @@ impl Service {
             return Err(Error::OverQuota);
         }
         let recipients = if s.envelope_to.is_empty() {
-            header_recipients(&content.index)
+            header_recipients(&content.index)?
         } else {
             s.envelope_to.clone()
         };
@@ -304,7 +311,7 @@ impl Service {
         if !message.meta.has_flag(DRAFT) {
             return Err(Error::NotADraft);
         }
-        let recipients = header_recipients(&message.index);
+        let recipients = header_recipients(&message.index)?;
         if recipients.is_empty() {
             return Err(Error::Validation("the draft has no recipients".into()));
         }

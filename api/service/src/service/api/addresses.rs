@@ -4,7 +4,7 @@
 use crate::model::{Address, AddressQuery, DomainAlias, Page, Paging};
 use crate::normalize::{domain_unicode, parse_address};
 use crate::service::Service;
-use crate::{Error, ObjectId, Result, StoreError};
+use crate::{Error, ForwardTarget, ObjectId, Result, StoreError};
 
 use super::messages::json_object;
 use super::paging::{window, PageRequest};
@@ -45,7 +45,8 @@ pub struct DomainRename {
 /// Largest number of records a whole-collection walk reads per call.
 const WALK_PAGE: u32 = 250;
 
-/// Forwarding targets: addresses or smtp(s):// relay URLs.
+/// Forwarding targets: addresses (normalized for display) or URLs, each checked
+/// by [`crate::ForwardTarget::parse`].
 pub fn validate_targets(targets: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
@@ -53,15 +54,9 @@ pub fn validate_targets(targets: &[String]) -> Result<Vec<String>> {
         if t.is_empty() {
             continue;
         }
-        let lower = t.to_ascii_lowercase();
-        if lower.starts_with("smtp://")
-            || lower.starts_with("smtps://")
-            || lower.starts_with("http://")
-            || lower.starts_with("https://")
-        {
-            out.push(t.to_string());
-        } else {
-            out.push(parse_address(t)?.display());
+        match ForwardTarget::parse(t)? {
+            ForwardTarget::Mail(_) => out.push(parse_address(t)?.display()),
+            ForwardTarget::Relay(url) | ForwardTarget::Http(url) => out.push(url),
         }
     }
     Ok(out)
