@@ -136,10 +136,10 @@ def test_per_ip_caps_on_each_listener(start_eider):
     # gets 503 with WildDuck's error shape.
     api_held = [connect(eider, "API") for _ in range(2)]
     # Those two are admitted once axum has accepted them; a request proves it.
-    api_held[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    api_held[0].sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert read_line(api_held[0]).startswith(b"HTTP/1.1 200")
     sock = connect(eider, "API")
-    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = b""
     while True:
         chunk = sock.recv(4096)
