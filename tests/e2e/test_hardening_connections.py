@@ -365,3 +365,58 @@ def test_idle_imap_flood_under_1024_descriptors_leaves_the_api_answering(start_e
     finally:
         for s in socks:
             s.close()
+
+
+def test_api_connections_have_deadlines(start_eider):
+    """An API client cannot hold a connection (and a place under the caps) by
+    staying silent, dripping a request's head or body, or not reading its answer."""
+    eider = start_eider(extra_args=[
+        "--set", "api.headerTimeout=2", "--set", "api.requestTimeout=2",
+        "--set", "api.writeTimeout=2",
+    ])
+    # Silent, and a head that never ends: closed after the head deadline.
+    silent = connect(eider, "API", timeout=8)
+    partial = connect(eider, "API", timeout=8)
+    partial.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    started = time.time()
+    assert closed(silent) and closed(partial)
+    assert time.time() - started < 7
+
+    # A body that never arrives: 408 once the request deadline passes.
+    body = connect(eider, "API", timeout=8)
+    body.sendall(b"POST /users HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000\r\n\r\n{\"username\":")
+    assert read_line(body).startswith(b"HTTP/1.1 408")
+    body.close()
+    status, users = eider.api("GET", "/users")
+    assert status == 200 and users["total"] == 0, users
+
+    # A client that stops reading a large answer: the server gives up writing and
+    # closes, instead of waiting for it forever.
+    uid = eider.create_user("reader", address="reader@example.com")
+    inbox = next(m["id"] for m in eider.api("GET", f"/users/{uid}/mailboxes")[1]["results"]
+                 if m["path"] == "INBOX")
+    raw = (b"From: a@example.com\r\nTo: reader@example.com\r\nSubject: big\r\n\r\n"
+           + b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n" * 150_000)
+    import base64
+    status, up = eider.api("POST", f"/users/{uid}/mailboxes/{inbox}/messages",
+                           {"raw": base64.b64encode(raw).decode()})
+    assert status == 200, up
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.settimeout(10)
+    stalled.connect(eider.hostport("API"))
+    stalled.sendall(f"GET /users/{uid}/mailboxes/{inbox}/messages/{up['message']['id']}/message.eml "
+                    "HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    time.sleep(6)  # well past writeTimeout, reading nothing
+    received = 0
+    try:
+        while True:
+            chunk = stalled.recv(65536)
+            if not chunk:
+                break
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    assert received < len(raw), "the whole answer was still waiting to be written"
+    assert health(eider) == 200

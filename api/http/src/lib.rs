@@ -57,9 +57,33 @@ pub struct ApiConfig {
     /// own addresses.
     #[serde(default)]
     pub user_address_domains: Vec<String>,
+    /// Seconds a client has to send a request's head (and an idle keep-alive
+    /// connection stays open).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: u64,
+    /// Seconds a request may take from its head to the handler's answer, reading its
+    /// body included (a response streamed afterwards is bounded by `writeTimeout`).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: u64,
+    /// Seconds a write may wait for a client that does not read before the
+    /// connection is closed.
+    #[serde(default = "default_write_timeout")]
+    pub write_timeout: u64,
     /// `[api.mobileconfig]`: profiles generated with application passwords.
     #[serde(default)]
     pub mobileconfig: MobileconfigConfig,
+}
+
+fn default_header_timeout() -> u64 {
+    30
+}
+
+fn default_request_timeout() -> u64 {
+    300
+}
+
+fn default_write_timeout() -> u64 {
+    60
 }
 
 /// `[api.mobileconfig]`: the texts of Apple mail profiles (`{email}` and `{name}`
@@ -143,8 +167,6 @@ pub enum ServerError {
     Insecure(String),
     #[error("[api] {0}")]
     Gate(#[from] eider_net::GateError),
-    #[error("API server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 /// What every handler shares.
@@ -163,6 +185,7 @@ pub(crate) struct AppState {
 pub struct ApiServer {
     listener: listener::CappedListener,
     router: Router,
+    deadlines: listener::Deadlines,
     stop: watch::Sender<bool>,
 }
 
@@ -192,6 +215,7 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
         )),
         stopping,
     };
+    let request_timeout = std::time::Duration::from_secs(config.request_timeout.max(1));
     let (routes, _doc) = routes::all().split_for_parts();
     routes
         .route("/openapi.json", axum::routing::get(openapi::serve))
@@ -210,7 +234,32 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
         .layer(DefaultBodyLimit::max(
             max_body.saturating_mul(4) / 3 + 64 * 1024,
         ))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            request_deadline(request_timeout, req, next)
+        }))
         .with_state(state)
+}
+
+/// A request must be answered within the limit, reading its body included: a client
+/// dripping a body cannot hold its connection (and a place under the cap) forever.
+async fn request_deadline(
+    limit: std::time::Duration,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!(
+                "The request was not completed within {} seconds",
+                limit.as_secs()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found() -> error::ApiError {
@@ -251,6 +300,10 @@ pub async fn bind(service: Service, config: &ApiConfig) -> Result<ApiServer, Ser
             gate,
         },
         router: build(service, config, stopping),
+        deadlines: listener::Deadlines {
+            header: std::time::Duration::from_secs(config.header_timeout.max(1)),
+            write: std::time::Duration::from_secs(config.write_timeout.max(1)),
+        },
         stop,
     })
 }
@@ -266,13 +319,12 @@ impl ApiServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let stop = self.stop;
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // End the change streams, which would otherwise never finish.
-                let _ = stop.send(true);
-            })
-            .await
-            .map_err(ServerError::Serve)
+        listener::serve(self.listener, self.router, self.deadlines, async move {
+            shutdown.await;
+            // End the change streams, which would otherwise never finish.
+            let _ = stop.send(true);
+        })
+        .await;
+        Ok(())
     }
 }

@@ -1,13 +1,24 @@
-//! The API's TCP listener with connection caps (`[api] maxClients`, `maxClientsPerIP`):
-//! axum serves only admitted connections, each carrying its permit; the others get a
-//! minimal 503 with WildDuck's error shape and are closed, without reaching axum.
+//! The API's TCP listener and its connections: caps (`[api] maxClients`,
+//! `maxClientsPerIP`) and deadlines (`headerTimeout`, `writeTimeout`). Admitted
+//! connections are served by hyper with a timer, each carrying its permit; the others
+//! get a minimal 503 with WildDuck's error shape and are closed, without reaching hyper.
+//! axum's own `serve` sets no timer, so an idle or slowly dripping client would keep
+//! its connection (and a place under the cap) forever: hence this loop.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
 use eider_net::{Gate, PermitStream};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
 
 /// The answer over the cap (a keep-alive client is told to close; `Retry-After` in seconds).
 pub(crate) const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
@@ -41,6 +52,130 @@ impl axum::serve::Listener for CappedListener {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.inner.local_addr()
+    }
+}
+
+/// How long a connection may take at each step.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadlines {
+    /// To send a request's head, counted from when the server starts waiting for it:
+    /// also how long an idle keep-alive connection stays open.
+    pub header: Duration,
+    /// For a write to make progress: a client that stops reading is closed.
+    pub write: Duration,
+}
+
+/// Serve admitted connections until `shutdown` completes; then stop accepting, let
+/// the requests in progress finish and close idle connections.
+pub(crate) async fn serve(
+    mut listener: CappedListener,
+    router: Router,
+    deadlines: Deadlines,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(deadlines.header);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (io, _peer) = tokio::select! {
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            _ = &mut shutdown => break,
+        };
+        let io = TokioIo::new(WriteDeadline::new(io, deadlines.write));
+        let connection =
+            graceful.watch(http.serve_connection(io, TowerToHyperService::new(router.clone())));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("API connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// A stream whose writes fail once one has waited `limit` without progress.
+pub(crate) struct WriteDeadline<S> {
+    inner: S,
+    limit: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    pub(crate) fn new(inner: S, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After the inner write answered `poll`: progress disarms the timer, waiting arms
+    /// it, and a wait past the limit becomes an error.
+    fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, data);
+        this.check(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.check(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.check(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 

@@ -48,6 +48,9 @@ impl Api {
             allow_hosts: Vec::new(),
             allow_origins: Vec::new(),
             user_address_domains: Vec::new(),
+            header_timeout: 30,
+            request_timeout: 300,
+            write_timeout: 60,
             mobileconfig: Default::default(),
         };
         let server = eider_http::bind(service, &config).await.expect("bind");
