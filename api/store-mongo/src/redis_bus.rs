@@ -26,7 +26,7 @@ use eider_service::{Bus, InProcessBus, ObjectId};
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Client, ConnectionAddr, RedisError, Script};
+use redis::{Client, ConnectionAddr, RedisError, Script, Value};
 use tokio::sync::{broadcast, mpsc, watch};
 
 /// Beacons waiting to be published; beyond this they are dropped (only a delay).
@@ -380,10 +380,27 @@ fn parse_payload(payload: &str) -> Option<(&str, Beacon)> {
 
 /// One keepalive round trip on the subscriber connection; Err names what went wrong.
 async fn keepalive_ping(sink: &mut redis::aio::PubSubSink) -> Result<(), String> {
-    match tokio::time::timeout(PING_TIMEOUT, sink.ping::<String>()).await {
+    // Read the answer as a raw Value: asking for a String made the RESP2 answer of a
+    // subscribed connection (an array) a type error, so every keepalive reconnected.
+    match tokio::time::timeout(PING_TIMEOUT, sink.ping::<Value>()).await {
         Err(_) => Err(format!("no answer to PING within {PING_TIMEOUT:?}")),
         Ok(Err(e)) => Err(format!("PING failed: {e}")),
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(v)) if is_pong(&v) => Ok(()),
+        Ok(Ok(v)) => Err(format!("unexpected answer to PING: {v:?}")),
+    }
+}
+
+/// Whether `v` answers PING: `*2 pong ""` on a subscribed RESP2 connection, `+PONG`
+/// otherwise (RESP3, or before the subscription is confirmed).
+fn is_pong(v: &Value) -> bool {
+    let pong = |v: &Value| match v {
+        Value::SimpleString(s) => s.eq_ignore_ascii_case("pong"),
+        Value::BulkString(b) => b.eq_ignore_ascii_case(b"pong"),
+        _ => false,
+    };
+    match v {
+        Value::Array(items) => items.first().is_some_and(pong),
+        other => pong(other),
     }
 }
 
@@ -435,10 +452,8 @@ async fn subscriber(
                     }
                 }
                 let (mut sink, mut stream) = pubsub.split();
-                let mut ping = tokio::time::interval_at(
-                    tokio::time::Instant::now() + keepalive,
-                    keepalive,
-                );
+                let mut ping =
+                    tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
                 // A slow answer postpones the next PING rather than bursting to catch up.
                 ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let cause = loop {
@@ -558,6 +573,20 @@ mod tests {
         let p = format!("abc {} - 0", user.to_hex());
         assert_eq!(parse_payload(&p).map(|x| x.1.mailbox), Some(None));
         assert!(parse_payload("junk").is_none());
+    }
+
+    #[test]
+    fn pong_answers_are_recognised() {
+        let subscribed = Value::Array(vec![
+            Value::BulkString(b"pong".to_vec()),
+            Value::BulkString(Vec::new()),
+        ]);
+        assert!(is_pong(&subscribed));
+        assert!(is_pong(&Value::SimpleString("PONG".into())));
+        assert!(!is_pong(&Value::Nil));
+        assert!(!is_pong(&Value::Array(vec![Value::BulkString(
+            b"message".to_vec()
+        )])));
     }
 
     #[test]
