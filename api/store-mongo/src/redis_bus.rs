@@ -16,6 +16,7 @@
 //!   (the master is looked up again after every connection failure).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,7 @@ use eider_service::{Bus, InProcessBus, ObjectId};
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Client, ConnectionAddr, RedisError, Script};
+use redis::{Client, ConnectionAddr, RedisError, Script, Value};
 use tokio::sync::{broadcast, mpsc, watch};
 
 /// Beacons waiting to be published; beyond this they are dropped (only a delay).
@@ -34,8 +35,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// After a failed command, counters stay local this long before Redis is tried again.
 const COOLDOWN: Duration = Duration::from_secs(1);
-/// How often the subscriber connection is checked with PING.
-const PING_EVERY: Duration = Duration::from_secs(15);
+/// Longest wait for the answer to a keepalive PING on the subscriber connection.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 const COUNTER_SCRIPT: &str = r"
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
@@ -53,6 +54,9 @@ pub struct RedisBusOptions {
     /// Longest wait for one command's answer.
     pub response_timeout: Duration,
     pub connection_timeout: Duration,
+    /// How often the subscriber connection is checked with PING (a silent connection
+    /// is otherwise only noticed when the kernel gives up on it).
+    pub keepalive: Duration,
 }
 
 impl Default for RedisBusOptions {
@@ -61,6 +65,7 @@ impl Default for RedisBusOptions {
             prefix: "eider:".into(),
             response_timeout: Duration::from_secs(2),
             connection_timeout: Duration::from_secs(2),
+            keepalive: Duration::from_secs(15),
         }
     }
 }
@@ -156,6 +161,8 @@ struct Inner {
     instance: String,
     queue: mpsc::Sender<Beacon>,
     script: Script,
+    /// Times the subscriber lost its connection and subscribed again.
+    reconnects: AtomicU64,
     /// Dropped with the bus: stops the background tasks.
     _stop: watch::Sender<bool>,
 }
@@ -192,6 +199,7 @@ impl RedisBus {
             instance: hex::encode(rand::random::<[u8; 8]>()),
             queue,
             script: Script::new(COUNTER_SCRIPT),
+            reconnects: AtomicU64::new(0),
             _stop: stop,
         });
         // Unreachable now is not fatal (the tasks keep trying, counters stay local
@@ -221,6 +229,12 @@ impl RedisBus {
             tracing::warn!("redis is not reachable yet; retrying in the background");
         }
         Ok(RedisBus { inner })
+    }
+
+    /// How many times the beacon subscriber lost its Redis connection and subscribed
+    /// again since this bus started (each one a window where beacons were missed).
+    pub fn reconnects(&self) -> u64 {
+        self.inner.reconnects.load(Ordering::Relaxed)
     }
 }
 
@@ -364,6 +378,32 @@ fn parse_payload(payload: &str) -> Option<(&str, Beacon)> {
     ))
 }
 
+/// One keepalive round trip on the subscriber connection; Err names what went wrong.
+async fn keepalive_ping(sink: &mut redis::aio::PubSubSink) -> Result<(), String> {
+    // Read the answer as a raw Value: asking for a String made the RESP2 answer of a
+    // subscribed connection (an array) a type error, so every keepalive reconnected.
+    match tokio::time::timeout(PING_TIMEOUT, sink.ping::<Value>()).await {
+        Err(_) => Err(format!("no answer to PING within {PING_TIMEOUT:?}")),
+        Ok(Err(e)) => Err(format!("PING failed: {e}")),
+        Ok(Ok(v)) if is_pong(&v) => Ok(()),
+        Ok(Ok(v)) => Err(format!("unexpected answer to PING: {v:?}")),
+    }
+}
+
+/// Whether `v` answers PING: `*2 pong ""` on a subscribed RESP2 connection, `+PONG`
+/// otherwise (RESP3, or before the subscription is confirmed).
+fn is_pong(v: &Value) -> bool {
+    let pong = |v: &Value| match v {
+        Value::SimpleString(s) => s.eq_ignore_ascii_case("pong"),
+        Value::BulkString(b) => b.eq_ignore_ascii_case(b"pong"),
+        _ => false,
+    };
+    match v {
+        Value::Array(items) => items.first().is_some_and(pong),
+        other => pong(other),
+    }
+}
+
 async fn subscriber(
     inner: Weak<Inner>,
     mut stop: watch::Receiver<bool>,
@@ -371,11 +411,13 @@ async fn subscriber(
 ) {
     let mut ready = Some(ready);
     let mut delay = BACKOFF_MIN;
-    let mut connected_before = false;
+    // Why the last subscription ended; None before the first one.
+    let mut lost: Option<String> = None;
     loop {
-        let (client, channel) = {
+        let (client, channel, keepalive) = {
             let Some(i) = inner.upgrade() else { return };
-            (i.target.client().await, i.channel_name())
+            let keepalive = i.opts.keepalive.max(Duration::from_millis(10));
+            (i.target.client().await, i.channel_name(), keepalive)
         };
         let session = async {
             let client = client?;
@@ -401,19 +443,25 @@ async fn subscriber(
                 }
                 if let Some(i) = inner.upgrade() {
                     i.recovered();
-                    if connected_before {
-                        tracing::info!("redis subscriber reconnected");
+                    if let Some(cause) = lost.take() {
+                        let n = i.reconnects.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::warn!(
+                            "redis subscriber reconnected (reconnect #{n}, after: {cause})"
+                        );
                         i.wake_all();
                     }
                 }
-                connected_before = true;
                 let (mut sink, mut stream) = pubsub.split();
-                let mut ping = tokio::time::interval(PING_EVERY);
-                ping.tick().await;
-                loop {
+                let mut ping =
+                    tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+                // A slow answer postpones the next PING rather than bursting to catch up.
+                ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let cause = loop {
                     tokio::select! {
                         msg = stream.next() => {
-                            let Some(msg) = msg else { break };
+                            let Some(msg) = msg else {
+                                break "the connection was closed".to_string();
+                            };
                             let Some(i) = inner.upgrade() else { return };
                             let payload: String = msg.get_payload().unwrap_or_default();
                             match parse_payload(&payload) {
@@ -423,19 +471,15 @@ async fn subscriber(
                             }
                         }
                         _ = ping.tick() => {
-                            let alive = tokio::time::timeout(
-                                Duration::from_secs(5),
-                                sink.ping::<String>(),
-                            )
-                            .await;
-                            if !matches!(alive, Ok(Ok(_))) {
-                                break;
+                            if let Err(e) = keepalive_ping(&mut sink).await {
+                                break e;
                             }
                         }
                         _ = stop.changed() => return,
                     }
-                }
-                tracing::warn!("redis subscriber connection lost; reconnecting");
+                };
+                tracing::warn!("redis subscriber connection lost ({cause}); reconnecting");
+                lost = Some(cause);
             }
         }
         tokio::select! {
@@ -529,6 +573,20 @@ mod tests {
         let p = format!("abc {} - 0", user.to_hex());
         assert_eq!(parse_payload(&p).map(|x| x.1.mailbox), Some(None));
         assert!(parse_payload("junk").is_none());
+    }
+
+    #[test]
+    fn pong_answers_are_recognised() {
+        let subscribed = Value::Array(vec![
+            Value::BulkString(b"pong".to_vec()),
+            Value::BulkString(Vec::new()),
+        ]);
+        assert!(is_pong(&subscribed));
+        assert!(is_pong(&Value::SimpleString("PONG".into())));
+        assert!(!is_pong(&Value::Nil));
+        assert!(!is_pong(&Value::Array(vec![Value::BulkString(
+            b"message".to_vec()
+        )])));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use eider_service::model::Beacon;
 use eider_service::{Bus, ObjectId};
-use eider_store_mongo::RedisBus;
+use eider_store_mongo::{RedisBus, RedisBusOptions};
 use support::{free_port, RedisProcess};
 use tokio::time::timeout;
 
@@ -198,5 +198,148 @@ async fn sentinel_urls_find_the_master() {
         delivered.ok(),
         Some(9),
         "beacons through the Sentinel-found master"
+    );
+}
+
+/// A bus whose subscriber PINGs Redis every 200 ms, so that a test can hold a
+/// subscription for many keepalive periods in a couple of seconds.
+async fn fast_keepalive_bus(url: &str) -> RedisBus {
+    let opts = RedisBusOptions {
+        keepalive: Duration::from_millis(200),
+        ..RedisBusOptions::default()
+    };
+    RedisBus::connect_with(url, opts).await.expect("connect")
+}
+
+/// Redis's ids of the connections that are subscribed to a channel (`sub=1`).
+async fn subscriber_ids(admin: &mut redis::aio::MultiplexedConnection) -> Vec<u64> {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(admin)
+        .await
+        .expect("CLIENT LIST");
+    let mut ids: Vec<u64> = list
+        .lines()
+        .filter(|l| l.split(' ').any(|f| f == "sub=1"))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(|id| id.parse().expect("numeric id"))
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+async fn admin_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("admin connection")
+}
+
+/// The next beacon that carries a change (not a wake-up), within `wait`.
+async fn next_change(
+    rx: &mut tokio::sync::broadcast::Receiver<Beacon>,
+    wait: Duration,
+) -> Option<Beacon> {
+    timeout(wait, async {
+        loop {
+            match rx.recv().await {
+                Ok(b) if b.mailbox.is_some() => return b,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("channel closed: {e}"),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+// Issue #22: the keepalive PING's answer on a subscribed connection (RESP2:
+// `*2 pong ""`) was taken for an error, so the subscriber dropped its connection
+// and re-subscribed at every keepalive, losing beacons each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_survives_many_keepalives() {
+    let port = free_port();
+    let Some(_redis) = RedisProcess::start(port, "", false) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let mut admin = admin_connection(&url).await;
+    let a = fast_keepalive_bus(&url).await;
+    let b = fast_keepalive_bus(&url).await;
+    let subscribed = subscriber_ids(&mut admin).await;
+    assert_eq!(subscribed.len(), 2, "one subscriber connection per bus");
+    let user = ObjectId::new();
+    let mut on_a = a.subscribe(user);
+
+    // Ten keepalive periods on a healthy Redis.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_eq!(a.reconnects(), 0, "a never reconnected");
+    assert_eq!(b.reconnects(), 0, "b never reconnected");
+    assert_eq!(
+        subscriber_ids(&mut admin).await,
+        subscribed,
+        "the same subscriber connections throughout"
+    );
+    let sent = beacon(user, 11);
+    b.publish(sent);
+    assert_eq!(
+        next_change(&mut on_a, Duration::from_secs(1)).await,
+        Some(sent),
+        "a beacon still arrives after ten keepalives"
+    );
+}
+
+// A real loss of the subscriber connection is noticed, counted, and recovered from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_subscription_is_counted_and_restored() {
+    let port = free_port();
+    let Some(_redis) = RedisProcess::start(port, "", false) else {
+        return;
+    };
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let mut admin = admin_connection(&url).await;
+    let a = fast_keepalive_bus(&url).await;
+    let a_sub = subscriber_ids(&mut admin).await;
+    assert_eq!(a_sub.len(), 1, "a's subscriber connection");
+    let b = fast_keepalive_bus(&url).await;
+    let user = ObjectId::new();
+    let mut on_a = a.subscribe(user);
+
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(a_sub[0])
+        .query_async(&mut admin)
+        .await
+        .expect("CLIENT KILL");
+    assert_eq!(killed, 1);
+
+    // Local sessions are woken to re-read their journals once the subscription is back.
+    let woke = timeout(Duration::from_secs(10), async {
+        loop {
+            match on_a.recv().await {
+                Ok(b) if b.mailbox.is_none() => return b,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("channel closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("wake-up beacon after the subscription is restored");
+    assert_eq!(woke.user, user);
+    assert_eq!(a.reconnects(), 1, "the drop is counted once");
+    assert_eq!(b.reconnects(), 0, "b was not touched");
+    let now = subscriber_ids(&mut admin).await;
+    assert_eq!(now.len(), 2, "a subscribed again, b still subscribed");
+    assert!(!now.contains(&a_sub[0]), "on a new connection");
+
+    let sent = beacon(user, 12);
+    b.publish(sent);
+    assert_eq!(
+        next_change(&mut on_a, Duration::from_secs(1)).await,
+        Some(sent),
+        "beacons flow again"
     );
 }
