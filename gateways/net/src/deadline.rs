@@ -121,7 +121,7 @@ mod tests {
         let mut s = WriteDeadline::new(server, Duration::from_secs(5));
         // The peer reads slowly but steadily: every write makes progress in time.
         let reader = tokio::spawn(async move {
-            let mut got = vec![0u8; 64];
+            let mut got = [0u8; 64];
             for chunk in got.chunks_mut(16) {
                 tokio::time::sleep(Duration::from_secs(4)).await;
                 client.read_exact(chunk).await.expect("read");
