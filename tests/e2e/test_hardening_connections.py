@@ -9,9 +9,12 @@ import functools
 import json
 import resource
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
+
+import pytest
 
 import conftest
 from pop3_util import RawPop3
@@ -325,8 +328,6 @@ def start_with_nofile(start_eider, monkeypatch, soft, hard, extra_args=()):
 def test_descriptor_limit_is_raised_and_logged(start_eider, monkeypatch):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard <= 1024:
-        import pytest
-
         pytest.skip("the hard descriptor limit is too low to raise")
     eider = start_with_nofile(start_eider, monkeypatch, 1024, hard)
     with open(f"/proc/{eider.proc.pid}/limits") as f:
@@ -463,10 +464,10 @@ def drain(sock, timeout=5):
             if not chunk:
                 return received, True
             received += len(chunk)
-    except ConnectionResetError:
-        return received, True
     except socket.timeout:
         return received, False
+    except OSError:  # reset, or a TLS stream cut without close_notify
+        return received, True
 
 
 def imap_login(sock, user):
@@ -481,12 +482,21 @@ def imap_login(sock, user):
             return
 
 
-def test_imap_fetch_to_a_client_that_stops_reading_is_cut(start_eider):
-    eider = start_eider(extra_args=[
-        "--set", "imap.writeTimeout=2", "--set", "imap.maxClientsPerIP=1",
-    ])
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "implicit-tls"])
+def test_imap_fetch_to_a_client_that_stops_reading_is_cut(start_eider, tls):
+    # Under TLS the deadline still applies: it sits on the socket, under TLS and DEFLATE.
+    args = ["--set", "imap.writeTimeout=2", "--set", "imap.maxClientsPerIP=1"]
+    if tls:
+        args += ["--set", "imap.secure=true"]
+    eider = start_eider(extra_args=args)
+    name = "IMAPS" if tls else "IMAP"
     size = big_message(eider, "fetcher")
-    sock = stalled_socket(eider, "IMAP")
+    sock = stalled_socket(eider, name)
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        sock = ctx.wrap_socket(sock)
     imap_login(sock, "fetcher")
     sock.sendall(b"f FETCH 1 BODY[]\r\n")
     time.sleep(5)  # well past writeTimeout, reading nothing
@@ -495,7 +505,12 @@ def test_imap_fetch_to_a_client_that_stops_reading_is_cut(start_eider):
     assert received < size, "the whole answer was written"
     sock.close()
     # The place under maxClientsPerIP=1 was given back.
-    wait_admitted(eider, "IMAP", b"* OK").close()
+    if not tls:
+        wait_admitted(eider, "IMAP", b"* OK").close()
+    else:
+        again = ctx.wrap_socket(connect(eider, name))
+        assert read_line(again).startswith(b"* OK")
+        again.close()
 
 
 def test_pop3_retr_to_a_client_that_stops_reading_is_cut(start_eider):
