@@ -9,9 +9,12 @@ import functools
 import json
 import resource
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
+
+import pytest
 
 import conftest
 from pop3_util import RawPop3
@@ -325,8 +328,6 @@ def start_with_nofile(start_eider, monkeypatch, soft, hard, extra_args=()):
 def test_descriptor_limit_is_raised_and_logged(start_eider, monkeypatch):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard <= 1024:
-        import pytest
-
         pytest.skip("the hard descriptor limit is too low to raise")
     eider = start_with_nofile(start_eider, monkeypatch, 1024, hard)
     with open(f"/proc/{eider.proc.pid}/limits") as f:
@@ -420,3 +421,130 @@ def test_api_connections_have_deadlines(start_eider):
         pass
     assert received < len(raw), "the whole answer was still waiting to be written"
     assert health(eider) == 200
+
+
+# Writes inside a command (issue #13 follow-up): a client that stops reading a large
+# FETCH or RETR is cut after writeTimeout, and its place under the caps given back.
+
+BIG_LINE = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstu\r\n"
+
+
+def big_message(eider, user):
+    """A ~10 MB message in `user`'s INBOX (through the API: fast); its size."""
+    import base64
+
+    uid = eider.create_user(user, address=f"{user}@example.com")
+    inbox = next(m["id"] for m in eider.api("GET", f"/users/{uid}/mailboxes")[1]["results"]
+                 if m["path"] == "INBOX")
+    raw = (f"From: a@example.com\r\nTo: {user}@example.com\r\nSubject: big\r\n\r\n".encode()
+           + BIG_LINE * 150_000)
+    status, up = eider.api("POST", f"/users/{uid}/mailboxes/{inbox}/messages",
+                           {"raw": base64.b64encode(raw).decode()})
+    assert status == 200, up
+    return len(raw)
+
+
+def stalled_socket(eider, name):
+    """A connection with a tiny receive buffer, so the server's writes block soon."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(eider.hostport(name))
+    return sock
+
+
+def drain(sock, timeout=5):
+    """Read until the server closes: (bytes received, True), or (bytes, False) when it
+    is still open after `timeout` seconds of silence."""
+    sock.settimeout(timeout)
+    received = 0
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return received, True
+            received += len(chunk)
+    except socket.timeout:
+        return received, False
+    except OSError:  # reset, or a TLS stream cut without close_notify
+        return received, True
+
+
+def imap_login(sock, user):
+    """LOGIN and SELECT INBOX on a raw IMAP socket (greeting not yet read)."""
+    assert read_line(sock).startswith(b"* OK")
+    sock.sendall(f"a LOGIN {user} {PASSWORD}\r\nb SELECT INBOX\r\n".encode())
+    while True:
+        line = read_line(sock)
+        assert line, "closed during login"
+        if line.startswith(b"b "):
+            assert line.startswith(b"b OK"), line
+            return
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "implicit-tls"])
+def test_imap_fetch_to_a_client_that_stops_reading_is_cut(start_eider, tls):
+    # Under TLS the deadline still applies: it sits on the socket, under TLS and DEFLATE.
+    args = ["--set", "imap.writeTimeout=2", "--set", "imap.maxClientsPerIP=1"]
+    if tls:
+        args += ["--set", "imap.secure=true"]
+    eider = start_eider(extra_args=args)
+    name = "IMAPS" if tls else "IMAP"
+    size = big_message(eider, "fetcher")
+    sock = stalled_socket(eider, name)
+    if tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        sock = ctx.wrap_socket(sock)
+    imap_login(sock, "fetcher")
+    sock.sendall(b"f FETCH 1 BODY[]\r\n")
+    time.sleep(5)  # well past writeTimeout, reading nothing
+    received, ended = drain(sock)
+    assert ended, f"still open after {received} bytes: the server waits for the reader forever"
+    assert received < size, "the whole answer was written"
+    sock.close()
+    # The place under maxClientsPerIP=1 was given back.
+    if not tls:
+        wait_admitted(eider, "IMAP", b"* OK").close()
+    else:
+        again = ctx.wrap_socket(connect(eider, name))
+        assert read_line(again).startswith(b"* OK")
+        again.close()
+
+
+def test_pop3_retr_to_a_client_that_stops_reading_is_cut(start_eider):
+    eider = start_eider(extra_args=[
+        "--set", "pop3.writeTimeout=2", "--set", "pop3.maxClientsPerIP=1",
+    ])
+    size = big_message(eider, "retriever")
+    c = RawPop3(eider.hostport("POP3"), sock=stalled_socket(eider, "POP3"))
+    assert c.greeting.startswith(b"+OK")
+    c.login("retriever")
+    c.send("RETR 1\r\n")
+    time.sleep(5)  # well past writeTimeout, reading nothing
+    received, ended = drain(c.sock)
+    assert ended, f"still open after {received} bytes: the server waits for the reader forever"
+    assert received < size, "the whole answer was written"
+    c.close()
+    wait_admitted(eider, "POP3", b"+OK").close()
+
+
+def test_imap_command_dripped_after_login_is_cut_off(start_eider):
+    eider = start_eider(extra_args=["--set", "imap.idleTimeout=2"])
+    eider.create_user("imap.drip", PASSWORD)
+    sock = connect(eider, "IMAP")
+    imap_login(sock, "imap.drip")
+    # A line that never ends, and a literal that never ends: each cut within the deadline.
+    line, took = drip(sock, b"c NOOP" + b" " * 30)
+    assert line == b"* BYE Autologout; idle for too long\r\n", line
+    assert took < 6
+    sock.close()
+    sock = connect(eider, "IMAP")
+    imap_login(sock, "imap.drip")
+    sock.sendall(b"d APPEND INBOX {40}\r\n")
+    assert read_line(sock).startswith(b"+")
+    line, took = drip(sock, b"x" * 39)
+    assert line == b"* BYE Autologout; idle for too long\r\n", line
+    assert took < 6
+    sock.close()

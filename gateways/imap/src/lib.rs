@@ -77,6 +77,10 @@ pub struct ImapConfig {
     /// Seconds of inactivity before a session is closed (RFC 3501: at least 30 minutes).
     #[serde(rename = "idleTimeout")]
     pub idle_timeout: u64,
+    /// Seconds a write may wait for a client that stopped reading before the session
+    /// is closed (every write, inside a command too: a large FETCH, IDLE updates).
+    #[serde(rename = "writeTimeout")]
+    pub write_timeout: u64,
 }
 
 impl ImapConfig {
@@ -109,6 +113,7 @@ impl Default for ImapConfig {
             login_timeout: 60,
             max_connections: 15,
             idle_timeout: 30 * 60,
+            write_timeout: 60,
         }
     }
 }

@@ -167,6 +167,9 @@ pub(crate) async fn serve_connection(
         Err(_) => return,
     };
     let _permit = permit;
+    // On the socket, under TLS and DEFLATE: every write of the session is bounded.
+    let write_limit = Duration::from_secs(shared.config.write_timeout.max(1));
+    let stream = eider_net::WriteDeadline::new(stream, write_limit);
     let mut conn = Connection::new(Box::new(stream), remote, false);
     if shared.config.secure {
         let Some(tls) = shared.tls.as_ref() else {

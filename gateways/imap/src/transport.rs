@@ -555,6 +555,28 @@ mod tests {
         assert_eq!(conn.read_line(16).await.expect("io"), None);
     }
 
+    /// The write deadline sits on the socket, under DEFLATE (and TLS): a large answer
+    /// to a peer that stops reading fails instead of waiting forever.
+    #[tokio::test(start_paused = true)]
+    async fn writes_under_compression_meet_the_socket_deadline() {
+        let (_peer, server) = tokio::io::duplex(4096);
+        let limit = std::time::Duration::from_secs(60);
+        let socket = eider_net::WriteDeadline::new(server, limit);
+        let mut conn = Connection::new(Box::new(socket), addr(), false);
+        conn.start_compression().expect("deflate");
+        // Incompressible enough that DEFLATE output overflows the pipe.
+        let body: Vec<u8> = (0..4 * FLUSH_AT as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        // DEFLATE takes a whole write into its buffer; the socket write then stalls.
+        let sent = match conn.write_large(&body).await {
+            Ok(()) => conn.flush().await,
+            Err(e) => Err(e),
+        };
+        let err = sent.expect_err("nobody reads");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
     #[tokio::test]
     async fn deflate_round_trip() {
         let (a, b) = tokio::io::duplex(64 * 1024);

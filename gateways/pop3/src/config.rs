@@ -13,6 +13,9 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 /// Seconds a connection may stay unauthenticated.
 pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 60;
 
+/// Seconds a write may make no progress.
+pub const DEFAULT_WRITE_TIMEOUT_SECS: u64 = 60;
+
 /// `[pop3]` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -39,6 +42,9 @@ pub struct Pop3Config {
     pub idle_timeout: u64,
     /// Seconds from connect within which the client must log in.
     pub login_timeout: u64,
+    /// Seconds a write may wait for a client that stopped reading (RETR, TOP, LIST)
+    /// before the session is closed.
+    pub write_timeout: u64,
     /// Most connections open at once (0: no cap).
     pub max_clients: usize,
     /// Most connections open at once from one client address (0: no cap).
@@ -60,6 +66,7 @@ impl Default for Pop3Config {
             trusted_proxies: vec!["127.0.0.0/8".into(), "::1".into()],
             idle_timeout: DEFAULT_IDLE_TIMEOUT_SECS,
             login_timeout: DEFAULT_LOGIN_TIMEOUT_SECS,
+            write_timeout: DEFAULT_WRITE_TIMEOUT_SECS,
             max_clients: 2000,
             max_clients_per_ip: 50,
         }
@@ -73,6 +80,10 @@ impl Pop3Config {
 
     pub(crate) fn login(&self) -> Duration {
         Duration::from_secs(self.login_timeout.max(1))
+    }
+
+    pub(crate) fn write(&self) -> Duration {
+        Duration::from_secs(self.write_timeout.max(1))
     }
 
     /// The caps and PROXY settings of this listener.

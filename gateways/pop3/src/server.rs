@@ -140,6 +140,8 @@ async fn handle(
         Err(_) => return,
     };
     let idle = ctx.config.idle();
+    // On the socket, under TLS: every write of the session is bounded.
+    let stream = eider_net::WriteDeadline::new(stream, ctx.config.write());
     let result = match (&tls, ctx.config.secure) {
         (Some(tls), true) => {
             match timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
