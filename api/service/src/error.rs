@@ -42,6 +42,9 @@ pub enum Error {
     ChangeNotAllowed,
     #[error("Can not set wildcard address as default")]
     WildcardNotPermitted,
+    /// The change is refused by a rule of the record (e.g. deleting the main address).
+    #[error("{0}")]
+    NotPermitted(&'static str),
     #[error("This domain alias already exists")]
     AliasExists,
     #[error("This alias does not exist")]
@@ -122,6 +125,7 @@ impl Error {
             Error::AddressExists => "AddressExistsError",
             Error::ChangeNotAllowed => "ChangeNotAllowed",
             Error::WildcardNotPermitted => "WildcardNotPermitted",
+            Error::NotPermitted(_) => "NotPermitted",
             Error::AliasExists => "AliasExists",
             Error::AliasNotFound => "AliasNotFound",
             Error::NoSuchMailbox => "NoSuchMailbox",

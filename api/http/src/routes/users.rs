@@ -889,6 +889,7 @@ async fn update_user(
         meta_data: body.meta_data,
         internal_data: body.internal_data,
         profile: Some(profile),
+        keep_token: caller.token.clone(),
     };
     // Reached only with a verified existingPassword when one was given (above).
     caller

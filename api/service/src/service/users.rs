@@ -42,6 +42,9 @@ pub struct UserUpdate {
     pub internal_data: Option<serde_json::Value>,
     /// Replaces the stored profile (callers read, modify and pass it back).
     pub profile: Option<UserProfile>,
+    /// The access token making the change: it outlives a password change (as in
+    /// WildDuck), while the user's other tokens end.
+    pub keep_token: Option<String>,
 }
 
 const DEFAULT_FOLDERS: [SpecialUse; 4] = [
@@ -291,6 +294,8 @@ impl Service {
             self.bus().publish(crate::model::Beacon::logout(id));
         } else if password_changed {
             self.bus().publish(crate::model::Beacon::revoke(id, None));
+            self.revoke_tokens_except(id, update.keep_token.as_deref())
+                .await?;
         }
         Ok(user)
     }

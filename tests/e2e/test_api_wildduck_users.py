@@ -1,0 +1,45 @@
+"""WildDuck compatibility of the users and authentication answers (issue #14):
+an existing WildDuck client must get the answers WildDuck gives, through real
+HTTP against the real binary."""
+
+from auth_util import authenticate, totp
+
+
+def test_require2fa_is_false_without_2fa_else_the_list(eider):
+    uid = eider.create_user("twofa", password="master password")
+    status, body = authenticate(eider, "twofa", "master password")
+    assert status == 200 and body["require2fa"] is False, body
+    status, body = eider.api("POST", "/preauth", {"username": "twofa"})
+    assert status == 200 and body["require2fa"] is False, body
+
+    status, body = eider.api("POST", f"/users/{uid}/2fa/totp/setup", {"issuer": "Eider"})
+    assert status == 200, body
+    assert eider.api("POST", f"/users/{uid}/2fa/totp/enable", {"token": totp(body["seed"])})[0] == 200
+    status, body = authenticate(eider, "twofa", "master password")
+    assert status == 200 and body["require2fa"] == ["totp"], body
+    status, body = eider.api("POST", "/preauth", {"username": "twofa"})
+    assert status == 200 and body["require2fa"] == ["totp"], body
+
+
+def test_deleting_the_main_address_is_not_permitted(eider):
+    uid = eider.create_user("mainaddr", address="mainaddr@example.com")
+    main = [a["id"] for a in eider.api("GET", f"/users/{uid}/addresses")[1]["results"] if a["main"]][0]
+    status, body = eider.api("DELETE", f"/users/{uid}/addresses/{main}")
+    assert (status, body) == (400, {"error": "Can not delete main address", "code": "NotPermitted"})
+
+
+def test_password_change_keeps_the_token_that_made_it(eider):
+    uid = eider.create_user("keeper", password="old password one")
+    mine = authenticate(eider, "keeper", "old password one", token=True)[1]["token"]
+    other = authenticate(eider, "keeper", "old password one", token=True)[1]["token"]
+    status, body = eider.api("PUT", f"/users/{uid}",
+                             {"password": "new password two", "existingPassword": "old password one"}, token=mine)
+    assert status == 200, body
+    status, body = eider.api("GET", "/users/me", token=mine)
+    assert status == 200 and body["id"] == uid, body
+    status, body = eider.api("GET", "/users/me", token=other)
+    assert (status, body["code"]) == (403, "InvalidToken")
+    # A change by root keeps no user token.
+    assert eider.api("PUT", f"/users/{uid}", {"password": "third password x"})[0] == 200
+    status, body = eider.api("GET", "/users/me", token=mine)
+    assert (status, body["code"]) == (403, "InvalidToken")
