@@ -43,3 +43,26 @@ def test_password_change_keeps_the_token_that_made_it(eider):
     assert eider.api("PUT", f"/users/{uid}", {"password": "third password x"})[0] == 200
     status, body = eider.api("GET", "/users/me", token=mine)
     assert (status, body["code"]) == (403, "InvalidToken")
+
+
+def test_reset_password_valid_after_holds_off_logins(eider):
+    from datetime import datetime, timedelta, timezone
+    from auth_util import imap_login, pop3_login
+
+    uid = eider.create_user("later", password="first password")
+    when = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    status, body = eider.api("POST", f"/users/{uid}/password/reset", {"validAfter": when})
+    assert status == 200 and body["validAfter"] == when, body
+    temp = body["password"]
+    status, body = authenticate(eider, "later", temp)
+    assert (status, body) == (403, {"error": "Temporary password is not yet activated",
+                                     "code": "TempPasswordNotYetValid"})
+    ok, answer = imap_login(eider, "later", temp)
+    assert not ok and "AUTHENTICATIONFAILED" in answer, answer
+    ok, answer = pop3_login(eider, "later", temp)
+    assert not ok and "[AUTH]" in answer, answer
+
+    status, body = eider.api("POST", f"/users/{uid}/password/reset", {})
+    assert status == 200
+    status, body = authenticate(eider, "later", body["password"])
+    assert status == 200 and body["requirePasswordChange"] is True, body

@@ -98,6 +98,7 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::EventNotFound
         | E::NotFound => StatusCode::NOT_FOUND,
         E::AuthFailed
+        | E::PasswordNotYetValid
         | E::TooMany(_)
         | E::InvalidTotp
         | E::WebauthnFailed(_)

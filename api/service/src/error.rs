@@ -72,6 +72,9 @@ pub enum Error {
     AuthFailed,
     #[error("Authentication was rate limited")]
     RateLimited,
+    /// The password is right but held off until its `validAfter` time.
+    #[error("Temporary password is not yet activated")]
+    PasswordNotYetValid,
     #[error("Invalid or unknown ASP key")]
     AspNotFound,
     #[error("{0}")]
@@ -139,6 +142,7 @@ impl Error {
             Error::EmptyMessage => "EmptyMessage",
             Error::AuthFailed => "AuthFailed",
             Error::RateLimited => "RateLimitedError",
+            Error::PasswordNotYetValid => "TempPasswordNotYetValid",
             Error::AspNotFound => "AspNotFound",
             Error::InvalidAuthScope(_) => "InvalidAuthScope",
             Error::TotpEnabled => "TotpEnabled",

@@ -45,6 +45,8 @@ pub struct UserUpdate {
     /// The access token making the change: it outlives a password change (as in
     /// WildDuck), while the user's other tokens end.
     pub keep_token: Option<String>,
+    /// With a new password: it works only from this time on (None: at once).
+    pub password_valid_after: Option<chrono::DateTime<Utc>>,
 }
 
 const DEFAULT_FOLDERS: [SpecialUse; 4] = [
@@ -281,6 +283,10 @@ impl Service {
         }
         if let Some(p) = update.profile {
             user.profile = p;
+        }
+        if password_changed {
+            // A hold on an earlier password does not carry over to a new one.
+            user.profile.password_valid_after = update.password_valid_after;
         }
         // Deleted meanwhile: the same answer as when it was already gone.
         self.store().update_user(&user).await.map_err(|e| match e {
