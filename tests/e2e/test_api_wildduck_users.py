@@ -66,3 +66,14 @@ def test_reset_password_valid_after_holds_off_logins(eider):
     assert status == 200
     status, body = authenticate(eider, "later", body["password"])
     assert status == 200 and body["requirePasswordChange"] is True, body
+
+
+def test_usernames_follow_wildduck_rule(eider):
+    for name in ("ömyuser2", "Ämy", ".lead", "trail.", "dou..ble"):
+        status, body = eider.api("POST", "/users", {"username": name, "password": "secret-pass",
+                                                    "address": "x@example.com"})
+        assert status == 400 and body["code"] == "InputValidationError", (name, body)
+        assert body["details"] == {"username": f'"username" with value "{name}" matches the inverted username pattern'}
+    for name in ("my.user-2", "андрис"):
+        assert eider.api("POST", "/users", {"username": name, "password": "secret-pass",
+                                            "address": f"u{len(name)}@example.com"})[0] == 200, name

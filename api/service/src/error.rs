@@ -30,6 +30,9 @@ pub enum StoreError {
 pub enum Error {
     #[error("{0}")]
     Validation(String),
+    /// Invalid input in the named request field (the API reports it under that key).
+    #[error("{1}")]
+    InvalidField(&'static str, String),
     #[error("This user does not exist")]
     UserNotFound,
     #[error("This username already exists")]
@@ -121,7 +124,7 @@ impl Error {
     /// WildDuck's API error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Validation(_) => "InputValidationError",
+            Error::Validation(_) | Error::InvalidField(..) => "InputValidationError",
             Error::UserNotFound => "UserNotFound",
             Error::UserExists => "UserExistsError",
             Error::AddressNotFound => "AddressNotFound",

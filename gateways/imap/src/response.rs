@@ -92,7 +92,9 @@ pub fn service_error(e: &Error) -> Reply {
         Error::RateLimited => {
             Reply::no("Too many failed attempts, try later").with_code("UNAVAILABLE")
         }
-        Error::Validation(m) => Reply::no(sanitize(m)).with_code("CANNOT"),
+        Error::Validation(m) | Error::InvalidField(_, m) => {
+            Reply::no(sanitize(m)).with_code("CANNOT")
+        }
         Error::UserNotFound => Reply::no("Account is not available").with_code("UNAVAILABLE"),
         e if e.is_internal() => {
             tracing::warn!("service error: {e}");
