@@ -77,3 +77,15 @@ def test_usernames_follow_wildduck_rule(eider):
     for name in ("my.user-2", "андрис"):
         assert eider.api("POST", "/users", {"username": name, "password": "secret-pass",
                                             "address": f"u{len(name)}@example.com"})[0] == 200, name
+
+
+def test_generated_address_uses_email_domain_else_hostname(eider, start_eider, tmp_path):
+    import socket
+
+    uid = eider.create_user("nodomain")
+    status, user = eider.api("GET", f"/users/{uid}")
+    assert status == 200 and user["address"] == f"nodomain@{socket.gethostname().lower()}", user
+
+    server = start_eider(data_dir=tmp_path / "domain", extra_args=["--set", 'emailDomain="Example.ORG"'])
+    uid = server.create_user("withdomain")
+    assert server.api("GET", f"/users/{uid}")[1]["address"] == "withdomain@example.org"
