@@ -89,3 +89,15 @@ def test_generated_address_uses_email_domain_else_hostname(eider, start_eider, t
     server = start_eider(data_dir=tmp_path / "domain", extra_args=["--set", 'emailDomain="Example.ORG"'])
     uid = server.create_user("withdomain")
     assert server.api("GET", f"/users/{uid}")[1]["address"] == "withdomain@example.org"
+
+
+def test_validation_errors_name_their_field(eider):
+    status, body = eider.api("POST", "/users", {"username": "badhash", "password": "abJnggxhB/yWI",
+                                                "hashedPassword": True})
+    assert status == 400 and body["code"] == "InputValidationError", body
+    assert list(body["details"]) == ["password"], body
+    uid = eider.create_user("goodhash")
+    status, body = eider.api("PUT", f"/users/{uid}", {"password": "$9$nope", "hashedPassword": True})
+    assert status == 400 and list(body["details"]) == ["password"], body
+    status, body = eider.api("PUT", f"/users/{uid}", {"metaData": "[1,2]"})
+    assert status == 400 and list(body["details"]) == ["metaData"], body
