@@ -101,3 +101,20 @@ def test_validation_errors_name_their_field(eider):
     assert status == 400 and list(body["details"]) == ["password"], body
     status, body = eider.api("PUT", f"/users/{uid}", {"metaData": "[1,2]"})
     assert status == 400 and list(body["details"]) == ["metaData"], body
+
+
+def test_api_methods_lists_the_served_routes_as_wildduck(eider):
+    status, routes = eider.api("GET", "/api-methods")
+    assert status == 200 and isinstance(routes, dict), routes
+    _, doc = eider.api("GET", "/openapi.json")
+    served = {(m.upper(), p) for p, item in doc["paths"].items() for m in item
+              if m in ("get", "put", "post", "delete", "patch")}
+    listed = set()
+    for name, route in routes.items():
+        spec = route["spec"]
+        assert route["name"] == spec["name"] == name and route["method"] == spec["method"]
+        listed.add((spec["method"], spec["path"]))
+    as_openapi = {(m, "/".join("{" + s[1:] + "}" if s.startswith(":") else s for s in p.split("/")))
+                  for m, p in listed}
+    assert as_openapi == served
+    assert routes["getUser"]["spec"] == {"name": "getUser", "method": "GET", "path": "/users/:user"}
