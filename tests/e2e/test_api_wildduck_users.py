@@ -92,7 +92,7 @@ def test_generated_address_uses_email_domain_else_hostname(eider, start_eider, t
 
 
 def test_validation_errors_name_their_field(eider):
-    status, body = eider.api("POST", "/users", {"username": "badhash", "password": "abJnggxhB/yWI",
+    status, body = eider.api("POST", "/users", {"username": "badhash", "password": "$9$nope",
                                                 "hashedPassword": True})
     assert status == 400 and body["code"] == "InputValidationError", body
     assert list(body["details"]) == ["password"], body
