@@ -62,12 +62,35 @@ fn service_config(cfg: &Config, storage: &StorageConfig) -> Result<ServiceConfig
     if let Some(mb) = cfg.get("maxStorage").and_then(|v| v.as_integer()) {
         sc.default_quota = (mb.max(0) as u64) * 1024 * 1024;
     }
-    if let Some(d) = cfg.get("emailDomain").and_then(|v| v.as_str()) {
-        if !d.trim().is_empty() {
-            sc.email_domain = Some(d.trim().to_string());
-        }
-    }
+    // Empty means the machine's hostname, as in WildDuck (`emailDomain || os.hostname()`).
+    let domain = cfg
+        .get("emailDomain")
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .or_else(machine_hostname);
+    sc.email_domain = domain.map(|d| d.to_lowercase());
     Ok(sc)
+}
+
+/// The machine's hostname, None when it cannot be read.
+#[cfg(unix)]
+fn machine_hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = std::str::from_utf8(&buf[..end]).ok()?.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+#[cfg(not(unix))]
+fn machine_hostname() -> Option<String> {
+    std::env::var("COMPUTERNAME").ok().filter(|n| !n.is_empty())
 }
 
 /// Raise the descriptor limit to its hard limit and log the figure; the soft limit now

@@ -4,6 +4,7 @@
 //! to use them (and runs the CPU-heavy ones on its bounded hashing pool).
 
 mod asp;
+mod des_crypt;
 pub mod mobileconfig;
 mod password;
 mod qr;

@@ -9,6 +9,7 @@
 //! | `$2a$`, `$2b$`, `$2y$` | bcrypt |
 //! | `$1$` | md5-crypt |
 //! | `$5$`, `$6$` | sha256-crypt, sha512-crypt |
+//! | 13 characters of `[./0-9A-Za-z]` | traditional DES crypt(3) |
 //!
 //! Anything but a current argon2id hash is rehashed after a successful login
 //! ([`needs_rehash`]). All comparisons of derived keys are constant-time.
@@ -36,6 +37,7 @@ pub enum HashFormat {
     Bcrypt,
     Md5Crypt,
     ShaCrypt,
+    DesCrypt,
 }
 
 /// Upper bounds on the work a stored hash may ask for, per format.
@@ -185,6 +187,9 @@ fn verify_argon2(password: &str, parsed: &PasswordHash<'_>) -> Result<bool, Pass
 
 /// The format of a stored hash, None when it is not one this crate verifies.
 pub fn hash_format(hash: &str) -> Option<HashFormat> {
+    if crate::des_crypt::is_des_crypt(hash) {
+        return Some(HashFormat::DesCrypt);
+    }
     let id = hash.strip_prefix('$')?.split('$').next()?;
     Some(match id.to_ascii_lowercase().as_str() {
         "argon2id" | "argon2i" | "argon2d" => HashFormat::Argon2,
@@ -214,6 +219,8 @@ pub fn is_supported_hash_within(hash: &str, limits: &HashLimits) -> bool {
         Some(HashFormat::Bcrypt) => bcrypt_cost(hash, &limits).is_some(),
         Some(HashFormat::Md5Crypt) => hash.split('$').count() == 4,
         Some(HashFormat::ShaCrypt) => sha_crypt_rounds_ok(hash, &limits),
+        // A fixed, small cost.
+        Some(HashFormat::DesCrypt) => true,
         None => false,
     }
 }
@@ -252,6 +259,10 @@ pub fn verify_password(password: &str, hash: &str) -> Result<bool, PasswordError
                 Err(sha_crypt::password_hash::Error::PasswordInvalid) => Ok(false),
                 Err(_) => Err(PasswordError::UnsupportedHash),
             }
+        }
+        HashFormat::DesCrypt => {
+            let computed = crate::des_crypt::des_crypt(password.as_bytes(), hash.as_bytes());
+            Ok(bool::from(computed.as_bytes().ct_eq(hash.as_bytes())))
         }
     }
 }
@@ -596,6 +607,9 @@ mod tests {
             "correct horse",
             "$6$saltsalt$hRM5XZ86KXEw9UOmjigeVqFgULtFB2sgpC9lXQDfMib3Zgw7mEiUvBJI2EplzfAqxL5Vvwp2scFtv/uamSo5z0",
         );
+        accepts("password", "abJnggxhB/yWI");
+        assert_eq!(hash_format("abJnggxhB/yWI"), Some(HashFormat::DesCrypt));
+        assert!(!is_supported_hash("abJnggxhB/yW!"));
         assert!(!is_supported_hash(
             "$6$rounds=900000000$saltsalt$hRM5XZ86KXEw9UOmjigeVqFgULtFB2sgpC9lXQDfMib3Zgw7mEiUvBJI2EplzfAqxL5Vvwp2scFtv/uamSo5z0"
         ));
@@ -629,13 +643,7 @@ mod tests {
 
     #[test]
     fn unknown_formats_are_refused() {
-        for h in [
-            "",
-            "plain",
-            "$unknown$abc",
-            "abhfCpXqd4GrI",
-            "$argon2id$garbage",
-        ] {
+        for h in ["", "plain", "$unknown$abc", "$argon2id$garbage"] {
             assert!(!is_supported_hash(h), "{h}");
             assert!(verify_password("x", h).is_err(), "{h}");
         }

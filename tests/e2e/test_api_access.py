@@ -104,7 +104,7 @@ def test_authenticate_and_preauth(eider):
     status, body = eider.api("POST", "/authenticate", {"username": "erin@example.com", "password": "erin-password"})
     assert status == 200
     assert body == {"success": True, "id": uid, "username": "erin", "address": "erin@example.com",
-                    "scope": "master", "require2fa": [], "requirePasswordChange": False}
+                    "scope": "master", "require2fa": False, "requirePasswordChange": False}
     status, body = eider.api("POST", "/authenticate", {"username": "erin", "password": "nope"})
     assert (status, body["code"]) == (403, "AuthFailed")
     status, body = eider.api("POST", "/authenticate", {"username": "nobody", "password": "nope"})

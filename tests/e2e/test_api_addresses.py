@@ -33,7 +33,7 @@ def test_user_addresses(eider):
     main_id = [a["id"] for a in eider.api("GET", f"/users/{uid}/addresses")[1]["results"]
                if a["address"] == "alice@example.com"][0]
     assert eider.api("DELETE", f"/users/{uid}/addresses/{main_id}")[0] == 200
-    assert_error(eider.api("DELETE", f"/users/{uid}/addresses/{aid}"), 400, "ChangeNotAllowed")
+    assert_error(eider.api("DELETE", f"/users/{uid}/addresses/{aid}"), 400, "NotPermitted")
 
 
 def test_address_errors(eider):

@@ -24,6 +24,7 @@ VECTORS = {
     "md5-crypt": ("password", "$1$saltstri$qQY4WxjABChYG1ccLpfkz/"),
     "sha256-crypt": ("correct horse", "$5$rounds=5000$usesomesillystri$Nug0sruWJxA8ePkY1nlJaF/4sgRaCVoH0E3Rocn4qO2"),
     "sha512-crypt": ("correct horse", "$6$saltsalt$hRM5XZ86KXEw9UOmjigeVqFgULtFB2sgpC9lXQDfMib3Zgw7mEiUvBJI2EplzfAqxL5Vvwp2scFtv/uamSo5z0"),
+    "des-crypt": ("password", "abJnggxhB/yWI"),
 }
 
 
@@ -66,7 +67,7 @@ def test_argon2id_is_not_rehashed(eider):
 @pytest.mark.parametrize("bad", [
     "plaintext",
     "$unknown$abc",
-    "abhfCpXqd4GrI",  # DES crypt: not in the contract's list
+    "abhfCpXqd4Gr!",  # 13 characters, but not of the DES crypt alphabet
     "$2b$31$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",  # cost beyond the bound
     "$argon2id$v=19$m=4194304,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG",  # 4 GiB
 ])

@@ -10,7 +10,7 @@ from auth_util import authenticate, imap_login
 def test_token_revocation(eider):
     uid = eider.create_user("tokenuser", password="master password")
     status, body = authenticate(eider, "tokenuser", "master password", token=True)
-    assert status == 200 and len(body["token"]) == 64 and body["require2fa"] == []
+    assert status == 200 and len(body["token"]) == 64 and body["require2fa"] is False
     token = body["token"]
     status, body = eider.api("GET", "/users/me", token=token)
     assert status == 200 and body["id"] == uid

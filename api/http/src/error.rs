@@ -98,6 +98,7 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::EventNotFound
         | E::NotFound => StatusCode::NOT_FOUND,
         E::AuthFailed
+        | E::PasswordNotYetValid
         | E::TooMany(_)
         | E::InvalidTotp
         | E::WebauthnFailed(_)
@@ -126,7 +127,11 @@ impl From<eider_service::Error> for ApiError {
         } else {
             e.to_string()
         };
-        let details = matches!(e, E::Validation(_) | E::MessageTooLarge).then(BTreeMap::new);
+        let details = match &e {
+            E::InvalidField(field, m) => Some(BTreeMap::from([(field.to_string(), m.clone())])),
+            E::Validation(_) | E::MessageTooLarge => Some(BTreeMap::new()),
+            _ => None,
+        };
         Self {
             status,
             code,

@@ -219,6 +219,10 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
     let (routes, _doc) = routes::all().split_for_parts();
     routes
         .route("/openapi.json", axum::routing::get(openapi::serve))
+        .route(
+            "/api-methods",
+            axum::routing::get(openapi::serve_api_methods),
+        )
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -53,6 +53,65 @@ pub fn openapi_json() -> String {
     text
 }
 
+/// WildDuck's route listing (GET /api-methods, restify's `router.getRoutes()`):
+/// an object keyed by route name, each `{name, method, path, spec: {name, method,
+/// path}}` with `:param` paths. Made from the OpenAPI document, which the router
+/// generates, so it lists exactly the routes served.
+pub fn api_methods(doc: &Document) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    for (path, item) in &doc.paths.paths {
+        let path = restify_path(path);
+        let operations = [
+            ("GET", &item.get),
+            ("PUT", &item.put),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("OPTIONS", &item.options),
+            ("HEAD", &item.head),
+            ("PATCH", &item.patch),
+        ];
+        for (method, op) in operations {
+            let Some(op) = op else { continue };
+            // restify names unnamed routes from method and path the same way.
+            let name = op.operation_id.clone().unwrap_or_else(|| {
+                format!("{method}{path}")
+                    .to_lowercase()
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect()
+            });
+            let spec = serde_json::json!({"name": name, "method": method, "path": path});
+            out.insert(
+                name.clone(),
+                serde_json::json!({"name": name, "method": method, "path": path, "spec": spec}),
+            );
+        }
+    }
+    out
+}
+
+/// `/users/{user}` as restify writes it: `/users/:user`.
+fn restify_path(path: &str) -> String {
+    path.split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(param) => format!(":{param}"),
+                None => seg.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// GET /api-methods
+pub async fn serve_api_methods() -> impl IntoResponse {
+    static LIST: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(
+        LIST.get_or_init(|| serde_json::Value::Object(api_methods(&openapi_document())))
+            .clone(),
+    )
+}
+
 /// GET /openapi.json
 pub async fn serve() -> impl IntoResponse {
     static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -60,4 +119,16 @@ pub async fn serve() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         DOC.get_or_init(openapi_json).clone(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn restify_paths() {
+        assert_eq!(
+            super::restify_path("/users/{user}/addresses/{address}"),
+            "/users/:user/addresses/:address"
+        );
+        assert_eq!(super::restify_path("/users"), "/users");
+    }
 }

@@ -62,6 +62,32 @@ pub fn number_or_false_schema() -> RefOr<Schema> {
         .into()
 }
 
+/// A list of names, or `false` when empty (WildDuck's `require2fa`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOrFalse(pub Vec<String>);
+
+impl Serialize for ListOrFalse {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            s.serialize_bool(false)
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+/// Schema of [`ListOrFalse`].
+pub fn list_or_false_schema() -> RefOr<Schema> {
+    OneOfBuilder::new()
+        .item(
+            utoipa::openapi::schema::ArrayBuilder::new()
+                .items(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))),
+        )
+        .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Boolean)))
+        .description(Some("List of enabled 2FA mechanisms, or false when none"))
+        .into()
+}
+
 /// A free-form JSON object.
 pub fn any_object_schema() -> RefOr<Schema> {
     ObjectBuilder::new()

@@ -30,6 +30,9 @@ pub enum StoreError {
 pub enum Error {
     #[error("{0}")]
     Validation(String),
+    /// Invalid input in the named request field (the API reports it under that key).
+    #[error("{1}")]
+    InvalidField(&'static str, String),
     #[error("This user does not exist")]
     UserNotFound,
     #[error("This username already exists")]
@@ -42,6 +45,9 @@ pub enum Error {
     ChangeNotAllowed,
     #[error("Can not set wildcard address as default")]
     WildcardNotPermitted,
+    /// The change is refused by a rule of the record (e.g. deleting the main address).
+    #[error("{0}")]
+    NotPermitted(&'static str),
     #[error("This domain alias already exists")]
     AliasExists,
     #[error("This alias does not exist")]
@@ -69,6 +75,9 @@ pub enum Error {
     AuthFailed,
     #[error("Authentication was rate limited")]
     RateLimited,
+    /// The password is right but held off until its `validAfter` time.
+    #[error("Temporary password is not yet activated")]
+    PasswordNotYetValid,
     #[error("Invalid or unknown ASP key")]
     AspNotFound,
     #[error("{0}")]
@@ -115,13 +124,14 @@ impl Error {
     /// WildDuck's API error code.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Validation(_) => "InputValidationError",
+            Error::Validation(_) | Error::InvalidField(..) => "InputValidationError",
             Error::UserNotFound => "UserNotFound",
             Error::UserExists => "UserExistsError",
             Error::AddressNotFound => "AddressNotFound",
             Error::AddressExists => "AddressExistsError",
             Error::ChangeNotAllowed => "ChangeNotAllowed",
             Error::WildcardNotPermitted => "WildcardNotPermitted",
+            Error::NotPermitted(_) => "NotPermitted",
             Error::AliasExists => "AliasExists",
             Error::AliasNotFound => "AliasNotFound",
             Error::NoSuchMailbox => "NoSuchMailbox",
@@ -135,6 +145,7 @@ impl Error {
             Error::EmptyMessage => "EmptyMessage",
             Error::AuthFailed => "AuthFailed",
             Error::RateLimited => "RateLimitedError",
+            Error::PasswordNotYetValid => "TempPasswordNotYetValid",
             Error::AspNotFound => "AspNotFound",
             Error::InvalidAuthScope(_) => "InvalidAuthScope",
             Error::TotpEnabled => "TotpEnabled",

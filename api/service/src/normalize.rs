@@ -12,16 +12,18 @@ pub fn username_view(username: &str) -> Result<String> {
     let u = username.trim();
     let count = u.chars().count();
     if count == 0 || count > MAX_USERNAME_CHARS {
-        return Err(Error::Validation(format!(
-            "username must be 1 to {MAX_USERNAME_CHARS} characters"
-        )));
+        return Err(Error::InvalidField(
+            "username",
+            format!("\"username\" must be 1 to {MAX_USERNAME_CHARS} characters"),
+        ));
     }
     if !u
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@'))
     {
-        return Err(Error::Validation(
-            "username may contain letters, digits, '.', '-', '_' and '@'".into(),
+        return Err(Error::InvalidField(
+            "username",
+            format!("\"username\" with value \"{u}\" matches the inverted username pattern"),
         ));
     }
     let view: String = u
@@ -32,6 +34,29 @@ pub fn username_view(username: &str) -> Result<String> {
     if view.is_empty() {
         return Err(Error::Validation(
             "username must contain a letter or digit".into(),
+        ));
+    }
+    Ok(view)
+}
+
+/// WildDuck's username rule (its `invertedAddressRegex`), on top of ours: no
+/// leading, trailing or doubled dot, none next to '@', and no character in
+/// U+007F..=U+00FF (its byte-range class, as JavaScript applies it to UTF-16
+/// units: "ö" is refused while letters beyond Latin-1 pass).
+/// Applied to new usernames only: existing accounts stay reachable by name.
+pub fn check_new_username(username: &str) -> Result<String> {
+    let view = username_view(username)?;
+    let u = username.trim();
+    if u.starts_with('.')
+        || u.ends_with('.')
+        || u.contains("..")
+        || u.contains(".@")
+        || u.contains("@.")
+        || u.chars().any(|c| ('\u{7f}'..='\u{ff}').contains(&c))
+    {
+        return Err(Error::InvalidField(
+            "username",
+            format!("\"username\" with value \"{u}\" matches the inverted username pattern"),
         ));
     }
     Ok(view)
@@ -131,6 +156,16 @@ mod tests {
         assert_eq!(username_view("John.Doe").ok().as_deref(), Some("johndoe"));
         assert_eq!(username_view("андрис").ok().as_deref(), Some("андрис"));
         assert_eq!(username_view("ÄNDRIS").ok().as_deref(), Some("ändris"));
+        // New accounts follow WildDuck's rule as well.
+        assert!(check_new_username("ÄNDRIS").is_err());
+        assert!(check_new_username("ömyuser2").is_err());
+        assert!(check_new_username("a..b").is_err());
+        assert!(check_new_username(".ab").is_err());
+        assert_eq!(check_new_username("андрис").ok().as_deref(), Some("андрис"));
+        assert_eq!(
+            check_new_username("my.user-2").ok().as_deref(),
+            Some("myuser-2")
+        );
         assert!(username_view("").is_err());
         assert!(username_view("a b").is_err());
         assert!(username_view("...").is_err());

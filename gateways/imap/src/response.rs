@@ -85,11 +85,16 @@ pub fn service_error(e: &Error) -> Reply {
         Error::MessageTooLarge => Reply::no("Message too large").with_code("TOOBIG"),
         Error::EmptyMessage => Reply::no("Empty message"),
         Error::MessageNotFound => Reply::no("No such message").with_code("NONEXISTENT"),
-        Error::AuthFailed => Reply::no("Authentication failed").with_code("AUTHENTICATIONFAILED"),
+        // A held (not yet valid) password fails like a wrong one here.
+        Error::AuthFailed | Error::PasswordNotYetValid => {
+            Reply::no("Authentication failed").with_code("AUTHENTICATIONFAILED")
+        }
         Error::RateLimited => {
             Reply::no("Too many failed attempts, try later").with_code("UNAVAILABLE")
         }
-        Error::Validation(m) => Reply::no(sanitize(m)).with_code("CANNOT"),
+        Error::Validation(m) | Error::InvalidField(_, m) => {
+            Reply::no(sanitize(m)).with_code("CANNOT")
+        }
         Error::UserNotFound => Reply::no("Account is not available").with_code("UNAVAILABLE"),
         e if e.is_internal() => {
             tracing::warn!("service error: {e}");

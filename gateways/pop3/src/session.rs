@@ -421,7 +421,8 @@ impl Session {
         };
         let (user, source) = match service.authenticate(&req).await {
             Ok(ok) => (ok.user, ok.source),
-            Err(ServiceError::AuthFailed) => {
+            // A held (not yet valid) password fails like a wrong one here.
+            Err(ServiceError::AuthFailed | ServiceError::PasswordNotYetValid) => {
                 info!(remote = %self.remote, username = %req.username, "POP3 login failed");
                 conn.write(b"-ERR [AUTH] Authentication failed\r\n");
                 return Ok(self.auth_failed());

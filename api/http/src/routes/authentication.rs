@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use crate::de;
 use crate::error::{ApiError, ApiResult, ErrorResponse};
 use crate::extract::{ApiJson, Caller};
-use crate::schema::{ok, SuccessResponse};
+use crate::schema::{self, ok, ListOrFalse, SuccessResponse};
 use crate::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -88,9 +88,10 @@ pub struct AuthenticateResponse {
     pub address: String,
     /// The scope this authentication is valid for
     pub scope: String,
-    /// Enabled 2FA mechanisms the client must still complete (empty when none).
+    /// Enabled 2FA mechanisms the client must still complete (`false` when none).
     /// A token issued alongside only reaches the second-factor routes until one passes.
-    pub require2fa: Vec<String>,
+    #[schema(schema_with = schema::list_or_false_schema)]
+    pub require2fa: ListOrFalse,
     /// Indicates if account password has been reset and should be replaced
     pub require_password_change: bool,
     /// Access token for requests on behalf of the user (when `token` was true)
@@ -153,7 +154,7 @@ async fn authenticate(
         username: user.username,
         address: user.address,
         scope: scope.to_string(),
-        require2fa: done.require2fa,
+        require2fa: ListOrFalse(done.require2fa),
         require_password_change: user.profile.require_password_change,
         token,
     }))
@@ -200,8 +201,9 @@ pub struct PreAuthCheckResponse {
     pub address: String,
     /// The scope this authentication is valid for
     pub scope: String,
-    /// List of enabled 2FA mechanisms
-    pub require2fa: Vec<String>,
+    /// List of enabled 2FA mechanisms (`false` when none)
+    #[schema(schema_with = schema::list_or_false_schema)]
+    pub require2fa: ListOrFalse,
 }
 
 /// Pre-auth check: does the username exist and may it log in with this scope?
@@ -235,6 +237,6 @@ async fn preauth(
         username: user.username,
         address: user.address,
         scope: scope.to_string(),
-        require2fa,
+        require2fa: ListOrFalse(require2fa),
     }))
 }

@@ -889,6 +889,8 @@ async fn update_user(
         meta_data: body.meta_data,
         internal_data: body.internal_data,
         profile: Some(profile),
+        keep_token: caller.token.clone(),
+        password_valid_after: None,
     };
     // Reached only with a verified existingPassword when one was given (above).
     caller
@@ -1070,7 +1072,7 @@ async fn recalculate_all_quotas(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResetPasswordRequest {
-    /// Accepted for compatibility; the new password is valid at once
+    /// The new password is refused (TempPasswordNotYetValid) until this time
     #[serde(default, deserialize_with = "de::opt_date_or_false")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_after: Option<OrFalse<chrono::DateTime<chrono::Utc>>>,
@@ -1100,14 +1102,18 @@ async fn reset_password(
     State(state): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
-    ApiJson(_body): ApiJson<ResetPasswordRequest>,
+    ApiJson(body): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<Json<ResetUserPasswordResponse>> {
     let id = caller.user(&user)?;
     caller.require_root()?;
-    let password = state.service.reset_password(id).await?;
+    let valid_after = match body.valid_after {
+        Some(OrFalse::Set(t)) => Some(t),
+        _ => None,
+    };
+    let password = state.service.reset_password(id, valid_after).await?;
     Ok(Json(ResetUserPasswordResponse {
         success: true,
         password,
-        valid_after: iso(&chrono::Utc::now()),
+        valid_after: iso(&valid_after.unwrap_or_else(chrono::Utc::now)),
     }))
 }

@@ -47,6 +47,8 @@ pub struct UserProfile {
     pub limits: UserLimits,
     /// Password change time, for "logout everywhere" and auditing.
     pub password_changed: Option<DateTime<Utc>>,
+    /// A reset password works only from this time on (WildDuck's `validAfter`).
+    pub password_valid_after: Option<DateTime<Utc>>,
 }
 
 /// Per-user limits; None means the server default.

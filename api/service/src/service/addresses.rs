@@ -123,7 +123,7 @@ impl Service {
     pub async fn delete_user_address(&self, user: ObjectId, id: ObjectId) -> Result<()> {
         let a = self.get_user_address(user, id).await?;
         if a.main {
-            return Err(Error::ChangeNotAllowed);
+            return Err(Error::NotPermitted("Can not delete main address"));
         }
         self.store().delete_address(a.id).await?;
         Ok(())

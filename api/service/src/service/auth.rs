@@ -225,6 +225,22 @@ impl Service {
             }
             None => false,
         };
+        let held = user
+            .profile
+            .password_valid_after
+            .is_some_and(|t| t > Utc::now());
+        if master_ok && held {
+            // WildDuck: a reset password is refused, with its own code, until validAfter.
+            self.log_auth_event(
+                user.id,
+                AuthLogEntry {
+                    source: Some("master".into()),
+                    ..entry("fail")
+                },
+            )
+            .await;
+            return Err(Error::PasswordNotYetValid);
+        }
         if master_ok {
             if let Some(hash) = &user.password {
                 self.rehash_if_needed(user.id, &req.password, hash).await;

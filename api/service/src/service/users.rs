@@ -42,6 +42,11 @@ pub struct UserUpdate {
     pub internal_data: Option<serde_json::Value>,
     /// Replaces the stored profile (callers read, modify and pass it back).
     pub profile: Option<UserProfile>,
+    /// The access token making the change: it outlives a password change (as in
+    /// WildDuck), while the user's other tokens end.
+    pub keep_token: Option<String>,
+    /// With a new password: it works only from this time on (None: at once).
+    pub password_valid_after: Option<chrono::DateTime<Utc>>,
 }
 
 const DEFAULT_FOLDERS: [SpecialUse; 4] = [
@@ -89,16 +94,17 @@ pub(crate) fn new_mailbox(
     }
 }
 
-fn json_object(v: Option<serde_json::Value>) -> Result<serde_json::Value> {
+/// `field` (metaData, internalData) as a JSON object; a string is parsed first.
+fn json_object(field: &'static str, v: Option<serde_json::Value>) -> Result<serde_json::Value> {
+    let invalid = || Error::InvalidField(field, format!("\"{field}\" must be a JSON object"));
     match v {
         None => Ok(serde_json::json!({})),
         Some(serde_json::Value::String(s)) => {
-            let parsed: serde_json::Value = serde_json::from_str(&s)
-                .map_err(|_| Error::Validation("metadata must be a JSON object".into()))?;
-            json_object(Some(parsed))
+            let parsed: serde_json::Value = serde_json::from_str(&s).map_err(|_| invalid())?;
+            json_object(field, Some(parsed))
         }
         Some(v @ serde_json::Value::Object(_)) => Ok(v),
-        Some(_) => Err(Error::Validation("metadata must be a JSON object".into())),
+        Some(_) => Err(invalid()),
     }
 }
 
@@ -113,12 +119,14 @@ impl Service {
             Some(p) if p.is_empty() => Ok(None),
             Some(p) if hashed => {
                 if !eider_auth::is_supported_hash(&p) {
-                    Err(Error::Validation(
+                    Err(Error::InvalidField(
+                        "password",
                         "\"password\" is not a supported password hash".into(),
                     ))
                 } else if !eider_auth::is_supported_hash_within(&p, &self.security().hash_limits) {
                     // Every login would pay this cost on the shared hashing pool.
-                    Err(Error::Validation(
+                    Err(Error::InvalidField(
+                        "password",
                         "\"password\" hash is costlier than this server accepts".into(),
                     ))
                 } else {
@@ -130,7 +138,7 @@ impl Service {
     }
 
     pub async fn create_user(&self, new: NewUser) -> Result<User> {
-        let unameview = username_view(&new.username)?;
+        let unameview = crate::normalize::check_new_username(&new.username)?;
         let id = ObjectId::new();
         let address_text = match (&new.address, new.empty_address) {
             (Some(a), _) => Some(a.clone()),
@@ -187,8 +195,8 @@ impl Service {
             disabled: false,
             suspended: false,
             tags: new.tags,
-            meta_data: json_object(new.meta_data)?,
-            internal_data: json_object(new.internal_data)?,
+            meta_data: json_object("metaData", new.meta_data)?,
+            internal_data: json_object("internalData", new.internal_data)?,
             profile: new.profile,
             created: Utc::now(),
         };
@@ -271,13 +279,17 @@ impl Service {
             user.tags = t;
         }
         if let Some(m) = update.meta_data {
-            user.meta_data = json_object(Some(m))?;
+            user.meta_data = json_object("metaData", Some(m))?;
         }
         if let Some(m) = update.internal_data {
-            user.internal_data = json_object(Some(m))?;
+            user.internal_data = json_object("internalData", Some(m))?;
         }
         if let Some(p) = update.profile {
             user.profile = p;
+        }
+        if password_changed {
+            // A hold on an earlier password does not carry over to a new one.
+            user.profile.password_valid_after = update.password_valid_after;
         }
         // Deleted meanwhile: the same answer as when it was already gone.
         self.store().update_user(&user).await.map_err(|e| match e {
@@ -291,6 +303,8 @@ impl Service {
             self.bus().publish(crate::model::Beacon::logout(id));
         } else if password_changed {
             self.bus().publish(crate::model::Beacon::revoke(id, None));
+            self.revoke_tokens_except(id, update.keep_token.as_deref())
+                .await?;
         }
         Ok(user)
     }

@@ -9,8 +9,8 @@
 //! Tokens are opaque: 64 hex characters, the first 24 naming the user and the rest
 //! random. The server keeps only the token's sha256, in the AuthStore with its
 //! expiry, so tokens survive restarts and are shared by every instance. DELETE
-//! /authenticate revokes one, PUT /users/{user}/logout and a password change revoke
-//! all of a user's. A token issued by a password login of a user with 2FA is
+//! /authenticate revokes one, PUT /users/{user}/logout all of a user's, and a
+//! password change all but the one that made it. A token issued by a password login of a user with 2FA is
 //! limited ([`Principal::Pending`]) until the second factor passes.
 
 use std::time::Duration;
@@ -163,6 +163,31 @@ impl Service {
         }
     }
 
+    /// A password change: every token of `user` ends but `keep` (the one that made
+    /// the change, as WildDuck keeps it). The others are deleted; the kept one is
+    /// stored again as issued now, so the password-change check in `token_user`
+    /// lets it through.
+    pub(crate) async fn revoke_tokens_except(
+        &self,
+        user: ObjectId,
+        keep: Option<&str>,
+    ) -> crate::Result<()> {
+        let kept = match keep {
+            Some(token) => self
+                .store()
+                .get_token(&eider_auth::token_hash(token.trim()))
+                .await?
+                .filter(|t| t.user == user),
+            None => None,
+        };
+        self.store().delete_user_tokens(user).await?;
+        if let Some(mut token) = kept {
+            token.created = Utc::now();
+            self.store().create_token(&token).await?;
+        }
+        Ok(())
+    }
+
     /// The second factor passed: a limited token of `user` becomes a full one.
     pub(crate) async fn confirm_access_token(
         &self,
@@ -238,9 +263,10 @@ impl Service {
         if account.disabled || account.suspended {
             return Ok(None);
         }
-        // A password change logs out every token issued before it.
+        // A password change logs out every token issued before it (compared in
+        // milliseconds: stores keep token times at that precision).
         if let Some(changed) = account.profile.password_changed {
-            if changed > record.created {
+            if changed.timestamp_millis() > record.created.timestamp_millis() {
                 return Ok(None);
             }
         }

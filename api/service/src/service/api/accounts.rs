@@ -46,8 +46,13 @@ fn temporary_password() -> String {
 
 impl Service {
     /// Replace the password with a generated one the user must change after
-    /// logging in (POST /users/{user}/password/reset). Returns the new password.
-    pub async fn reset_password(&self, user: ObjectId) -> Result<String> {
+    /// logging in (POST /users/{user}/password/reset); with `valid_after` it
+    /// works only from then on. Returns the new password.
+    pub async fn reset_password(
+        &self,
+        user: ObjectId,
+        valid_after: Option<chrono::DateTime<Utc>>,
+    ) -> Result<String> {
         let current = self.get_user(user).await?;
         let password = temporary_password();
         let mut profile = current.profile.clone();
@@ -58,6 +63,7 @@ impl Service {
             UserUpdate {
                 password: Some(Some(password.clone())),
                 profile: Some(profile),
+                password_valid_after: valid_after,
                 ..Default::default()
             },
         )

@@ -99,6 +99,8 @@ fn changed_profile(
         require_password_change,
         limits,
         password_changed: _,
+        // Set by the service with a password reset only; no request field names it.
+        password_valid_after: _,
     } = after;
     if *retention != before.retention {
         out.push("retention");
