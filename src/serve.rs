@@ -69,9 +69,23 @@ fn service_config(cfg: &Config, storage: &StorageConfig) -> Result<ServiceConfig
         .map(str::trim)
         .filter(|d| !d.is_empty())
         .map(str::to_string)
-        .or_else(machine_hostname);
+        .or_else(|| machine_hostname().filter(|h| is_domain_name(h)));
     sc.email_domain = domain.map(|d| d.to_lowercase());
     Ok(sc)
+}
+
+/// A hostname usable as a mail domain (letters, digits, hyphens, dots): a name such
+/// as `build_07` would make every user created without an address fail validation.
+fn is_domain_name(name: &str) -> bool {
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    })
 }
 
 /// The machine's hostname, None when it cannot be read.
@@ -354,5 +368,20 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_domain_name;
+
+    #[test]
+    fn only_domain_like_hostnames_become_the_email_domain() {
+        assert!(is_domain_name("vm"));
+        assert!(is_domain_name("mail-1.example.org"));
+        assert!(!is_domain_name("build_07"));
+        assert!(!is_domain_name("-x.example"));
+        assert!(!is_domain_name("a..b"));
+        assert!(!is_domain_name(""));
     }
 }
