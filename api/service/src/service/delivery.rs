@@ -396,6 +396,13 @@ impl Deliverer {
                 )
                 .await?;
         }
+        // Who writes to the user goes to the address register too (WildDuck's
+        // delivery records the From); not for junk, nor twice for one copy.
+        if !appended.duplicate && target.special_use != Some(SpecialUse::Junk) {
+            self.service
+                .record_seen(user_id, super::register::seen_senders(index))
+                .await;
+        }
         Ok(DeliveryOutcome::Stored {
             id: appended.id,
             mailbox: target.id,
