@@ -149,3 +149,34 @@ def test_address_register_records_the_from_of_received_mail(eider):
     assert [(e["name"], e["address"]) for e in body["results"]] == [("Joanna Writer", "Joanna.W@example.org")]
     # The recipients of received mail are not the user's correspondents.
     assert eider.api("GET", f"/users/{uid}/addressregister?query=someone")[1]["results"] == []
+
+
+def test_lmtp_adds_delivered_to_per_recipient_and_shares_attachments(eider):
+    import base64
+    import os
+    import sqlite3
+
+    from lmtp_support import deliver, delivered, messages, user
+
+    ids = {name: user(eider, name) for name in ("gina", "hank", "ivy")}
+    payload = os.urandom(150_000)
+    msg = (
+        b"From: Sender <sender@example.org>\r\nTo: team@example.com\r\nSubject: shared\r\n"
+        b"Message-ID: <shared-attachment@example.org>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="a.bin"\r\n\r\n'
+        + base64.encodebytes(payload).replace(b"\n", b"\r\n") + b"--b--\r\n"
+    )
+    rcpts = [f"{name}@example.com" for name in ids]
+    _, data = deliver(eider, rcpts, msg)
+    assert [c for c, _ in data] == [250, 250, 250], data
+    for name, uid in ids.items():
+        assert messages(eider, uid, username=name) == [delivered(f"{name}@example.com", msg)]
+    # Each copy has its own header bytes, yet the attachment is stored once.
+    db = sqlite3.connect(f"file:{eider.data_dir / 'eider.sqlite3'}?mode=ro", uri=True)
+    try:
+        assert db.execute("SELECT refcount FROM blobs WHERE length = ?", (len(payload),)).fetchall() == [(3,)]
+    finally:
+        db.close()
