@@ -180,3 +180,32 @@ def test_lmtp_adds_delivered_to_per_recipient_and_shares_attachments(eider):
         assert db.execute("SELECT refcount FROM blobs WHERE length = ?", (len(payload),)).fetchall() == [(3,)]
     finally:
         db.close()
+
+
+def test_uploaded_html_data_images_become_inline_attachments(eider):
+    import base64
+    import urllib.request
+
+    uid = eider.create_user("jane")
+    boxes = _inbox(eider, uid)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    html = f'<p>Logo: <img alt="logo" src="data:image/png;base64,{base64.b64encode(png).decode()}"></p>'
+    status, body = eider.api("POST", f"/users/{uid}/mailboxes/{boxes['INBOX']}/messages",
+                             {"subject": "embedded", "html": html})
+    assert status == 200, body
+    base = f"/users/{uid}/mailboxes/{boxes['INBOX']}/messages/{body['message']['id']}"
+    status, msg = eider.api("GET", base)
+    assert status == 200, msg
+    (att,) = msg["attachments"]
+    assert att["contentType"] == "image/png" and att["disposition"] == "inline"
+    cid = att["cid"]
+    assert cid
+    # The parsed view keeps the image: src is the cid:, or the download with replaceCidLinks.
+    shown = "".join(msg["html"])
+    assert f'src="cid:{cid}"' in shown and "data:" not in shown, shown
+    _, linked = eider.api("GET", base + "?replaceCidLinks=true")
+    assert f'src="{base}/attachments/{att["id"]}"' in "".join(linked["html"])
+    with urllib.request.urlopen(eider.api_url + f"{base}/attachments/{att['id']}", timeout=30) as resp:
+        assert resp.read() == png
+    status, eml = eider.api("GET", f"{base}/message.eml", raw=True)
+    assert status == 200 and b"data:image" not in eml
