@@ -209,3 +209,18 @@ def test_uploaded_html_data_images_become_inline_attachments(eider):
         assert resp.read() == png
     status, eml = eider.api("GET", f"{base}/message.eml", raw=True)
     assert status == 200 and b"data:image" not in eml
+
+
+def test_imap_shares_the_mailbox_path_rule(eider):
+    from imaputil import login, ok
+
+    m = login(eider)
+    # RFC 3501 6.3.3: a trailing delimiter on CREATE names the mailbox without it.
+    ok(m.create("Trail/"))
+    assert any(line.endswith(b'"Trail"') for line in ok(m.list('""', "Trail")))
+    # WildDuck's limits hold over IMAP too, with the same text.
+    typ, data = m.create("/".join(["d"] * 129))
+    assert typ == "NO" and b"cannot be more than 128 levels deep" in data[0], data
+    ok(m.create("/".join(["d"] * 128)))
+    typ, data = m.create("A//B")
+    assert typ == "NO", data
