@@ -60,6 +60,11 @@ def make_message(subject="Hello", body="Hello there.\r\n", message_id=None, head
     return ("\r\n".join(lines) + "\r\n\r\n" + body).encode("utf-8")
 
 
+def delivered(rcpt, message):
+    """What delivery stores for `rcpt`: its Delivered-To line, then the received bytes."""
+    return b"Delivered-To: " + rcpt.encode() + b"\r\n" + message
+
+
 def user(eider, username, address=None, **fields):
     """Create a user with an address; returns its id."""
     return eider.create_user(username, address=address or f"{username}@example.com", **fields)

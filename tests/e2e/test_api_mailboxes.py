@@ -35,7 +35,7 @@ def test_default_mailboxes_and_counters(eider):
     assert boxes["INBOX"]["size"] == 2 * len(RAW)
     assert boxes["INBOX"]["modifyIndex"] > 0
     special = mailboxes(eider, uid, "?specialUse=true")
-    assert set(special) == {"Drafts", "Junk", "Sent Mail", "Trash"}
+    assert set(special) == {"INBOX", "Drafts", "Junk", "Sent Mail", "Trash"}
 
 
 def test_create_get_rename_hide_delete(eider):

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from lmtp_support import SmtpSink, deliver, make_message, messages, relay_args, user, wait_for
+from lmtp_support import SmtpSink, deliver, delivered, make_message, messages, relay_args, user, wait_for
 
 ALLOW_PRIVATE = ["--set", "relay.allowPrivateTargets=true"]
 
@@ -153,7 +153,7 @@ def test_loopback_target_not_contacted_by_default(start_eider, relay, listener):
     _, data = deliver(server, ["bob@example.com"], msg)
     assert [c for c, _ in data] == [250], data
     # The forward failed, the local copy did not.
-    assert messages(server, uid, username="bob") == [msg]
+    assert messages(server, uid, username="bob") == [delivered("bob@example.com", msg)]
     # Forwards run before the reply: a refused target logs its failure by then.
     assert wait_for(lambda: sum("forward failed" in l for l in server.log_lines) >= 2)
     assert any("allowPrivateTargets" in l for l in server.log_lines)
@@ -173,7 +173,7 @@ def test_allowed_target_gets_one_well_formed_post(start_eider, relay, listener):
     msg = make_message(subject="Posted once")
     _, data = deliver(server, ["carol@example.com"], msg)
     assert [c for c, _ in data] == [250], data
-    assert messages(server, uid, username="carol") == [msg]
+    assert messages(server, uid, username="carol") == [delivered("carol@example.com", msg)]
     assert wait_for(lambda: listener.closed.is_set())
     reqs = listener.requests()
     assert len(reqs) == 1

@@ -10,7 +10,7 @@ import socket
 
 import time
 
-from lmtp_support import connect, transaction, user
+from lmtp_support import connect, delivered, transaction, user
 
 # Peak RSS growth allowed while ingesting and reading back, as a multiple of the
 # message size (generous: the raw bytes are held a few times by design: the DATA
@@ -128,7 +128,9 @@ def pop3_retr(eider, username, size):
 
 
 def read_every_route(eider, uid, username, raw, search_to):
-    """Read the message back by API, IMAP and POP3; bytes must be exact."""
+    """Read the message back by API, IMAP and POP3; bytes must be exact: the
+    Delivered-To line delivery adds, then the received bytes."""
+    raw = delivered(f"{username}@example.com", raw)
     status, boxes = eider.api("GET", f"/users/{uid}/mailboxes")
     assert status == 200, boxes
     inbox = next(m["id"] for m in boxes["results"] if m["path"] == "INBOX")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from lmtp_support import SmtpSink, deliver, make_message, messages, wait_for
+from lmtp_support import SmtpSink, deliver, delivered, make_message, messages, wait_for
 
 INTERVAL = 3
 
@@ -157,4 +157,4 @@ def test_no_relay_means_no_autoreply(start_eider):
     msg = make_message(subject="hello")
     _, data = deliver(server, ["quiet@example.com"], msg, sender="x@example.org")
     assert data[0][0] == 250
-    assert messages(server, uid, username="quiet") == [msg]
+    assert messages(server, uid, username="quiet") == [delivered("quiet@example.com", msg)]

@@ -6,6 +6,7 @@ import time
 from lmtp_support import (
     connect,
     deliver,
+    delivered,
     make_message,
     messages,
     raw_exchange,
@@ -52,7 +53,7 @@ def test_one_reply_per_recipient_and_bytes_kept(eider):
     assert [c for c, _ in data] == [250, 250]
     for uid, name in ((alice, "alice"), (bob, "bob")):
         stored = messages(eider, uid, username=name)
-        assert stored == [msg]
+        assert stored == [delivered(f"{name}@example.com", msg)]
 
 
 def test_pipelined_batch(eider):
@@ -77,7 +78,7 @@ def test_pipelined_batch(eider):
         "250 2.0.0",
         "221 2.0.0",
     ]
-    assert messages(eider, piper, username="piper") == [msg]
+    assert messages(eider, piper, username="piper") == [delivered("piper@example.com", msg)]
 
 
 def test_bad_commands_answer_with_enhanced_codes(eider):
@@ -163,12 +164,12 @@ def test_over_quota_recipient_gets_452_and_others_their_copy(eider):
     assert [c for c, _ in data] == [452, 250]
     assert data[0][1].startswith(b"4.2.2")
     assert messages(eider, small, username="small") == []
-    assert messages(eider, roomy, username="roomy") == [big]
+    assert messages(eider, roomy, username="roomy") == [delivered("roomy@example.com", big)]
 
     # Fill the small mailbox to the byte, then it is refused already at RCPT.
-    pad = 3000 - len(make_message(subject="fill", body="")) - 2
+    pad = 3000 - len(delivered("small@example.com", make_message(subject="fill", body=""))) - 2
     fill = make_message(subject="fill", body="z" * pad + "\r\n")
-    assert len(fill) == 3000
+    assert len(delivered("small@example.com", fill)) == 3000
     assert deliver(eider, ["small@example.com"], fill)[1][0][0] == 250
     rcpts, _ = deliver(eider, ["small@example.com"], make_message())
     assert rcpts[0][0] == 452 and rcpts[0][1].startswith(b"4.2.2")
@@ -184,7 +185,8 @@ def test_duplicate_message_id_is_stored_once(eider):
     other = make_message(subject="aliases", message_id="<other-id@example.org>")
     rcpts, data = deliver(eider, ["dupes@example.com", "d.u.p.e.s+x@example.com"], other)
     assert [c for c, _ in data] == [250, 250]
-    assert messages(eider, uid, username="dupes") == [msg, other]
+    assert messages(eider, uid, username="dupes") == [delivered("dupes@example.com", msg),
+                                                      delivered("dupes@example.com", other)]
 
 
 def test_spam_header_sends_to_junk(eider):
@@ -195,9 +197,10 @@ def test_spam_header_sends_to_junk(eider):
     for msg in (spam, ham):
         _, data = deliver(eider, ["spammed@example.com", "trusting@example.com"], msg)
         assert [c for c, _ in data] == [250, 250]
-    assert messages(eider, uid, "Junk", username="spammed") == [spam]
-    assert messages(eider, uid, "INBOX", username="spammed") == [ham]
-    assert messages(eider, trusting, "INBOX", username="trusting") == [spam, ham]
+    assert messages(eider, uid, "Junk", username="spammed") == [delivered("spammed@example.com", spam)]
+    assert messages(eider, uid, "INBOX", username="spammed") == [delivered("spammed@example.com", ham)]
+    assert messages(eider, trusting, "INBOX", username="trusting") == [
+        delivered("trusting@example.com", spam), delivered("trusting@example.com", ham)]
 
 
 def test_size_limit(start_eider):
@@ -240,4 +243,4 @@ def test_duplicate_window_expires(start_eider):
     # The earlier copy is outside the window: a new delivery; then a fresh duplicate again.
     assert deliver(server, ["window@example.com"], msg)[1][0][0] == 250
     assert deliver(server, ["window@example.com"], msg)[1][0][0] == 250
-    assert messages(server, uid, username="window") == [msg, msg]
+    assert messages(server, uid, username="window") == [delivered("window@example.com", msg)] * 2

@@ -8,7 +8,7 @@ import signal
 import threading
 
 from conftest import Eider
-from lmtp_support import connect, messages, transaction
+from lmtp_support import connect, delivered, messages, transaction
 
 TOTAL = 500
 CONNECTIONS = 16
@@ -97,7 +97,8 @@ def test_kill9_during_parallel_deliveries(tmp_path):
             assert m, f"stored message without a known Message-ID: {raw[:200]!r}"
             i = int(m.group(1))
             seen[i] = seen.get(i, 0) + 1
-            assert raw == bodies[i], f"message {i} is not byte-identical (len {len(raw)} vs {len(bodies[i])})"
+            expected = delivered("durable@example.com", bodies[i])
+            assert raw == expected, f"message {i} is not byte-identical (len {len(raw)} vs {len(expected)})"
         duplicates = {i: n for i, n in seen.items() if n != 1}
         assert not duplicates, f"stored more than once: {duplicates}"
         missing = sorted(acknowledged - set(seen))

@@ -5,7 +5,7 @@ size; applied in order; disabled filters ignored; changes apply at once."""
 
 import pytest
 
-from lmtp_support import HttpSink, SmtpSink, deliver, make_message, wait_for
+from lmtp_support import HttpSink, SmtpSink, deliver, delivered, make_message, wait_for
 
 
 @pytest.fixture
@@ -121,8 +121,9 @@ def test_filters_act_on_delivery(server, relay, hook):
         "forward me please": ("INBOX", False, False),
         "disabled rule": ("INBOX", False, False),
     }
-    # Stored bytes are the delivered bytes.
-    assert eml(server, uid, "INBOX", "forward me please") == forwarded
+    # Stored bytes are the Delivered-To line, then the received bytes; the forward
+    # carries the received bytes as they are.
+    assert eml(server, uid, "INBOX", "forward me please") == delivered(rcpt, forwarded)
     # The forward went through the relay with the original envelope sender, and
     # the HTTP target got the parsed message.
     assert wait_for(lambda: relay.received)

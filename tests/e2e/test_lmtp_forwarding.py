@@ -3,7 +3,7 @@ targets (SMTP and HTTP), the daily forward limit, and a relay that refuses."""
 
 import pytest
 
-from lmtp_support import HttpSink, SmtpSink, deliver, make_message, messages, relay_args, user, wait_for
+from lmtp_support import HttpSink, SmtpSink, deliver, delivered, make_message, messages, relay_args, user, wait_for
 
 
 @pytest.fixture
@@ -56,8 +56,8 @@ def test_user_targets_get_a_copy_but_not_of_spam(start_eider, relay):
     spam = make_message(subject="spam", headers=["X-Rspamd-Spam: yes"])
     for msg in (ham, spam):
         assert deliver(server, ["forwarder@example.com"], msg, sender="")[1][0][0] == 250
-    assert messages(server, uid, username="forwarder") == [ham]
-    assert messages(server, uid, "Junk", username="forwarder") == [spam]
+    assert messages(server, uid, username="forwarder") == [delivered("forwarder@example.com", ham)]
+    assert messages(server, uid, "Junk", username="forwarder") == [delivered("forwarder@example.com", spam)]
     assert wait_for(lambda: relay.received)
     # The null sender stays the null sender.
     assert relay.received == [("", ["copy@example.net"], ham)]
@@ -91,6 +91,6 @@ def test_refusing_relay_defers_the_forwarded_recipient(start_eider):
         msg = make_message()
         _, data = deliver(server, ["away@example.com", "local@example.com"], msg)
         assert [c for c, _ in data] == [451, 250]
-        assert messages(server, uid, username="local") == [msg]
+        assert messages(server, uid, username="local") == [delivered("local@example.com", msg)]
     finally:
         sink.close()

@@ -135,12 +135,15 @@ def test_postfix_delivers_through_lmtp_byte_identical(eider, postfix):
 
     got = wait_for(delivered, timeout=60, interval=0.5)
     assert got, "not delivered; postfix log:\n" + log.read_text(errors="replace")
-    for stored in got:
+    for stored, rcpt in zip(got, ("pfone@example.com", "P.F.Two+tag@example.com")):
         assert len(stored) == 1
         raw = stored[0]
         assert raw.endswith(msg), raw[:600]
-        added = raw[: -len(msg)]
-        # Only Postfix's Received header (folded over several lines) was prepended.
+        # Eider's Delivered-To line for the recipient, then Postfix's Received
+        # header (folded over several lines), then the bytes as sent.
+        delivered_to = b"Delivered-To: " + rcpt.encode() + b"\r\n"
+        assert raw.startswith(delivered_to), raw[:600]
+        added = raw[len(delivered_to): -len(msg)]
         assert added.startswith(b"Received: from "), added
         assert all(line.startswith((b" ", b"\t")) for line in added.split(b"\r\n")[1:-1]), added
     # The unknown recipient was refused by Eider at RCPT; Postfix logged the 550.

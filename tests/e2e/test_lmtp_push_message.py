@@ -5,7 +5,7 @@ examples/push-message.js)."""
 import subprocess
 
 from conftest import BINARY
-from lmtp_support import make_message, messages, user
+from lmtp_support import delivered, make_message, messages, user
 
 
 def push(server, *args):
@@ -24,7 +24,7 @@ def test_push_a_file(eider, tmp_path):
     run = push(eider, "Pushed@Example.com", str(path))
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Pushed@Example.com: 250" in run.stdout
-    assert messages(eider, uid, username="pushed") == [msg]
+    assert messages(eider, uid, username="pushed") == [delivered("Pushed@Example.com", msg)]
 
 
 def test_push_a_generated_message_to_several(eider):

@@ -55,7 +55,9 @@ pub fn request_token(req: &Request) -> Option<String> {
 /// Paths a user token may reach: its own user's routes and DELETE /authenticate.
 /// Handlers check the user again; this keeps a forgotten check from leaking.
 fn user_may_reach(user: &eider_service::ObjectId, path: &str) -> bool {
-    if path == "/authenticate" {
+    // The two listings a user role may read for itself; their handlers keep
+    // the answer to the caller's own records.
+    if matches!(path, "/authenticate" | "/addresses" | "/filters") {
         return true;
     }
     let Some(rest) = path.strip_prefix("/users/") else {
@@ -139,7 +141,9 @@ mod tests {
         assert!(user_may_reach(&u, "/authenticate"));
         assert!(!user_may_reach(&u, &format!("/users/{}", other.to_hex())));
         assert!(!user_may_reach(&u, "/users"));
-        assert!(!user_may_reach(&u, "/addresses"));
+        assert!(user_may_reach(&u, "/addresses"));
+        assert!(user_may_reach(&u, "/filters"));
+        assert!(!user_may_reach(&u, "/addresses/forwarded"));
     }
 
     #[test]

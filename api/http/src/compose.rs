@@ -192,8 +192,15 @@ pub fn compose(c: Composition) -> ApiResult<Vec<u8>> {
     if let Some(t) = text {
         b = b.text_body(t);
     }
+    // `data:` images become inline attachments referenced by cid:, as WildDuck
+    // does: mail clients do not show data URLs, and the parsed view keeps cid:.
+    let mut embedded = Vec::new();
     if let Some(h) = &c.html {
-        b = b.html_body(h.clone());
+        b = b.html_body(embed_data_images(h, &mut embedded));
+    }
+    for (ctype, content, cid) in embedded {
+        let part = MimePart::new(ctype, content).inline().cid(cid);
+        b.attachments.get_or_insert_with(Vec::new).push(part);
     }
     for (i, a) in c.attachments.iter().enumerate() {
         let content = match a
@@ -241,6 +248,74 @@ pub fn compose(c: Composition) -> ApiResult<Vec<u8>> {
     }
     b.write_to_vec()
         .map_err(|e| ApiError::invalid("message", format!("could not be composed: {e}")))
+}
+
+/// An image carried in a `src="data:<type>;base64,<bytes>"` attribute.
+type Embedded = (String, Vec<u8>, String);
+
+/// Move every base64 `data:` URL in a `src` attribute into `out` and point the
+/// attribute at `cid:<id>` instead. Anything that does not parse stays as it is.
+fn embed_data_images(html: &str, out: &mut Vec<Embedded>) -> String {
+    let lower = html.to_ascii_lowercase();
+    let mut result = String::with_capacity(html.len());
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("src") {
+        let at = from + found;
+        from = at + 3;
+        // `src` must be a whole attribute name: `src`, optional blanks, `=`.
+        if at > 0 && !lower.as_bytes()[at - 1].is_ascii_whitespace() {
+            continue;
+        }
+        let rest = lower[from..].trim_start();
+        let Some(rest) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'');
+        let value_start = lower.len() - rest.len() + quote.map_or(0, char::len_utf8);
+        if !lower[value_start..].starts_with("data:") {
+            continue;
+        }
+        let value_end = match quote {
+            Some(q) => lower[value_start..].find(q).map(|e| value_start + e),
+            None => lower[value_start..]
+                .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                .map(|e| value_start + e),
+        }
+        .unwrap_or(lower.len());
+        let Some((ctype, content)) = parse_data_url(&html[value_start..value_end]) else {
+            continue;
+        };
+        let cid = format!("{}@eider.embedded", eider_service::ObjectId::new().to_hex());
+        result.push_str(&html[copied..value_start]);
+        result.push_str("cid:");
+        result.push_str(&cid);
+        copied = value_end;
+        from = value_end;
+        out.push((ctype, content, cid));
+    }
+    result.push_str(&html[copied..]);
+    result
+}
+
+/// `data:<type>[;params];base64,<bytes>` to its type and decoded bytes.
+fn parse_data_url(url: &str) -> Option<(String, Vec<u8>)> {
+    let (meta, data) = url.get(5..)?.split_once(',')?;
+    let mut params = meta.split(';');
+    let ctype = params.next().unwrap_or("").trim().to_ascii_lowercase();
+    if !params.any(|p| p.trim().eq_ignore_ascii_case("base64")) {
+        return None;
+    }
+    let ctype = if ctype.contains('/') && !ctype.chars().any(|c| c.is_control()) {
+        ctype
+    } else {
+        "application/octet-stream".to_string()
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.split_whitespace().collect::<String>())
+        .ok()?;
+    Some((ctype, bytes))
 }
 
 #[cfg(test)]
@@ -300,5 +375,22 @@ mod tests {
             ..Default::default()
         };
         assert!(compose(c).is_err());
+    }
+
+    #[test]
+    fn data_images_become_inline_parts() {
+        let mut out = Vec::new();
+        let html = embed_data_images(
+            r#"<p><IMG alt="x" SRC = "data:image/png;base64,iVBO Rw==">
+               <img src='https://example.com/a.png'><img src=data:text/plain,hi></p>"#,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        let (ctype, bytes, cid) = &out[0];
+        assert_eq!(ctype, "image/png");
+        assert_eq!(bytes, &[0x89, b'P', b'N', b'G']);
+        assert!(html.contains(&format!("SRC = \"cid:{cid}\"")), "{html}");
+        assert!(html.contains("https://example.com/a.png"));
+        assert!(html.contains("src=data:text/plain,hi"));
     }
 }

@@ -89,6 +89,23 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     }
 }
 
+/// A string and only a string (WildDuck's Joi.string() does not convert numbers).
+pub fn strict_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(s),
+        _ => Err(D::Error::custom("must be a string")),
+    }
+}
+
+/// An optional strict string; null is absent.
+pub fn opt_strict_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        _ => Err(D::Error::custom("must be a string")),
+    }
+}
+
 /// Tags or other lists: a JSON array of strings or a comma-separated string.
 pub fn opt_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     match Value::deserialize(d)? {

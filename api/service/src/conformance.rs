@@ -471,6 +471,7 @@ pub async fn addresses_crud<S: Store>(s: &S) {
         required_tags: required.iter().map(|t| t.to_string()).collect(),
         forwarded_only,
         forward: None,
+        user: None,
         paging: Paging::default(),
     };
     let page = s
@@ -478,6 +479,18 @@ pub async fn addresses_crud<S: Store>(s: &S) {
         .await
         .expect("list");
     assert_eq!(page.total, 2);
+    // A user's own listing (a user token's GET /addresses).
+    let page = s
+        .list_addresses(&AddressQuery {
+            user: Some(a.user.id),
+            ..q(&domain, false, &[], &[])
+        })
+        .await
+        .expect("list");
+    assert_eq!(
+        page.results.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![second.id]
+    );
     let page = s
         .list_addresses(&q(&domain, true, &[], &[]))
         .await

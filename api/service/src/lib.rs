@@ -35,8 +35,8 @@ pub use service::{
     DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
 };
 pub use service::{
-    AppendOptions, AuthMeta, AuthRequest, AuthSource, AuthSuccess, BodyReader, NewAddress, NewUser,
-    Protocol, ResolvedRecipient, Service, ServiceConfig, UserUpdate,
+    normalize_path, AppendOptions, AuthMeta, AuthRequest, AuthSource, AuthSuccess, BodyReader,
+    NewAddress, NewUser, Protocol, ResolvedRecipient, Service, ServiceConfig, UserUpdate,
 };
 /// Filters and autoreply settings (their API and storage).
 pub use service::{

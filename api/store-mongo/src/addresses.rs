@@ -191,6 +191,9 @@ impl AddressStore for MongoStore {
         if q.forwarded_only {
             conds.push(doc! { "user": Bson::Null });
         }
+        if let Some(user) = q.user {
+            conds.push(doc! { "user": oid(user) });
+        }
         if let Some(text) = q.forward.as_deref().filter(|t| !t.is_empty()) {
             conds.push(contains("targets", text));
         }

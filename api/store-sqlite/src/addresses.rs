@@ -157,6 +157,9 @@ fn list(tx: &Transaction<'_>, q: &AddressQuery) -> Result<Page<Address>> {
     if q.forwarded_only {
         filter.and("user IS NULL", []);
     }
+    if let Some(user) = q.user {
+        filter.and("user = ?", [Value::Blob(user.0.to_vec())]);
+    }
     if let Some(text) = q.forward.as_deref().filter(|t| !t.is_empty()) {
         filter.and(
             "EXISTS (SELECT 1 FROM json_each(targets) WHERE eider_contains(json_each.value, ?))",

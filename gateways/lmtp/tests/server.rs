@@ -143,7 +143,10 @@ async fn starttls_then_delivery_into_the_store() {
         .message_body(user.id, inbox.id, uids[0])
         .await
         .expect("body");
-    assert_eq!(body.read_all().await.expect("read"), message);
+    // Delivery puts the recipient's Delivered-To line in front of the received bytes.
+    let mut expected = b"Delivered-To: TLSUser@Example.com\r\n".to_vec();
+    expected.extend_from_slice(message);
+    assert_eq!(body.read_all().await.expect("read"), expected);
 
     // Shutdown: idle sessions are told, the server returns.
     let _ = stop_tx.send(());

@@ -131,9 +131,15 @@ async fn list_addresses(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListAddressesQuery>,
 ) -> ApiResult<Json<GetAddressesResponse>> {
-    caller.require_root()?;
+    // A user's token lists that user's addresses only (WildDuck's readOwn).
+    let own = if caller.is_root() {
+        None
+    } else {
+        Some(caller.principal.user("me")?)
+    };
     let page = q.paging.request()?;
     let query = AddressQuery {
+        user: own,
         query: q.query.clone().filter(|s| !s.is_empty()),
         tags: q.tags.clone().unwrap_or_default(),
         required_tags: q.required_tags.clone().unwrap_or_default(),

@@ -116,7 +116,10 @@ async fn list_mailboxes(
     state.service.get_user(user).await?;
     let mut results = Vec::new();
     for m in state.service.list_mailboxes(user).await? {
-        if (q.special_use && m.special_use.is_none()) || (m.hidden && !q.show_hidden) {
+        // WildDuck's specialUse listing keeps INBOX alongside the special-use folders.
+        if (q.special_use && m.special_use.is_none() && !m.is_inbox())
+            || (m.hidden && !q.show_hidden)
+        {
             continue;
         }
         let counters = state.service.mailbox_counters(user, m.id).await?;
@@ -134,6 +137,7 @@ async fn list_mailboxes(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateMailboxRequest {
     /// Full path of the mailbox, folders are separated by slashes
+    #[serde(deserialize_with = "de::strict_string")]
     pub path: String,
     /// Is the folder hidden or not. Hidden folders can not be opened in IMAP.
     #[serde(default, deserialize_with = "de::flag")]
@@ -234,7 +238,7 @@ async fn get_mailbox(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UpdateMailboxRequest {
     /// Full path of the mailbox, use this to rename an existing Mailbox
-    #[serde(default, deserialize_with = "de::opt_string")]
+    #[serde(default, deserialize_with = "de::opt_strict_string")]
     pub path: Option<String>,
     /// Retention policy for the Mailbox (in ms); affects messages added later
     #[serde(default, deserialize_with = "de::opt_u64")]
@@ -269,20 +273,43 @@ async fn update_mailbox(
 ) -> ApiResult<Json<SuccessResponse>> {
     let user = caller.user(&user)?;
     let id = object_id("mailbox", &mailbox)?;
-    let mut m = state.service.get_mailbox(user, id).await?;
-    if let Some(path) = body.path.as_deref().filter(|p| !p.trim().is_empty()) {
+    // WildDuck counts any given key, sess and ip included, as a change.
+    if body.path.is_none()
+        && body.retention.is_none()
+        && body.subscribed.is_none()
+        && body.hidden.is_none()
+        && body.sess.is_none()
+        && body.ip.is_none()
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "InputValidationError",
+            "Nothing was changed",
+        ));
+    }
+    // WildDuck checks the new path before looking at the mailbox.
+    if let Some(path) = body.path.as_deref() {
+        eider_service::normalize_path(path).on_field("path")?;
+    }
+    let mut m = state
+        .service
+        .get_mailbox(user, id)
+        .await
+        .map_err(|e| failed_with_code("update", e.into()))?;
+    if let Some(path) = body.path.as_deref() {
         if m.is_inbox() {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
                 "DisallowedMailboxMethod",
-                "INBOX can not be renamed",
+                "Mailbox update failed with code DisallowedMailboxMethod",
             ));
         }
         m = state
             .service
             .rename_mailbox(user, id, path)
             .await
-            .on_field("path")?;
+            .map_err(|e| failed_with_code("update", e.into()))
+            .map_err(|e| e.on_field("path"))?;
     }
     if body.retention.is_some() || body.subscribed.is_some() || body.hidden.is_some() {
         if let Some(r) = body.retention {
@@ -294,7 +321,11 @@ async fn update_mailbox(
         if let Some(h) = body.hidden {
             m.hidden = h;
         }
-        state.service.update_mailbox(&m).await?;
+        state
+            .service
+            .update_mailbox(&m)
+            .await
+            .map_err(|e| failed_with_code("update", e.into()))?;
     }
     Ok(ok())
 }
@@ -314,6 +345,22 @@ async fn delete_mailbox(
 ) -> ApiResult<Json<SuccessResponse>> {
     let user = caller.user(&user)?;
     let id = object_id("mailbox", &mailbox)?;
-    state.service.delete_mailbox(user, id).await?;
+    state
+        .service
+        .delete_mailbox(user, id)
+        .await
+        .map_err(|e| failed_with_code("deletion", e.into()))?;
     Ok(ok())
+}
+
+/// WildDuck words a refused mailbox update or deletion as "Mailbox <op> failed
+/// with code <code>", keeping the status and code; clients match on that text.
+fn failed_with_code(op: &str, e: ApiError) -> ApiError {
+    match e.code {
+        "NoSuchMailbox" | "DisallowedMailboxMethod" => {
+            let message = format!("Mailbox {op} failed with code {}", e.code);
+            ApiError { message, ..e }
+        }
+        _ => e,
+    }
 }

@@ -52,5 +52,7 @@ pub struct AddressQuery {
     pub forwarded_only: bool,
     /// Only addresses with a forwarding target containing this text (any case).
     pub forward: Option<String>,
+    /// Only this user's addresses (a user token's own listing).
+    pub user: Option<ObjectId>,
     pub paging: super::Paging,
 }

@@ -372,14 +372,10 @@ impl Deliverer {
             dedupe_message_id: true,
             ..Default::default()
         };
+        let content = self.delivered_to(prepared, rcpt).await?;
         let mut appended = self
             .service
-            .append_content(
-                user_id,
-                target.id,
-                prepared.content.clone(),
-                options.clone(),
-            )
+            .append_content(user_id, target.id, content.clone(), options.clone())
             .await?;
         if appended.duplicate && !self.recent_copy(user_id, target.id, index).await? {
             // The earlier copy is older than the window: this is a new delivery.
@@ -388,13 +384,20 @@ impl Deliverer {
                 .append_content(
                     user_id,
                     target.id,
-                    prepared.content.clone(),
+                    content,
                     AppendOptions {
                         dedupe_message_id: false,
                         ..options
                     },
                 )
                 .await?;
+        }
+        // Who writes to the user goes to the address register too (WildDuck's
+        // delivery records the From); not for junk, nor twice for one copy.
+        if !appended.duplicate && target.special_use != Some(SpecialUse::Junk) {
+            self.service
+                .record_seen(user_id, super::register::seen_senders(index))
+                .await;
         }
         Ok(DeliveryOutcome::Stored {
             id: appended.id,
@@ -403,6 +406,31 @@ impl Deliverer {
             uid: appended.uid,
             duplicate: appended.duplicate,
             junk: target.special_use == Some(SpecialUse::Junk),
+        })
+    }
+
+    /// The stored form of a local delivery: the received bytes with a
+    /// `Delivered-To:` line for this recipient in front, as WildDuck adds. The
+    /// prefixed message is ingested again so offsets and sizes hold; its
+    /// attachments hash to the same blobs, so the store still shares them.
+    async fn delivered_to(&self, prepared: &Prepared, rcpt: &str) -> Result<NewContent> {
+        // An RCPT address has no line breaks; drop any so the header stays one line.
+        let rcpt: String = rcpt.chars().filter(|c| !c.is_control()).collect();
+        let mut raw = Vec::with_capacity(prepared.raw.len() + rcpt.len() + 16);
+        raw.extend_from_slice(b"Delivered-To: ");
+        raw.extend_from_slice(rcpt.as_bytes());
+        raw.extend_from_slice(b"\r\n");
+        raw.extend_from_slice(&prepared.raw);
+        let opts = self.service.config().ingest.clone();
+        let ingested = tokio::task::spawn_blocking(move || eider_message::ingest(&raw, &opts))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|_| Error::EmptyMessage)?;
+        Ok(NewContent {
+            index: ingested.index,
+            layout: ingested.layout,
+            skeleton: ingested.skeleton,
+            blobs: ingested.blobs,
         })
     }
 

@@ -101,7 +101,8 @@ impl Service {
         path: &str,
         special_use: Option<SpecialUse>,
     ) -> Result<Mailbox> {
-        let path = normalize_path(path)?;
+        // RFC 3501 6.3.3: a trailing delimiter only says names will go below.
+        let path = normalize_path(path.strip_suffix('/').unwrap_or(path))?;
         let segments: Vec<&str> = path.split('/').collect();
         for depth in 1..segments.len() {
             let parent = segments[..depth].join("/");

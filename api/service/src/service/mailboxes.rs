@@ -5,21 +5,44 @@ use super::Service;
 use crate::model::{Beacon, Mailbox, MailboxCounters, SpecialUse, UidSet};
 use crate::{Error, ObjectId, Result, StoreError};
 
-/// Longest mailbox path accepted, in bytes, and deepest nesting.
-pub const MAX_PATH_BYTES: usize = 1024;
-pub const MAX_PATH_DEPTH: usize = 32;
+/// WildDuck's limits: nesting depth (MAX_SUB_MAILBOXES) and characters per
+/// path segment (MAX_MAILBOX_NAME_LENGTH).
+pub const MAX_PATH_DEPTH: usize = 128;
+pub const MAX_SEGMENT_CHARS: usize = 512;
 
-/// Validate and normalize a path: "inbox" in any case is INBOX; no empty segments.
+/// Validate and normalize a path the way WildDuck does, with its texts: no
+/// empty path, no "//" and no trailing "/" (one leading "/" is dropped), at most
+/// MAX_PATH_DEPTH levels of at most MAX_SEGMENT_CHARS characters; "inbox" in any
+/// case is INBOX. Blank segments and control characters are refused as well.
 pub fn normalize_path(path: &str) -> Result<String> {
-    let p = path.trim_matches('/');
-    if p.is_empty() || p.len() > MAX_PATH_BYTES {
-        return Err(Error::Validation("invalid mailbox path".into()));
+    if path.is_empty() {
+        return Err(Error::Validation(
+            "\"path\" is not allowed to be empty".into(),
+        ));
     }
+    if path.contains("//") || path.ends_with('/') {
+        return Err(Error::Validation(format!(
+            "\"path\" with value \"{path}\" matches the inverted pattern: /\\/{{2,}}|\\/$/"
+        )));
+    }
+    let p = path.strip_prefix('/').unwrap_or(path);
     let segments: Vec<&str> = p.split('/').collect();
-    if segments.len() > MAX_PATH_DEPTH
-        || segments
-            .iter()
-            .any(|s| s.trim().is_empty() || s.chars().any(char::is_control))
+    if segments.len() > MAX_PATH_DEPTH {
+        return Err(Error::Validation(format!(
+            "The mailbox path cannot be more than {MAX_PATH_DEPTH} levels deep"
+        )));
+    }
+    if segments
+        .iter()
+        .any(|s| s.chars().count() > MAX_SEGMENT_CHARS)
+    {
+        return Err(Error::Validation(format!(
+            "Any part of the mailbox path cannot be longer than {MAX_SEGMENT_CHARS} chars"
+        )));
+    }
+    if segments
+        .iter()
+        .any(|s| s.trim().is_empty() || s.chars().any(char::is_control))
     {
         return Err(Error::Validation("invalid mailbox path".into()));
     }
@@ -244,7 +267,14 @@ mod tests {
             normalize_path("Inbox/Sub").ok().as_deref(),
             Some("INBOX/Sub")
         );
-        assert_eq!(normalize_path("/A/B/").ok().as_deref(), Some("A/B"));
+        assert_eq!(normalize_path("/A/B").ok().as_deref(), Some("A/B"));
+        assert!(normalize_path("A/B/").is_err());
+        assert!(normalize_path("//INBOX").is_err());
+        let deep = vec!["a"; super::MAX_PATH_DEPTH].join("/");
+        assert!(normalize_path(&deep).is_ok());
+        assert!(normalize_path(&format!("{deep}/a")).is_err());
+        assert!(normalize_path(&"é".repeat(super::MAX_SEGMENT_CHARS)).is_ok());
+        assert!(normalize_path(&"é".repeat(super::MAX_SEGMENT_CHARS + 1)).is_err());
         assert!(normalize_path("A//B").is_err());
         assert!(normalize_path("").is_err());
         assert!(normalize_path("a\u{0}b").is_err());

@@ -33,6 +33,7 @@ pub use delivery::{
 pub use delivery::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
+pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;
 pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
 pub use submit::{ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS};

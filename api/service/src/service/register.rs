@@ -1,5 +1,6 @@
-//! The address register: who a user writes to. Recorded from the To, Cc and Bcc
-//! of messages the user sends or stores in \Sent; read by prefix for completion.
+//! The address register: who a user corresponds with. Recorded from the To, Cc
+//! and Bcc of messages the user sends or stores in \Sent, and from the From of
+//! mail delivered to the user (as WildDuck does); read by prefix for completion.
 
 use chrono::Utc;
 use eider_message::MessageIndex;
@@ -21,8 +22,17 @@ const MAX_RECORDED: usize = 100;
 /// address (the first non-empty name wins). Unparseable addresses and group
 /// markers are skipped.
 pub(crate) fn seen_addresses(index: &MessageIndex) -> Vec<SeenAddress> {
+    seen_in(index.to.iter().chain(&index.cc).chain(&index.bcc))
+}
+
+/// The From addresses of a received message, de-duplicated as above.
+pub(crate) fn seen_senders(index: &MessageIndex) -> Vec<SeenAddress> {
+    seen_in(index.from.iter())
+}
+
+fn seen_in<'a>(list: impl Iterator<Item = &'a eider_message::Address>) -> Vec<SeenAddress> {
     let mut out: Vec<SeenAddress> = Vec::new();
-    for a in index.to.iter().chain(&index.cc).chain(&index.bcc) {
+    for a in list {
         let Ok(parsed) = parse_address(&a.address) else {
             continue;
         };
