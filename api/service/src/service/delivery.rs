@@ -421,17 +421,7 @@ impl Deliverer {
         raw.extend_from_slice(rcpt.as_bytes());
         raw.extend_from_slice(b"\r\n");
         raw.extend_from_slice(&prepared.raw);
-        let opts = self.service.config().ingest.clone();
-        let ingested = tokio::task::spawn_blocking(move || eider_message::ingest(&raw, &opts))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|_| Error::EmptyMessage)?;
-        Ok(NewContent {
-            index: ingested.index,
-            layout: ingested.layout,
-            skeleton: ingested.skeleton,
-            blobs: ingested.blobs,
-        })
+        self.service.ingest_accepted(raw).await
     }
 
     /// Whether a copy with this message's Message-ID arrived in the mailbox within

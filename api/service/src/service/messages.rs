@@ -36,6 +36,12 @@ impl Service {
         if raw.len() as u64 > self.config().max_message_size {
             return Err(Error::MessageTooLarge);
         }
+        self.ingest_accepted(raw).await
+    }
+
+    /// Parse and index a message whose size was already accepted (delivery adds its
+    /// `Delivered-To:` line to a message that passed the limit).
+    pub(crate) async fn ingest_accepted(&self, raw: Vec<u8>) -> Result<NewContent> {
         let opts = self.config().ingest.clone();
         let ingested = tokio::task::spawn_blocking(move || eider_message::ingest(&raw, &opts))
             .await
