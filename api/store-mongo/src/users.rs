@@ -182,6 +182,7 @@ impl MongoStore {
         }
         self.delete_user_rules(id).await?;
         self.delete_user_register(id).await?;
+        self.delete_user_files(id).await?;
         self.journal_delete(doc! { "user": oid(id) }).await?;
         Ok(true)
     }
