@@ -7,6 +7,8 @@ pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_auth;
 #[cfg(feature = "conformance")]
+mod conformance_files;
+#[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
 mod conformance_register;
