@@ -161,3 +161,54 @@ def test_user_tokens_reach_only_their_own_files(guarded):
     status, body = guarded.api("DELETE", f"/users/{frank}/storage/{fid}", token=tokens["frank"])
     assert status == 404
     assert guarded.api("GET", f"/users/{erin}/storage", token=tokens["erin"])[1]["total"] == 1
+
+
+# ---------------------------------------------------------------------------
+# `files: [id]` on message upload and submit
+
+
+def _attachment_bytes(raw, filename):
+    import email
+    from email import policy
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    for part in msg.iter_attachments():
+        if part.get_filename() == filename:
+            return part.get_content_type(), part.get_payload(decode=True)
+    raise AssertionError(f"no attachment {filename!r} in {raw[:400]!r}")
+
+
+def test_uploaded_message_attaches_storage_files(eider):
+    uid = eider.create_user("gina", address="gina@example.com")
+    pdf = os.urandom(2000)
+    fid = eider.api("POST", f"/users/{uid}/storage", {
+        "filename": "plan.pdf", "encoding": "base64", "content": base64.b64encode(pdf).decode()})[1]["id"]
+    status, boxes = eider.api("GET", f"/users/{uid}/mailboxes")
+    drafts = next(m["id"] for m in boxes["results"] if m.get("specialUse") == "\\Drafts")
+    status, body = eider.api("POST", f"/users/{uid}/mailboxes/{drafts}/messages", {
+        "to": [{"address": "x@example.org"}], "subject": "with file", "text": "see attached", "files": [fid]})
+    assert status == 200, body
+    status, raw = eider.api("GET", f"/users/{uid}/mailboxes/{drafts}/messages/{body['message']['id']}/message.eml",
+                            raw=True)
+    assert status == 200
+    assert _attachment_bytes(raw, "plan.pdf") == ("application/pdf", pdf)
+    # An unknown file id is refused, and nothing is stored.
+    status, err = eider.api("POST", f"/users/{uid}/mailboxes/{drafts}/messages", {
+        "subject": "x", "text": "y", "files": ["0123456789abcdef01234567"]})
+    assert status == 404 and err["code"] == "FileNotFound", err
+
+
+def test_submit_attaches_storage_files(start_eider):
+    from lmtp_support import SmtpSink, relay_args
+    relay = SmtpSink()
+    try:
+        server = start_eider(extra_args=relay_args(relay))
+        uid = server.create_user("hank", address="hank@example.com")
+        data = b"col1,col2\r\n1,2\r\n"
+        fid = server.api("POST", f"/users/{uid}/storage", {"filename": "t.csv", "content": data.decode()})[1]["id"]
+        status, body = server.api("POST", f"/users/{uid}/submit", {
+            "to": [{"address": "bob@example.org"}], "subject": "table", "text": "here", "files": [fid]})
+        assert status == 200, body
+        assert len(relay.received) == 1
+        assert _attachment_bytes(relay.received[0][2], "t.csv") == ("text/csv", data)
+    finally:
+        relay.close()
