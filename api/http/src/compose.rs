@@ -74,7 +74,39 @@ pub struct Composition {
     pub text: Option<String>,
     pub html: Option<String>,
     pub attachments: Vec<Attachment>,
+    /// Storage files (POST /users/{user}/storage) to attach, loaded by [`load_files`].
+    pub files: Vec<FileAttachment>,
     pub date: chrono::DateTime<chrono::Utc>,
+}
+
+/// A stored file to attach: its record's name, type and cid with its bytes.
+#[derive(Debug, Clone)]
+pub struct FileAttachment {
+    pub filename: Option<String>,
+    pub content_type: String,
+    pub cid: Option<String>,
+    pub content: Vec<u8>,
+}
+
+/// Load the user's storage files named in a request's `files` (404 FileNotFound
+/// for an unknown or foreign id, 400 for a malformed one).
+pub async fn load_files(
+    service: &eider_service::Service,
+    user: eider_service::ObjectId,
+    ids: &[String],
+) -> ApiResult<Vec<FileAttachment>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let id = crate::extract::object_id(&format!("files.{i}"), id)?;
+        let (f, data) = service.get_file(user, id).await?;
+        out.push(FileAttachment {
+            filename: f.filename,
+            content_type: f.content_type,
+            cid: f.cid,
+            content: data.to_vec(),
+        });
+    }
+    Ok(out)
 }
 
 fn check_address(field: &str, a: &AddressOptionalName) -> ApiResult<()> {
@@ -244,6 +276,21 @@ pub fn compose(c: Composition) -> ApiResult<Vec<u8>> {
         if let Some(cid) = &a.cid {
             part = part.cid(cid.trim_matches(['<', '>']).to_string());
         }
+        b.attachments.get_or_insert_with(Vec::new).push(part);
+    }
+    for (i, f) in c.files.iter().enumerate() {
+        let ctype = Some(f.content_type.clone())
+            .filter(|t| t.contains('/') && !t.chars().any(|c| c.is_control()))
+            .unwrap_or_else(|| "application/octet-stream".to_string());
+        let mut part = MimePart::new(ctype, f.content.clone());
+        part = match &f.cid {
+            Some(cid) => part.inline().cid(cid.trim_matches(['<', '>']).to_string()),
+            None => part.attachment(
+                f.filename
+                    .clone()
+                    .unwrap_or_else(|| format!("file-{}", i + 1)),
+            ),
+        };
         b.attachments.get_or_insert_with(Vec::new).push(part);
     }
     b.write_to_vec()

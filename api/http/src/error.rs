@@ -94,6 +94,7 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::NoSuchMailbox
         | E::MessageNotFound
         | E::FilterNotFound
+        | E::FileNotFound
         | E::AspNotFound
         | E::EventNotFound
         | E::NotFound => StatusCode::NOT_FOUND,

@@ -105,7 +105,9 @@ fn has_body(headers: &HeaderMap) -> bool {
             .is_some_and(|n| n > 0)
 }
 
-/// JSON, or a raw message (POST .../messages takes `message/rfc822`).
+/// JSON, a raw message (POST .../messages takes `message/rfc822`) or a raw file
+/// (POST .../storage takes `application/octet-stream`). None of these is a type a
+/// browser may send cross-site without a CORS preflight.
 fn body_type_allowed(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else {
         return false;
@@ -116,7 +118,10 @@ fn body_type_allowed(content_type: Option<&str>) -> bool {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json") || essence == "message/rfc822"
+    essence == "application/json"
+        || essence.ends_with("+json")
+        || essence == "message/rfc822"
+        || essence == "application/octet-stream"
 }
 
 fn refuse(status: StatusCode, code: &'static str, message: String) -> Response {

@@ -62,6 +62,8 @@ pub enum Error {
     MessageNotFound,
     #[error("This filter does not exist")]
     FilterNotFound,
+    #[error("This file does not exist")]
+    FileNotFound,
     /// A per-user count limit (filters) is reached.
     #[error("{0}")]
     TooMany(String),
@@ -139,6 +141,7 @@ impl Error {
             Error::MailboxNotAllowed(_) => "DisallowedMailboxMethod",
             Error::MessageNotFound => "MessageNotFound",
             Error::FilterNotFound => "FilterNotFound",
+            Error::FileNotFound => "FileNotFound",
             Error::TooMany(_) => "TooMany",
             Error::OverQuota => "OverQuotaError",
             Error::MessageTooLarge => "InputValidationError",

@@ -7,6 +7,8 @@ pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_auth;
 #[cfg(feature = "conformance")]
+mod conformance_files;
+#[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
 mod conformance_register;
@@ -18,6 +20,7 @@ pub mod normalize;
 mod service;
 mod store;
 mod store_auth;
+mod store_files;
 mod store_filters;
 mod store_register;
 
@@ -35,8 +38,9 @@ pub use service::{
     DEFAULT_MAX_FORWARDS, DEFAULT_SPAM_LEVEL,
 };
 pub use service::{
-    normalize_path, AppendOptions, AuthMeta, AuthRequest, AuthSource, AuthSuccess, BodyReader,
-    NewAddress, NewUser, Protocol, ResolvedRecipient, Service, ServiceConfig, UserUpdate,
+    content_type_for, normalize_path, AppendOptions, AuthMeta, AuthRequest, AuthSource,
+    AuthSuccess, BodyReader, NewAddress, NewFile, NewUser, Protocol, ResolvedRecipient, Service,
+    ServiceConfig, UserUpdate,
 };
 /// Filters and autoreply settings (their API and storage).
 pub use service::{
@@ -55,6 +59,7 @@ pub use store_auth::{
     AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
     WebauthnCredential,
 };
+pub use store_files::{FileStore, StoredFile};
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 
 /// Re-exported so that gateways need not depend on the message crate directly.

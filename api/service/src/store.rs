@@ -249,6 +249,7 @@ pub trait BlobStore: Send + Sync {
 }
 
 pub use crate::store_auth::AuthStore;
+pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_register::AddressRegisterStore;
 
@@ -262,6 +263,7 @@ pub trait Store:
     + FilterStore
     + AuthStore
     + AddressRegisterStore
+    + FileStore
 {
 }
 
@@ -274,5 +276,6 @@ impl<T> Store for T where
         + FilterStore
         + AuthStore
         + AddressRegisterStore
+        + FileStore
 {
 }

@@ -21,6 +21,7 @@ mod codec;
 mod compress;
 mod content;
 mod error;
+mod files;
 mod filters;
 mod journal;
 mod mailboxes;
@@ -68,6 +69,7 @@ pub(crate) mod names {
     pub const ACCESS_TOKENS: &str = "accesstokens";
     pub const AUTHLOG: &str = "authlog";
     pub const ADDRESS_REGISTER: &str = "addressregister";
+    pub const FILES: &str = "storagefiles";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).

@@ -9,7 +9,9 @@ use mongodb::bson::{doc, Bson, Document};
 
 use crate::codec::{date, int, json_text, lowered, oid, DocExt};
 use crate::error::{conflict, Error, Result};
-use crate::names::{ADDRESSES, MAILBOXES, MESSAGES, SUBSCRIPTIONS, THREADS, THREAD_REFS, USERS};
+use crate::names::{
+    ADDRESSES, FILES, MAILBOXES, MESSAGES, SUBSCRIPTIONS, THREADS, THREAD_REFS, USERS,
+};
 use crate::paging::{all_of, contains, tag_filters};
 use crate::{addresses, mailboxes, txn, MongoStore};
 
@@ -182,6 +184,7 @@ impl MongoStore {
         }
         self.delete_user_rules(id).await?;
         self.delete_user_register(id).await?;
+        self.delete_user_files(id).await?;
         self.journal_delete(doc! { "user": oid(id) }).await?;
         Ok(true)
     }
@@ -205,21 +208,24 @@ impl MongoStore {
             if crate::journal::user_doc(self, s, id).await?.is_none() {
                 return Err(StoreError::NotFound.into());
             }
-            let rows: Vec<Document> = self
-                .coll(MESSAGES)
-                .aggregate(vec![
-                    doc! { "$match": { "user": oid(id) } },
-                    doc! { "$group": { "_id": Bson::Null, "size": { "$sum": "$size" } } },
-                ])
-                .session(&mut *s)
-                .await?
-                .stream(&mut *s)
-                .try_collect()
-                .await?;
-            let used = match rows.first() {
-                Some(d) => d.i64("size")?.max(0),
-                None => 0,
-            };
+            // Messages and storage files both count.
+            let mut used = 0i64;
+            for coll in [MESSAGES, FILES] {
+                let rows: Vec<Document> = self
+                    .coll(coll)
+                    .aggregate(vec![
+                        doc! { "$match": { "user": oid(id) } },
+                        doc! { "$group": { "_id": Bson::Null, "size": { "$sum": "$size" } } },
+                    ])
+                    .session(&mut *s)
+                    .await?
+                    .stream(&mut *s)
+                    .try_collect()
+                    .await?;
+                if let Some(d) = rows.first() {
+                    used += d.i64("size")?.max(0);
+                }
+            }
             self.coll(USERS)
                 .update_one(
                     doc! { "_id": oid(id) },

@@ -9,8 +9,9 @@ use crate::error::Result;
 /// (description, query counting offending rows)
 const CHECKS: &[(&str, &str)] = &[
     (
-        "filters or autoreplies of missing users",
+        "filters, autoreplies or files of missing users",
         "SELECT (SELECT count(*) FROM filters f WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = f.user))
+              + (SELECT count(*) FROM files x WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = x.user))
               + (SELECT count(*) FROM autoreplies a WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = a.user))",
     ),
     (
@@ -56,9 +57,11 @@ const CHECKS: &[(&str, &str)] = &[
             OR NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = l.blob)",
     ),
     (
-        "blobs whose refcount differs from their content links",
+        "blobs whose refcount differs from their content links and files",
         "SELECT count(*) FROM blobs b
-         LEFT JOIN (SELECT blob, count(*) AS n FROM content_blobs GROUP BY blob) x
+         LEFT JOIN (SELECT blob, count(*) AS n FROM
+                       (SELECT blob FROM content_blobs UNION ALL SELECT blob FROM files)
+                    GROUP BY blob) x
              ON x.blob = b.hash
          WHERE b.refcount != COALESCE(x.n, 0) OR b.refcount < 1",
     ),
@@ -86,9 +89,11 @@ const CHECKS: &[(&str, &str)] = &[
             OR b.modify_index < COALESCE(x.modseq, 0)",
     ),
     (
-        "users whose storage_used differs from their messages",
+        "users whose storage_used differs from their messages and files",
         "SELECT count(*) FROM users u
-         LEFT JOIN (SELECT user, SUM(size) AS size FROM messages GROUP BY user) x ON x.user = u.id
+         LEFT JOIN (SELECT user, SUM(size) AS size FROM
+                       (SELECT user, size FROM messages UNION ALL SELECT user, size FROM files)
+                    GROUP BY user) x ON x.user = u.id
          WHERE u.storage_used != COALESCE(x.size, 0)",
     ),
 ];

@@ -17,6 +17,7 @@ mod codec;
 mod compress;
 mod content;
 mod error;
+mod files;
 mod filters;
 mod integrity;
 mod journal;

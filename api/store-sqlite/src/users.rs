@@ -154,6 +154,7 @@ fn delete(tx: &Transaction<'_>, id: ObjectId) -> Result<bool> {
     }
     crate::filters::delete_user(tx, id)?;
     crate::register::delete_user(tx, id)?;
+    crate::files::delete_user(tx, id)?;
     for sql in [
         "DELETE FROM mailboxes WHERE user = ?1",
         "DELETE FROM subscriptions WHERE user = ?1",
@@ -192,8 +193,9 @@ fn recalculate(tx: &Transaction<'_>, id: ObjectId) -> Result<u64> {
         return Err(StoreError::NotFound.into());
     }
     let used: i64 = tx.query_row(
-        "SELECT COALESCE(SUM(size), 0) FROM messages
-         WHERE mailbox IN (SELECT id FROM mailboxes WHERE user = ?1)",
+        "SELECT (SELECT COALESCE(SUM(size), 0) FROM messages
+                 WHERE mailbox IN (SELECT id FROM mailboxes WHERE user = ?1))
+              + (SELECT COALESCE(SUM(size), 0) FROM files WHERE user = ?1)",
         [&id.0],
         |r| r.get(0),
     )?;

@@ -440,6 +440,9 @@ pub struct UploadMessageRequest {
     /// Attachments for the message
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// IDs of storage files (POST /users/{user}/storage) to attach
+    #[serde(default)]
+    pub files: Vec<String>,
     /// Optional metadata, must be an object or JSON formatted string
     #[serde(default, deserialize_with = "de::opt_any")]
     #[schema(schema_with = schema::any_object_schema)]
@@ -542,6 +545,7 @@ async fn upload_message(
                     text: body.text.clone(),
                     html: body.html.clone(),
                     attachments: body.attachments.clone(),
+                    files: crate::compose::load_files(&state.service, user, &body.files).await?,
                     date: body.date.unwrap_or_else(chrono::Utc::now),
                 })?
             }

@@ -12,6 +12,7 @@ pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
 pub mod search;
+pub mod storage;
 pub mod submit;
 pub mod twofa;
 pub mod users;
@@ -39,5 +40,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(authlog::router())
         .merge(filters::router())
         .merge(autoreply::router())
+        .merge(storage::router())
         .merge(crate::sse::router())
 }

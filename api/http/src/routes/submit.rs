@@ -103,6 +103,9 @@ pub struct SubmitMessageRequest {
     /// Attachments for the message
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// IDs of storage files (POST /users/{user}/storage) to attach
+    #[serde(default)]
+    pub files: Vec<String>,
     /// Optional metadata, must be an object or JSON formatted string
     #[serde(default, deserialize_with = "de::opt_any")]
     #[schema(schema_with = schema::any_object_schema)]
@@ -319,6 +322,7 @@ async fn submit_message(
         text: body.text.clone(),
         html: body.html.clone(),
         attachments: body.attachments.clone(),
+        files: crate::compose::load_files(&state.service, user, &body.files).await?,
         date: chrono::Utc::now(),
     })?;
     let envelope = body.envelope.clone().unwrap_or_default();

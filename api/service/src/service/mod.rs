@@ -5,6 +5,7 @@ pub mod api;
 mod auth;
 mod body;
 mod delivery;
+mod files;
 mod imap_support;
 mod mailboxes;
 mod messages;
@@ -33,6 +34,7 @@ pub use delivery::{
 pub use delivery::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
+pub use files::{content_type_for, NewFile};
 pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;
 pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
