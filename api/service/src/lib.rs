@@ -7,6 +7,8 @@ pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod conformance_auth;
 #[cfg(feature = "conformance")]
+mod conformance_audit;
+#[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
 mod conformance_register;
@@ -17,6 +19,7 @@ pub mod model;
 pub mod normalize;
 mod service;
 mod store;
+mod store_audit;
 mod store_auth;
 mod store_filters;
 mod store_register;
@@ -48,13 +51,15 @@ pub use service::{
     MAX_REGISTER_QUERY,
 };
 pub use store::{
-    AddressRegisterStore, AddressStore, AuthStore, BlobStore, FilterSearch, FilterStore,
+    AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch, FilterStore,
     MailboxStore, MessageStore, Store, StoreResult, UserStore,
 };
 pub use store_auth::{
     AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
     WebauthnCredential,
 };
+pub use store_audit::Audit;
+pub use service::AuditExport;
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 
 /// Re-exported so that gateways need not depend on the message crate directly.

@@ -248,6 +248,7 @@ pub trait BlobStore: Send + Sync {
     async fn blob_count(&self) -> StoreResult<u64>;
 }
 
+pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_register::AddressRegisterStore;
@@ -262,6 +263,7 @@ pub trait Store:
     + FilterStore
     + AuthStore
     + AddressRegisterStore
+    + AuditStore
 {
 }
 
@@ -274,5 +276,6 @@ impl<T> Store for T where
         + FilterStore
         + AuthStore
         + AddressRegisterStore
+    + AuditStore
 {
 }

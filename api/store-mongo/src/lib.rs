@@ -15,6 +15,7 @@
 //!   the shared counters (rate limits, access tokens) in Redis.
 
 mod addresses;
+mod audit;
 mod auth;
 mod blobs;
 mod codec;
@@ -68,6 +69,7 @@ pub(crate) mod names {
     pub const ACCESS_TOKENS: &str = "accesstokens";
     pub const AUTHLOG: &str = "authlog";
     pub const ADDRESS_REGISTER: &str = "addressregister";
+    pub const AUDITS: &str = "audits";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).

@@ -1,6 +1,7 @@
 //! The service: accounts, authentication, mailboxes, messages and delivery rules.
 
 mod addresses;
+mod audit;
 pub mod api;
 mod auth;
 mod body;
@@ -21,6 +22,7 @@ use eider_message::IngestOptions;
 use crate::{Bus, Store};
 
 pub use addresses::{NewAddress, ResolvedRecipient};
+pub use audit::AuditExport;
 pub use auth::{AuthMeta, AuthRequest, AuthSource, AuthSuccess, Protocol};
 pub use body::BodyReader;
 pub use delivery::{

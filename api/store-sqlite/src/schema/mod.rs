@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v4_address_register.sql"),
     include_str!("v5_imap_dates.sql"),
     include_str!("v6_fetch.sql"),
+    include_str!("v7_audits.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
