@@ -32,7 +32,10 @@ async fn audit_round_trip<S: Store>(store: &S) {
     };
     store.create_audit(&bounded).await.expect("create bounded");
     store.create_audit(&open).await.expect("create open");
-    assert_eq!(store.get_audit(bounded.id).await.expect("get"), Some(bounded));
+    assert_eq!(
+        store.get_audit(bounded.id).await.expect("get"),
+        Some(bounded)
+    );
     assert_eq!(store.get_audit(open.id).await.expect("get"), Some(open));
     assert_eq!(store.get_audit(ObjectId::new()).await.expect("get"), None);
 }

@@ -5,9 +5,9 @@ mod bus;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
-pub mod conformance_auth;
-#[cfg(feature = "conformance")]
 mod conformance_audit;
+#[cfg(feature = "conformance")]
+pub mod conformance_auth;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
@@ -29,6 +29,7 @@ pub use error::{Error, Result, StoreError};
 pub use id::{InvalidObjectId, ObjectId};
 pub use service::api;
 pub use service::security;
+pub use service::AuditExport;
 /// Delivery (LMTP, API upload): recipients, filters, spam, forwarding, autoreply.
 pub use service::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
@@ -51,15 +52,14 @@ pub use service::{
     MAX_REGISTER_QUERY,
 };
 pub use store::{
-    AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch, FilterStore,
-    MailboxStore, MessageStore, Store, StoreResult, UserStore,
+    AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch,
+    FilterStore, MailboxStore, MessageStore, Store, StoreResult, UserStore,
 };
+pub use store_audit::Audit;
 pub use store_auth::{
     AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
     WebauthnCredential,
 };
-pub use store_audit::Audit;
-pub use service::AuditExport;
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 
 /// Re-exported so that gateways need not depend on the message crate directly.

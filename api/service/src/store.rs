@@ -276,6 +276,6 @@ impl<T> Store for T where
         + FilterStore
         + AuthStore
         + AddressRegisterStore
-    + AuditStore
+        + AuditStore
 {
 }

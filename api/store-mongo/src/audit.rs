@@ -23,7 +23,8 @@ fn audit(d: &Document) -> Result<Audit> {
 #[async_trait]
 impl AuditStore for MongoStore {
     async fn create_audit(&self, a: &Audit) -> StoreResult<()> {
-        let opt = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(date).map_or(Bson::Null, Bson::from);
+        let opt =
+            |t: Option<chrono::DateTime<chrono::Utc>>| t.map(date).map_or(Bson::Null, Bson::from);
         self.coll(AUDITS)
             .insert_one(doc! {
                 "_id": oid(a.id),

@@ -1,8 +1,8 @@
 //! The service: accounts, authentication, mailboxes, messages and delivery rules.
 
 mod addresses;
-mod audit;
 pub mod api;
+mod audit;
 mod auth;
 mod body;
 mod delivery;
