@@ -60,12 +60,13 @@ impl Service {
         if let Some(start) = audit.start {
             keys.push(SearchKey::Since(DateField::Internal, start));
         }
-        if let Some(end) = audit.end {
-            // The window's end is inclusive; stores keep milliseconds.
-            keys.push(SearchKey::Before(
-                DateField::Internal,
-                end + Duration::milliseconds(1),
-            ));
+        // The window's end is inclusive; stores keep milliseconds. An end at the
+        // very last representable instant is no bound at all.
+        if let Some(end) = audit
+            .end
+            .and_then(|e| e.checked_add_signed(Duration::milliseconds(1)))
+        {
+            keys.push(SearchKey::Before(DateField::Internal, end));
         }
         let key = if keys.is_empty() {
             SearchKey::All
