@@ -97,6 +97,7 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::FileNotFound
         | E::AspNotFound
         | E::EventNotFound
+        | E::AuditNotFound
         | E::NotFound => StatusCode::NOT_FOUND,
         E::AuthFailed
         | E::PasswordNotYetValid

@@ -51,6 +51,7 @@ pub async fn run_all<S: Store>(store: &S) {
     crate::conformance_filters::run(store).await;
     crate::conformance_register::run(store).await;
     crate::conformance_files::run(store).await;
+    crate::conformance_audit::run(store).await;
 }
 
 // ---------------------------------------------------------------------------

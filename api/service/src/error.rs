@@ -94,6 +94,8 @@ pub enum Error {
     QrError,
     #[error("This event does not exist")]
     EventNotFound,
+    #[error("Requested audit was not found")]
+    AuditNotFound,
     #[error("WebAuthn 2FA is not enabled for this user")]
     WebauthnDisabled,
     #[error("{0}")]
@@ -156,6 +158,7 @@ impl Error {
             Error::InvalidTotp => "InvalidToken",
             Error::QrError => "QRError",
             Error::EventNotFound => "EventNotFound",
+            Error::AuditNotFound => "AuditNotFound",
             Error::WebauthnDisabled => "WebAuthnDisabled",
             Error::WebauthnFailed(_) => "InvalidU2fRequest",
             Error::UserDisabled => "UserDisabled",

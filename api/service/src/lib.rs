@@ -5,6 +5,8 @@ mod bus;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
+mod conformance_audit;
+#[cfg(feature = "conformance")]
 pub mod conformance_auth;
 #[cfg(feature = "conformance")]
 mod conformance_files;
@@ -19,6 +21,7 @@ pub mod model;
 pub mod normalize;
 mod service;
 mod store;
+mod store_audit;
 mod store_auth;
 mod store_files;
 mod store_filters;
@@ -29,6 +32,7 @@ pub use error::{Error, Result, StoreError};
 pub use id::{InvalidObjectId, ObjectId};
 pub use service::api;
 pub use service::security;
+pub use service::AuditExport;
 /// Delivery (LMTP, API upload): recipients, filters, spam, forwarding, autoreply.
 pub use service::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
@@ -52,9 +56,10 @@ pub use service::{
     MAX_REGISTER_QUERY,
 };
 pub use store::{
-    AddressRegisterStore, AddressStore, AuthStore, BlobStore, FilterSearch, FilterStore,
-    MailboxStore, MessageStore, Store, StoreResult, UserStore,
+    AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch,
+    FilterStore, MailboxStore, MessageStore, Store, StoreResult, UserStore,
 };
+pub use store_audit::Audit;
 pub use store_auth::{
     AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
     WebauthnCredential,

@@ -248,6 +248,7 @@ pub trait BlobStore: Send + Sync {
     async fn blob_count(&self) -> StoreResult<u64>;
 }
 
+pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
@@ -264,6 +265,7 @@ pub trait Store:
     + AuthStore
     + AddressRegisterStore
     + FileStore
+    + AuditStore
 {
 }
 
@@ -277,5 +279,6 @@ impl<T> Store for T where
         + AuthStore
         + AddressRegisterStore
         + FileStore
+        + AuditStore
 {
 }

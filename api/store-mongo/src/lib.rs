@@ -15,6 +15,7 @@
 //!   the shared counters (rate limits, access tokens) in Redis.
 
 mod addresses;
+mod audit;
 mod auth;
 mod blobs;
 mod codec;
@@ -70,6 +71,7 @@ pub(crate) mod names {
     pub const AUTHLOG: &str = "authlog";
     pub const ADDRESS_REGISTER: &str = "addressregister";
     pub const FILES: &str = "storagefiles";
+    pub const AUDITS: &str = "audits";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).

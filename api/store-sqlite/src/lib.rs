@@ -11,6 +11,7 @@
 //!   substring needles and exact case-insensitive confirmation.
 
 mod addresses;
+mod audit;
 mod auth;
 mod blobs;
 mod codec;

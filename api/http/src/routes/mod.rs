@@ -2,6 +2,7 @@
 
 pub mod addresses;
 pub mod asps;
+pub mod audit;
 pub mod authentication;
 pub mod authlog;
 pub mod autoreply;
@@ -41,5 +42,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(filters::router())
         .merge(autoreply::router())
         .merge(storage::router())
+        .merge(audit::router())
         .merge(crate::sse::router())
 }

@@ -2,6 +2,7 @@
 
 mod addresses;
 pub mod api;
+mod audit;
 mod auth;
 mod body;
 mod delivery;
@@ -22,6 +23,7 @@ use eider_message::IngestOptions;
 use crate::{Bus, Store};
 
 pub use addresses::{NewAddress, ResolvedRecipient};
+pub use audit::AuditExport;
 pub use auth::{AuthMeta, AuthRequest, AuthSource, AuthSuccess, Protocol};
 pub use body::BodyReader;
 pub use delivery::{

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v5_imap_dates.sql"),
     include_str!("v6_fetch.sql"),
     include_str!("v7_files.sql"),
+    include_str!("v8_audits.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
