@@ -39,7 +39,10 @@ def run_fetchmail(tmp_path, port, extra_rc=""):
     os.chmod(rc, 0o600)
     env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home), LC_ALL="C")
     res = subprocess.run(
-        ["fetchmail", "-f", str(rc), "--idfile", str(home / "fetchids"), "-v", "--nodetach"],
+        # As root fetchmail keeps its lock in /var/run unless told otherwise, and the
+        # tests run in parallel: each run gets its own.
+        ["fetchmail", "-f", str(rc), "--idfile", str(home / "fetchids"),
+         "--pidfile", str(home / "fetchmail.pid"), "-v", "--nodetach"],
         env=env,
         capture_output=True,
         timeout=600,
