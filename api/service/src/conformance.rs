@@ -21,32 +21,28 @@ pub use imap_rules::{sent_day_search, subscriptions};
 
 /// Run every rule in turn; panics (with the rule's message) on the first violation.
 pub async fn run_all<S: Store>(store: &S) {
-    macro_rules! rule {
-        ($name:ident) => {
-            $name(store).await;
-            eprintln!("conformance: {} ok", stringify!($name));
-        };
-    }
-    rule!(users_crud);
-    rule!(addresses_crud);
-    rule!(domain_aliases_crud);
-    rule!(mailboxes_crud);
-    rule!(append_allocates_uid_and_modseq);
-    rule!(journal_order_and_content);
-    rule!(flag_updates);
-    rule!(copy_move_expunge_and_quota);
-    rule!(content_and_blob_refcounting);
-    rule!(range_reads);
-    rule!(fetch_reads_parts);
-    rule!(search_keys);
-    rule!(paging_cursors);
-    rule!(thread_resolution);
-    rule!(delete_user_cleanup);
-    rule!(dedupe_message_id);
-    rule!(attributes_and_expiry);
-    rule!(recalculate_storage);
-    rule!(sent_day_search);
-    rule!(subscriptions);
+    crate::conformance_rules!(store;
+        users_crud,
+        addresses_crud,
+        domain_aliases_crud,
+        mailboxes_crud,
+        append_allocates_uid_and_modseq,
+        journal_order_and_content,
+        flag_updates,
+        copy_move_expunge_and_quota,
+        content_and_blob_refcounting,
+        range_reads,
+        fetch_reads_parts,
+        search_keys,
+        paging_cursors,
+        thread_resolution,
+        delete_user_cleanup,
+        dedupe_message_id,
+        attributes_and_expiry,
+        recalculate_storage,
+        sent_day_search,
+        subscriptions,
+    );
     crate::conformance_auth::run_all(store).await;
     crate::conformance_filters::run(store).await;
     crate::conformance_register::run(store).await;

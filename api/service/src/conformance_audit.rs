@@ -5,8 +5,7 @@ use chrono::{Duration, TimeZone, Utc};
 use crate::{Audit, ObjectId, Store};
 
 pub async fn run<S: Store>(store: &S) {
-    audit_round_trip(store).await;
-    eprintln!("conformance: audit_round_trip ok");
+    crate::conformance_rules!(store; audit_round_trip);
 }
 
 /// An audit reads back as written (dates at millisecond precision, open bounds

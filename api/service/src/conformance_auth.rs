@@ -10,18 +10,14 @@ use crate::{AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, ObjectId, Store
 
 /// Run every AuthStore rule in turn.
 pub async fn run_all<S: Store>(store: &S) {
-    macro_rules! rule {
-        ($name:ident) => {
-            $name(store).await;
-            eprintln!("conformance: {} ok", stringify!($name));
-        };
-    }
-    rule!(password_hash_is_replaced_only_when_unchanged);
-    rule!(asps_crud_and_use);
-    rule!(two_factor_records);
-    rule!(access_tokens);
-    rule!(auth_log_merges_and_pages);
-    rule!(user_auth_cleanup);
+    crate::conformance_rules!(store;
+        password_hash_is_replaced_only_when_unchanged,
+        asps_crud_and_use,
+        two_factor_records,
+        access_tokens,
+        auth_log_merges_and_pages,
+        user_auth_cleanup,
+    );
 }
 
 async fn new_user<S: Store>(store: &S, password: Option<&str>) -> User {

@@ -12,16 +12,12 @@ use crate::{ObjectId, Store, StoreError, StoredFile};
 
 /// Every rule of this file, in turn.
 pub async fn run<S: Store>(store: &S) {
-    macro_rules! rule {
-        ($name:ident) => {
-            $name(store).await;
-            eprintln!("conformance: {} ok", stringify!($name));
-        };
-    }
-    rule!(files_share_blobs_and_count_quota);
-    rule!(files_list_page_and_filter);
-    rule!(files_refuse_over_quota_and_unknown_user);
-    rule!(files_go_with_their_user);
+    crate::conformance_rules!(store;
+        files_share_blobs_and_count_quota,
+        files_list_page_and_filter,
+        files_refuse_over_quota_and_unknown_user,
+        files_go_with_their_user,
+    );
 }
 
 async fn new_user<S: Store>(s: &S, label: &str) -> ObjectId {

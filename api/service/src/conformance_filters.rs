@@ -12,17 +12,13 @@ use crate::{
 
 /// Every rule of this file, in turn.
 pub async fn run<S: Store>(store: &S) {
-    macro_rules! rule {
-        ($name:ident) => {
-            $name(store).await;
-            eprintln!("conformance: {} ok", stringify!($name));
-        };
-    }
-    rule!(filters_crud_and_order);
-    rule!(filter_limit_is_atomic_per_user);
-    rule!(filters_listing_pages_and_searches);
-    rule!(autoreply_upsert_keeps_id);
-    rule!(delete_user_removes_rules);
+    crate::conformance_rules!(store;
+        filters_crud_and_order,
+        filter_limit_is_atomic_per_user,
+        filters_listing_pages_and_searches,
+        autoreply_upsert_keeps_id,
+        delete_user_removes_rules,
+    );
 }
 
 fn unique(prefix: &str) -> String {

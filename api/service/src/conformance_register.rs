@@ -10,17 +10,13 @@ use crate::{ObjectId, SeenAddress, Store};
 
 /// Every rule of this file, in turn.
 pub async fn run<S: Store>(store: &S) {
-    macro_rules! rule {
-        ($name:ident) => {
-            $name(store).await;
-            eprintln!("conformance: {} ok", stringify!($name));
-        };
-    }
-    rule!(register_records_and_merges);
-    rule!(register_prefix_search);
-    rule!(register_is_per_user_and_deleted_with_user);
-    rule!(forward_filter_pages_users);
-    rule!(forward_filter_pages_addresses);
+    crate::conformance_rules!(store;
+        register_records_and_merges,
+        register_prefix_search,
+        register_is_per_user_and_deleted_with_user,
+        forward_filter_pages_users,
+        forward_filter_pages_addresses,
+    );
 }
 
 fn unique(prefix: &str) -> String {

@@ -1,6 +1,20 @@
 //! Eider's service layer: the one place where the rules live. The HTTP API and
 //! the IMAP, POP3 and LMTP gateways call it; it calls the Store and the Bus.
 
+/// Runs conformance rules in turn against one store, naming each as it passes, so a
+/// failure's output shows the last rule that held. Shared by every `conformance_*` module.
+#[cfg(feature = "conformance")]
+macro_rules! conformance_rules {
+    ($store:expr; $($rule:ident),+ $(,)?) => {
+        $(
+            $rule($store).await;
+            eprintln!("conformance: {} ok", stringify!($rule));
+        )+
+    };
+}
+#[cfg(feature = "conformance")]
+pub(crate) use conformance_rules;
+
 mod bus;
 #[cfg(feature = "conformance")]
 pub mod conformance;
