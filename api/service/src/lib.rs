@@ -27,6 +27,8 @@ mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
+mod conformance_queue;
+#[cfg(feature = "conformance")]
 mod conformance_register;
 mod error;
 pub mod flags;
@@ -39,6 +41,7 @@ mod store_audit;
 mod store_auth;
 mod store_files;
 mod store_filters;
+mod store_queue;
 mod store_register;
 
 pub use bus::{Bus, InProcessBus};
@@ -71,7 +74,7 @@ pub use service::{
 };
 pub use store::{
     AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch,
-    FilterStore, MailboxStore, MessageStore, Store, StoreResult, UserStore,
+    FilterStore, MailboxStore, MessageStore, QueueStore, Store, StoreResult, UserStore,
 };
 pub use store_audit::Audit;
 pub use store_auth::{
@@ -79,6 +82,7 @@ pub use store_auth::{
     WebauthnCredential,
 };
 pub use store_files::{FileStore, StoredFile};
+pub use store_queue::{Claim, QueueEntry};
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 
 /// Re-exported so that gateways need not depend on the message crate directly.

@@ -252,6 +252,7 @@ pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
+pub use crate::store_queue::QueueStore;
 pub use crate::store_register::AddressRegisterStore;
 
 /// Everything a backend provides.
@@ -266,6 +267,7 @@ pub trait Store:
     + AddressRegisterStore
     + FileStore
     + AuditStore
+    + QueueStore
 {
 }
 
@@ -280,5 +282,6 @@ impl<T> Store for T where
         + AddressRegisterStore
         + FileStore
         + AuditStore
+        + QueueStore
 {
 }

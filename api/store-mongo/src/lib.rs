@@ -28,6 +28,7 @@ mod journal;
 mod mailboxes;
 mod messages;
 mod paging;
+mod queue;
 mod redis_bus;
 mod register;
 mod search;
@@ -72,6 +73,7 @@ pub(crate) mod names {
     pub const ADDRESS_REGISTER: &str = "addressregister";
     pub const FILES: &str = "storagefiles";
     pub const AUDITS: &str = "audits";
+    pub const QUEUE: &str = "queue";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).
@@ -262,6 +264,14 @@ impl MongoStore {
                     unique(doc! { "user": 1, "addrview": 1 }, "user_addrview"),
                     plain(doc! { "user": 1, "updated": -1 }, "user_updated"),
                     plain(doc! { "user": 1, "terms": 1 }, "user_terms"),
+                ],
+            ),
+            (
+                QUEUE,
+                vec![
+                    plain(doc! { "kind": 1, "nb": 1 }, "kind_nb"),
+                    plain(doc! { "kind": 1, "key": 1, "nb": 1 }, "kind_key_nb"),
+                    plain(doc! { "grp": 1 }, "grp"),
                 ],
             ),
         ];

@@ -26,6 +26,7 @@ mod mailboxes;
 mod messages;
 mod paging;
 mod pool;
+mod queue;
 mod register;
 mod schema;
 mod search;
