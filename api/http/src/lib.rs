@@ -14,6 +14,7 @@ mod routes;
 mod sanitize;
 mod schema;
 mod sse;
+mod webmail;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -72,6 +73,9 @@ pub struct ApiConfig {
     /// `[api.mobileconfig]`: profiles generated with application passwords.
     #[serde(default)]
     pub mobileconfig: MobileconfigConfig,
+    /// Serve the webmail at `/webmail/` (set from `[webmail] enabled`, not `[api]`).
+    #[serde(skip)]
+    pub webmail: bool,
 }
 
 fn default_header_timeout() -> u64 {
@@ -217,6 +221,11 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
     };
     let request_timeout = std::time::Duration::from_secs(config.request_timeout.max(1));
     let (routes, _doc) = routes::all().split_for_parts();
+    let routes = if config.webmail {
+        routes.merge(webmail::router())
+    } else {
+        routes
+    };
     routes
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .route(
