@@ -154,8 +154,16 @@ export async function webauthnCreate(description) {
     description, origin: location.origin, rpId, authenticatorAttachment: 'cross-platform',
   });
   const o = c.registrationOptions;
+  // credProtect comes as a wish (not enforced); Chromium refuses userVerificationRequired
+  // for a non-discoverable key outright, so the wish is left out.
+  const extensions = { ...(o.extensions || {}) };
+  if (!extensions.enforceCredentialProtectionPolicy) {
+    delete extensions.credentialProtectionPolicy;
+    delete extensions.enforceCredentialProtectionPolicy;
+  }
   const publicKey = {
     ...o,
+    extensions,
     challenge: hexToBuf(o.challenge),
     user: { ...o.user, id: hexToBuf(o.user.id) },
     excludeCredentials: (o.excludeCredentials || []).map((x) => ({ type: x.type || 'public-key', id: hexToBuf(x.rawId) })),

@@ -23,11 +23,12 @@ import pytest
 
 from auth_util import totp
 from conftest import Eider
-from lmtp_support import deliver, mailbox_ids, messages, user
+from lmtp_support import deliver, mailbox_ids, user
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -133,13 +134,37 @@ def web(browser, server):
     return browser
 
 
+def explain(driver, what):
+    """A failed wait names what it waited for, the page's console and a screenshot."""
+    name = "failure-" + "".join(c if c.isalnum() else "-" for c in what)[:60]
+    try:
+        shot(driver, name)
+    except Exception:
+        pass
+    logs = "\n".join(f"{e.get('level')}: {e.get('message')}" for e in browser_log(driver))
+    return f"waited for {what}; screenshot {ARTIFACTS}/webmail-{name}.png; console:\n{logs}"
+
+
+def browser_log(driver):
+    try:
+        return driver.get_log("browser")
+    except Exception:
+        return []
+
+
 def wait_for(driver, css, visible=True, timeout=WAIT):
     cond = EC.visibility_of_element_located if visible else EC.presence_of_element_located
-    return WebDriverWait(driver, timeout).until(cond((By.CSS_SELECTOR, css)))
+    try:
+        return WebDriverWait(driver, timeout).until(cond((By.CSS_SELECTOR, css)))
+    except TimeoutException:
+        raise AssertionError(explain(driver, css)) from None
 
 
-def wait_until(driver, fn, timeout=WAIT, message=""):
-    return WebDriverWait(driver, timeout).until(lambda d: fn(d), message)
+def wait_until(driver, fn, timeout=WAIT, message="a condition"):
+    try:
+        return WebDriverWait(driver, timeout).until(lambda d: fn(d))
+    except TimeoutException:
+        raise AssertionError(explain(driver, message if isinstance(message, str) else message())) from None
 
 
 def shot(driver, name):
@@ -155,14 +180,24 @@ def row(driver, subject):
 
 
 def sign_in(driver, username, password=PASSWORD):
-    driver.find_element(By.ID, "login-user").send_keys(username)
-    driver.find_element(By.ID, "login-pass").send_keys(password)
+    for field, value in (("login-user", username), ("login-pass", password)):
+        el = wait_for(driver, f"#{field}")
+        el.clear()
+        el.send_keys(value)
     driver.find_element(By.ID, "login-submit").click()
 
 
 def signed_in(driver):
     wait_for(driver, "#app-view")
-    wait_for(driver, '#mailboxes li[data-path="INBOX"]')
+    wait_for(driver, '#mailboxes li[data-path="INBOX"]', visible=False)
+
+
+def messages(server, uid, path="INBOX"):
+    """The API's list entries of a mailbox (newest first)."""
+    boxes = mailbox_ids(server, uid)
+    status, body = server.api("GET", f"/users/{uid}/mailboxes/{boxes[path]}/messages?limit=100")
+    assert status == 200, body
+    return body["results"]
 
 
 def mail_with_attachment(subject, rcpt):
@@ -181,13 +216,6 @@ def mail_with_attachment(subject, rcpt):
 def plain(subject, rcpt, body="Hello there.\r\n", sender="Dan <dan@example.org>"):
     return (f"From: {sender}\r\nTo: {rcpt}\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject.replace(' ', '-')}-{time.time_ns()}@example.org>\r\n\r\n{body}").encode()
-
-
-def console_errors(driver):
-    try:
-        return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
-    except Exception:
-        return []
 
 
 # ------------------------------------------------------------------ tests
@@ -228,7 +256,6 @@ def test_sign_in_read_download_and_sign_out(web, server, downloads):
 
     sign_in(web, "wanda", "wrong-password")
     wait_until(web, lambda d: d.find_element(By.ID, "login-error").text != "", message="no error shown")
-    web.find_element(By.ID, "login-user").clear()
     sign_in(web, "wanda")
     signed_in(web)
     inbox = web.find_element(By.CSS_SELECTOR, '#mailboxes li[data-path="INBOX"] .unread')
@@ -306,7 +333,8 @@ def test_sign_in_with_totp(web, server):
     web.find_element(By.ID, "totp-submit").click()
     wait_until(web, lambda d: d.find_element(By.ID, "second-error").text != "")
     code.clear()
-    code.send_keys(totp(seed))
+    # The next step's code: the one that enabled TOTP may not be used again.
+    code.send_keys(totp(seed, time.time() + 30))
     web.find_element(By.ID, "totp-submit").click()
     signed_in(web)
 
