@@ -6,16 +6,17 @@ import {
   blobToDataUrl, ApiError,
 } from './api.js';
 import {
-  $, $$, h, toast, formatDate, formatSize, formatAddress, shortAddress, download,
+  $, $$, h, toast, formatDate, formatSize, formatAddress, shortAddress, download, clip,
 } from './dom.js';
 import { openCompose, initCompose } from './compose.js';
 import { openSettings, initSettings } from './settings.js';
 
 const PAGE = 25;
 
+// Symbols every system font has (no emoji font is assumed).
 const ICONS = {
-  INBOX: '📥', '\\Sent': '📤', '\\Drafts': '📝', '\\Junk': '⚠️', '\\Trash': '🗑️',
-  '\\Archive': '🗄️', '\\Flagged': '⭐', '\\All': '📚', folder: '📁', search: '🔍',
+  INBOX: '✉', '\\Sent': '➤', '\\Drafts': '✎', '\\Junk': '⚠', '\\Trash': '✖',
+  '\\Archive': '▣', '\\Flagged': '★', '\\All': '≡', folder: '▸',
 };
 const ORDER = ['INBOX', '\\Drafts', '\\Sent', '\\Archive', '\\Junk', '\\Trash'];
 
@@ -327,7 +328,7 @@ function row(m, { child = false, count = 0, key = '' } = {}) {
   h('span', { class: 'subject' }, m.subject || '(no subject)'),
   h('span', { class: 'intro' }, m.intro || ''),
   h('span', { class: 'meta' },
-    m.attachments ? h('span', { class: 'clip', title: 'Has attachments' }, '📎') : null,
+    m.attachments ? h('span', { class: 'clip', title: 'Has attachments' }, clip()) : null,
     h('button', {
       type: 'button',
       class: 'star',
@@ -451,7 +452,7 @@ async function renderReader() {
       class: 'attachment',
       dataset: { attachment: a.id },
       onclick: () => downloadAttachment(m, a),
-    }, `📎 ${a.filename || a.id}`, h('span', { class: 'size' }, ` ${formatSize((a.sizeKb || 0) * 1024)}`)))));
+    }, clip(), ` ${a.filename || a.id}`, h('span', { class: 'size' }, ` ${formatSize((a.sizeKb || 0) * 1024)}`)))));
   await renderBody(m);
   renderThread(m);
 }

@@ -3,7 +3,7 @@
 // the original's attachments the same way. Sending is POST /users/{user}/submit.
 
 import { api, blob, userPath, fileToBase64, getSession } from './api.js';
-import { $, h, toast, formatAddress, parseAddresses, formatSize } from './dom.js';
+import { $, h, toast, formatAddress, parseAddresses, formatSize, clip } from './dom.js';
 import { mailboxBy } from './app.js';
 
 let ctx = null; // {reference, draft, files: [{id, filename, size}]}
@@ -46,7 +46,7 @@ async function loadAddresses() {
 
 function renderFiles() {
   $('#compose-attachments').replaceChildren(...ctx.files.map((f) => h('li', {},
-    `📎 ${f.filename} (${formatSize(f.size)}) `,
+    clip(), ` ${f.filename} (${formatSize(f.size)}) `,
     h('button', {
       type: 'button',
       'aria-label': `Remove ${f.filename}`,

@@ -105,3 +105,22 @@ export function download(blobValue, filename) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
+
+/** A paperclip icon (inline SVG: no icon font or emoji font needed). */
+export function clip() {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '1em');
+  svg.setAttribute('height', '1em');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('class', 'clip-icon');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', 'M16.5 6.5l-7.8 7.8a2 2 0 0 0 2.8 2.8l7.8-7.8a4 4 0 0 0-5.7-5.7L5.8 11.4a6 6 0 0 0 8.5 8.5l6.2-6.2');
+  path.setAttribute('fill', 'none');
+  path.setAttribute('stroke', 'currentColor');
+  path.setAttribute('stroke-width', '2');
+  path.setAttribute('stroke-linecap', 'round');
+  svg.append(path);
+  return svg;
+}

@@ -81,11 +81,23 @@ def sink():
     s.close()
 
 
+ROOT_SECRET = "webmail-tests-root-secret"
+
+
+class RootEider(Eider):
+    """A server with access control on: the tests' own API calls act as root, the
+    webmail with the user's token (and the change stream with `accessToken`)."""
+
+    def api(self, method, path, body=None, token=None, raw=False):
+        return super().api(method, path, body, token or ROOT_SECRET, raw)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, sink):
-    srv = Eider(
+    srv = RootEider(
         tmp_path_factory.mktemp("webmail") / "data",
         ["--set", "relay.enabled=true", "--set", f"relay.port={sink.port}", "--set", 'emailDomain="example.com"'],
+        env={"EIDER_API__ACCESSCONTROL__ENABLED": "true", "EIDER_API__ACCESSCONTROL__SECRET": ROOT_SECRET},
     ).wait_ready()
     yield srv
     assert srv.stop() == 0
@@ -231,14 +243,34 @@ def test_webmail_is_served_with_a_strict_policy(server):
     assert "script-src 'self'" in csp and "frame-ancestors 'self'" in csp and "connect-src 'self'" in csp
     with urllib.request.urlopen(server.api_url + "/webmail/app.js") as r:
         assert r.headers["Content-Type"].startswith("text/javascript")
-    # A cross-site page may not drive the API with the browser (the guard still holds).
-    req = urllib.request.Request(server.api_url + "/authenticate", data=b'{"username":"x","password":"y"}',
+    # The pages are public; the API behind them is not.
+    status, body = Eider.api(server, "GET", "/users")
+    assert status == 403 and body["code"] == "InvalidToken", body
+
+
+def test_same_origin_webmail_passes_the_browser_guard(start_eider, browser):
+    """With access control off (the loopback default) the guard refuses cross-site
+    requests but lets the same-origin webmail sign in and read."""
+    import urllib.request
+
+    srv = start_eider()
+    user(srv, "gwen")
+    deliver(srv, ["gwen@example.com"], plain("Guarded", "gwen@example.com"))
+    req = urllib.request.Request(srv.api_url + "/authenticate", data=b'{"username":"gwen","password":"secret-pass"}',
                                  headers={"Content-Type": "application/json", "Origin": "https://evil.example"})
     try:
         urllib.request.urlopen(req)
         raise AssertionError("cross-site request accepted")
     except urllib.error.HTTPError as e:
         assert e.code == 403
+    browser.get(f"http://localhost:{srv.hostport('API')[1]}/webmail/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    sign_in(browser, "gwen")
+    signed_in(browser)
+    row(browser, "Guarded")
+    browser.find_element(By.ID, "btn-logout").click()
+    wait_for(browser, "#login-user")
 
 
 def test_webmail_can_be_turned_off(start_eider):

@@ -183,6 +183,8 @@ pub(crate) struct AppState {
     pub browser: Arc<origin::BrowserPolicy>,
     /// Turns true when the server stops, so that change streams end.
     pub stopping: watch::Receiver<bool>,
+    /// The webmail is served: POST /authenticate may be called without a token.
+    pub webmail: bool,
 }
 
 /// A bound API listener, ready to serve.
@@ -218,6 +220,7 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
             &config.allow_origins,
         )),
         stopping,
+        webmail: config.webmail,
     };
     let request_timeout = std::time::Duration::from_secs(config.request_timeout.max(1));
     let (routes, _doc) = routes::all().split_for_parts();
