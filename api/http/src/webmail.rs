@@ -25,7 +25,11 @@ macro_rules! asset {
         Asset {
             name: $name,
             media_type: $type,
-            body: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web-demo/", $name)),
+            body: include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../web-demo/",
+                $name
+            )),
         }
     };
 }
@@ -54,7 +58,10 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Routes of the webmail, added to the API's router when `[webmail] enabled`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/webmail", get(|| async { Redirect::permanent("/webmail/") }))
+        .route(
+            "/webmail",
+            get(|| async { Redirect::permanent("/webmail/") }),
+        )
         .route("/webmail/", get(|| async { serve_name("index.html") }))
         .route(
             "/webmail/{*file}",
