@@ -83,3 +83,30 @@ def test_ip_rate_limit(start_eider):
     assert status == 429 and body["code"] == "RateLimitedError"
     status, _ = authenticate(server, "ipc", "right password", ip="192.0.2.11")
     assert status == 200, "another source is not affected"
+
+
+def test_token_less_sign_in_counts_against_the_peer(start_eider):
+    """With access control on and the webmail on, POST /authenticate needs no token,
+    so its `ip` field is not believed: failures count against the connection's own
+    address, and a claimed address does not escape the limit."""
+    secret = "ratelimit-root-secret"
+    server = start_eider(
+        extra_args=[
+            "--set", "auth.ipFailures=5", "--set", "auth.ipWindow=60",
+            "--set", "auth.ipLimitSparesCleanUsers=false",
+        ],
+        env={"EIDER_API__ACCESSCONTROL__ENABLED": "true", "EIDER_API__ACCESSCONTROL__SECRET": secret},
+    )
+    for name in ["ipa", "ipb", "ipc"]:
+        status, _ = server.api("POST", "/users", {"username": name, "password": "right password"}, token=secret)
+        assert status == 200
+    for i in range(5):
+        status, _ = authenticate(server, ["ipa", "ipb"][i % 2], "wrong", ip=f"192.0.2.{i + 1}")
+        assert status == 403
+    status, body = authenticate(server, "ipc", "right password", ip="192.0.2.99")
+    assert status == 429 and body["code"] == "RateLimitedError", (status, body)
+    # A trusted backend (root token) still speaks for its own clients' addresses.
+    status, _ = server.api(
+        "POST", "/authenticate", {"username": "ipc", "password": "right password", "ip": "192.0.2.99"}, token=secret
+    )
+    assert status == 200

@@ -108,11 +108,12 @@ pub async fn access_control(
         return next.run(req).await;
     }
     let token = request_token(&req);
-    // The webmail signs in from the browser, which holds no token yet: with the
-    // webmail on, POST /authenticate is open, as IMAP's LOGIN is. It acts for nobody:
+    // The webmail signs in from the browser, which holds no token yet: with access
+    // control and the webmail on, POST /authenticate is open, as IMAP's LOGIN is. It acts for nobody:
     // the handler only checks the credentials (under the same rate limits) and
     // ignores the body's `ip`, which only a trusted backend may give.
     if token.is_none()
+        && state.policy.enabled
         && state.webmail
         && req.method() == axum::http::Method::POST
         && req.uri().path() == "/authenticate"

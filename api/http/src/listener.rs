@@ -75,13 +75,23 @@ pub(crate) async fn serve(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (io, _peer) = tokio::select! {
+        let (io, peer) = tokio::select! {
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
             _ = &mut shutdown => break,
         };
         let io = TokioIo::new(WriteDeadline::new(io, deadlines.write));
+        // Each request carries the peer's address, as axum's `ConnectInfo` reads it
+        // (the webmail's token-less sign-in is rate limited by it).
+        let service = tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req
+            },
+        );
         let connection =
-            graceful.watch(http.serve_connection(io, TowerToHyperService::new(router.clone())));
+            graceful.watch(http.serve_connection(io, TowerToHyperService::new(service)));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!("API connection ended: {e}");

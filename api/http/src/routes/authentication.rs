@@ -112,14 +112,16 @@ async fn authenticate(
     State(state): State<AppState>,
     caller: Caller,
     self_sign_in: Option<axum::Extension<crate::auth::SelfSignIn>>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     ApiJson(body): ApiJson<AuthenticateRequest>,
 ) -> ApiResult<Json<AuthenticateResponse>> {
     caller.require_root()?;
-    // A sign-in without a token may not name the address it comes from.
-    let claimed_ip = if self_sign_in.is_some() {
-        None
+    // A sign-in without a token may not name the address it comes from: it is
+    // counted against the peer's own (IP rate limits, auth log).
+    let remote_ip = if self_sign_in.is_some() {
+        peer.map(|axum::Extension(axum::extract::ConnectInfo(addr))| addr.ip())
     } else {
-        body.ip.as_deref()
+        body.ip.as_deref().and_then(|ip| ip.parse().ok())
     };
     let (protocol, scope) = protocol(body.scope.as_deref())?;
     if body.token && scope != "master" {
@@ -132,7 +134,7 @@ async fn authenticate(
         username: body.username,
         password: body.password,
         protocol,
-        remote_ip: claimed_ip.and_then(|ip| ip.parse().ok()),
+        remote_ip,
     };
     let meta = AuthMeta {
         protocol: body.protocol.clone(),
