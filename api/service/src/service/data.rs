@@ -21,6 +21,8 @@ use crate::{Autoreply, Error, Filter, ObjectId, Result, StoreError};
 use super::{AppendOptions, Service};
 
 /// One exported record.
+// Records are made one at a time and moved once: boxing the user saves nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum DataRecord {
     User(User),
