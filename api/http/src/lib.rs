@@ -4,6 +4,7 @@
 
 mod auth;
 mod compose;
+mod data_format;
 mod de;
 mod error;
 mod extract;

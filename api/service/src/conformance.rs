@@ -27,6 +27,7 @@ pub async fn run_all<S: Store>(store: &S) {
         domain_aliases_crud,
         mailboxes_crud,
         append_allocates_uid_and_modseq,
+        raise_uid_next,
         journal_order_and_content,
         flag_updates,
         copy_move_expunge_and_quota,
@@ -773,6 +774,37 @@ pub async fn append_allocates_uid_and_modseq<S: Store>(s: &S) {
 }
 
 /// The journal records every change, in MODSEQ order, with what a session needs.
+/// `raise_uid_next` moves UIDNEXT up only; the next append takes it.
+pub async fn raise_uid_next<S: Store>(s: &S) {
+    let a = account(s, "raise.uid").await;
+    let (uid, inbox) = (a.user.id, a.inbox.id);
+    s.raise_uid_next(uid, inbox, 7).await.expect("raise");
+    let r = append(s, uid, inbox, &simple(1), &[]).await;
+    assert_eq!(r.uid, 7, "the next append takes the raised UID");
+    s.raise_uid_next(uid, inbox, 3)
+        .await
+        .expect("lower is a no-op");
+    let r = append(s, uid, inbox, &simple(2), &[]).await;
+    assert_eq!(r.uid, 8, "UIDNEXT never goes back");
+    s.raise_uid_next(uid, inbox, 20).await.expect("raise");
+    let mb = s
+        .get_mailbox(uid, inbox)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(mb.uid_next, 20);
+    assert!(matches!(
+        s.raise_uid_next(ObjectId::new(), inbox, 30).await,
+        Err(StoreError::NotFound)
+    ));
+    let mb = s
+        .get_mailbox(uid, inbox)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(mb.uid_next, 20, "another user's call changes nothing");
+}
+
 pub async fn journal_order_and_content<S: Store>(s: &S) {
     let a = account(s, "journal").await;
     let (uid, inbox) = (a.user.id, a.inbox.id);

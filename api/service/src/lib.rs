@@ -67,6 +67,10 @@ pub use service::{
 pub use service::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
+/// Account export and import (POST /data/export, /data/import).
+pub use service::{
+    DataExport, DataImport, DataRecord, ExportQuery, ExportedMessage, ImportCounts, ImportOutcome,
+};
 /// Sending mail for users (submit, stored drafts, forwards) and the address register.
 pub use service::{
     ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT,

@@ -7,6 +7,39 @@ use crate::{Error, Result};
 /// Longest username accepted, in characters.
 pub const MAX_USERNAME_CHARS: usize = 128;
 
+/// WildDuck's username schema for lookups (`GET /users/resolve/{username}`):
+/// lower-cased, then segments of `[a-z0-9-]` joined by one of `._=:`, with an
+/// optional `@` and a domain of the same form. Returns the lower-cased name.
+pub fn username_pattern(username: &str) -> Result<String> {
+    let u = username.to_lowercase();
+    fn part(p: &str) -> bool {
+        !p.is_empty()
+            && p.split(['.', '_', '=', ':']).all(|seg| {
+                !seg.is_empty()
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+    }
+    let ok = match u.split_once('@') {
+        Some((local, domain)) => part(local) && part(domain),
+        None => part(&u),
+    };
+    if !ok {
+        return Err(Error::InvalidField(
+            "username",
+            format!("\"username\" with value \"{u}\" fails to match the username pattern"),
+        ));
+    }
+    if u.chars().count() > MAX_USERNAME_CHARS {
+        return Err(Error::InvalidField(
+            "username",
+            format!("\"username\" length must be less than or equal to {MAX_USERNAME_CHARS} characters long"),
+        ));
+    }
+    Ok(u)
+}
+
 /// Validate a username and return its normalized view (lower-case, dots removed).
 pub fn username_view(username: &str) -> Result<String> {
     let u = username.trim();

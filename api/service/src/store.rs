@@ -88,6 +88,15 @@ pub trait MailboxStore: Send + Sync {
     /// Its subscription stays.
     async fn delete_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<bool>;
     async fn mailbox_counters(&self, mailbox: ObjectId) -> StoreResult<MailboxCounters>;
+    /// Raise the mailbox's next UID to at least `uid_next` (never lowers it), so an
+    /// import can give its messages the UIDs they had and keep the UIDNEXT a client
+    /// saw. NotFound when the user has no such mailbox.
+    async fn raise_uid_next(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uid_next: u32,
+    ) -> StoreResult<()>;
     /// The user's subscribed names, sorted; they need not exist as mailboxes.
     async fn list_subscriptions(&self, user: ObjectId) -> StoreResult<Vec<String>>;
     /// Subscribe (`true`) or unsubscribe a name, whether or not a mailbox has it;

@@ -471,6 +471,26 @@ impl MailboxStore for MongoStore {
         })?)
     }
 
+    async fn raise_uid_next(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uid_next: u32,
+    ) -> StoreResult<()> {
+        let r = self
+            .coll(MAILBOXES)
+            .update_one(
+                doc! { "_id": oid(mailbox), "user": oid(user) },
+                doc! { "$max": { "uidNext": i64::from(uid_next) } },
+            )
+            .await
+            .map_err(Error::from)?;
+        if r.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn mailbox_counters(&self, id: ObjectId) -> StoreResult<MailboxCounters> {
         let d = self
             .coll(MAILBOXES)

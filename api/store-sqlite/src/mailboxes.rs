@@ -317,6 +317,26 @@ impl MailboxStore for SqliteStore {
         self.write(move |tx| delete(tx, user, id)).await
     }
 
+    async fn raise_uid_next(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uid_next: u32,
+    ) -> StoreResult<()> {
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE mailboxes SET uid_next = MAX(uid_next, ?3) WHERE id = ?1 AND user = ?2",
+                )?
+                .execute(params![&mailbox.0, &user.0, uid_next])?;
+            if n == 0 {
+                return Err(StoreError::NotFound.into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn mailbox_counters(&self, mailbox: ObjectId) -> StoreResult<MailboxCounters> {
         self.read(move |tx| counters(tx, mailbox)).await
     }

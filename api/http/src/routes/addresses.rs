@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use eider_service::api::{normalize_tags, validate_targets, AddressChange, ForwardedChange};
 use eider_service::model::{Address, AddressQuery, Paging};
-use eider_service::{NewAddress, MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
+use eider_service::{NewAddress, ObjectId, MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -857,6 +857,7 @@ pub struct ResolveAddressQuery {
     params(("address" = String, Path, description = "ID of the Address or e-mail address string"), ResolveAddressQuery, LogParams),
     responses(
         (status = 200, description = "Success", body = AddressInfoResponse),
+        (status = 400, description = "Neither an address id nor an e-mail address", body = ErrorResponse),
         (status = 404, description = "No such address", body = ErrorResponse),
     ))]
 async fn resolve_address(
@@ -866,6 +867,14 @@ async fn resolve_address(
     ApiQuery(q): ApiQuery<ResolveAddressQuery>,
 ) -> ApiResult<Json<AddressInfoResponse>> {
     caller.require_root()?;
+    // WildDuck's schema: an address id or an e-mail address; anything else is a 400.
+    let (local, domain) = address.rsplit_once('@').unwrap_or(("", ""));
+    if ObjectId::parse(&address).is_none() && (local.is_empty() || domain.is_empty()) {
+        return Err(ApiError::invalid(
+            "address",
+            "does not match any of the allowed types",
+        ));
+    }
     let a = state
         .service
         .resolve_address(&address, q.allow_wildcard)

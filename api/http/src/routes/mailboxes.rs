@@ -203,6 +203,13 @@ async fn find(
         let path = path
             .filter(|p| !p.trim().is_empty())
             .ok_or_else(|| ApiError::invalid("path", "is required"))?;
+        // WildDuck's query schema: no empty segment, no trailing slash (a 400).
+        if path.contains("//") || path.ends_with('/') {
+            return Err(ApiError::invalid(
+                "path",
+                format!("with value \"{path}\" matches the inverted pattern: /\\/{{2,}}|\\/$/"),
+            ));
+        }
         return Ok(state.service.find_mailbox(user, path).await?);
     }
     let id = object_id("mailbox", mailbox)?;

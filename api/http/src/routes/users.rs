@@ -580,6 +580,7 @@ async fn create_user(
     params(("username" = String, Path, description = "Username or address of the User"), LogParams),
     responses(
         (status = 200, description = "Success", body = IdResponse),
+        (status = 400, description = "Not a valid username", body = ErrorResponse),
         (status = 404, description = "No such user", body = ErrorResponse),
     ))]
 async fn resolve_user(
@@ -588,6 +589,8 @@ async fn resolve_user(
     Path(username): Path<String>,
 ) -> ApiResult<Json<IdResponse>> {
     caller.require_root()?;
+    // A name WildDuck's schema refuses is a bad request, not an unknown user.
+    let username = eider_service::normalize::username_pattern(&username)?;
     let user = state.service.find_user(&username).await?;
     Ok(id_response(user.id))
 }

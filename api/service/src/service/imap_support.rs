@@ -29,6 +29,10 @@ impl Service {
     /// Load a mailbox for SELECT/EXAMINE: its row, UIDs, keywords and first unseen.
     pub async fn imap_select(&self, user: ObjectId, mailbox: ObjectId) -> Result<MailboxSnapshot> {
         let mailbox = self.get_mailbox(user, mailbox).await?;
+        // WildDuck: hidden folders are kept from IMAP listings and cannot be opened.
+        if mailbox.hidden {
+            return Err(Error::MailboxNotAllowed("Mailbox is hidden"));
+        }
         let mut keywords: Vec<String> = Vec::new();
         let mut first_unseen = None;
         let mut uids: Vec<u32> = Vec::new();

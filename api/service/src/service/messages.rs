@@ -75,6 +75,19 @@ impl Service {
         content: NewContent,
         opts: AppendOptions,
     ) -> Result<Appended> {
+        self.append_content_as(ObjectId::new(), user, mailbox, content, opts)
+            .await
+    }
+
+    /// Append with a given message id (an import keeps the ids it was given).
+    pub(crate) async fn append_content_as(
+        &self,
+        id: ObjectId,
+        user: ObjectId,
+        mailbox: ObjectId,
+        content: NewContent,
+        opts: AppendOptions,
+    ) -> Result<Appended> {
         let owner = self.get_user(user).await?;
         let mbox = self.get_mailbox(user, mailbox).await?;
         let flags = normalize_flags(&opts.flags)?;
@@ -91,7 +104,7 @@ impl Service {
         let sent = (mbox.special_use == Some(SpecialUse::Sent))
             .then(|| super::register::seen_addresses(&content.index));
         let req = AppendRequest {
-            id: ObjectId::new(),
+            id,
             user,
             mailbox,
             content,

@@ -5,6 +5,7 @@ pub mod api;
 mod audit;
 mod auth;
 mod body;
+mod data;
 mod delivery;
 mod files;
 mod imap_support;
@@ -26,6 +27,9 @@ pub use addresses::{NewAddress, ResolvedRecipient};
 pub use audit::AuditExport;
 pub use auth::{AuthMeta, AuthRequest, AuthSource, AuthSuccess, Protocol};
 pub use body::BodyReader;
+pub use data::{
+    DataExport, DataImport, DataRecord, ExportQuery, ExportedMessage, ImportCounts, ImportOutcome,
+};
 pub use delivery::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,

@@ -148,7 +148,7 @@ impl Service {
                 .config()
                 .email_domain
                 .as_ref()
-                .map(|d| format!("{}@{}", new.username.trim(), d)),
+                .map(|d| format!("{}@{}", new.username.trim().to_lowercase(), d)),
         };
         let address = match address_text {
             Some(text) => {
@@ -182,7 +182,8 @@ impl Service {
             .await?;
         let user = User {
             id,
-            username: new.username.trim().to_string(),
+            // WildDuck's schema lower-cases the username it stores.
+            username: new.username.trim().to_lowercase(),
             unameview,
             name: new.name,
             address: address
