@@ -27,6 +27,8 @@ mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
+mod conformance_lifecycle;
+#[cfg(feature = "conformance")]
 mod conformance_register;
 mod error;
 pub mod flags;
@@ -39,6 +41,7 @@ mod store_audit;
 mod store_auth;
 mod store_files;
 mod store_filters;
+mod store_lifecycle;
 mod store_register;
 
 pub use bus::{Bus, InProcessBus};
@@ -60,6 +63,8 @@ pub use service::{
     AuthSuccess, BodyReader, NewAddress, NewFile, NewUser, Protocol, ResolvedRecipient, Service,
     ServiceConfig, UserUpdate,
 };
+/// The mail lifecycle: archive, deferred user deletion and restore.
+pub use service::{RestoreInfo, UserDeletion, UserRestore};
 /// Filters and autoreply settings (their API and storage).
 pub use service::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
@@ -79,6 +84,11 @@ pub use store_auth::{
     WebauthnCredential,
 };
 pub use store_files::{FileStore, StoredFile};
+pub use store_lifecycle::{
+    ArchivePaging, ArchiveStore, ArchivedMessage, DeletedUser, DeletedUserStore, LeaseStore,
+    RestoredMessage, RestoredUser,
+};
+pub mod jobs;
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 
 /// Re-exported so that gateways need not depend on the message crate directly.

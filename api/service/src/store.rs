@@ -253,6 +253,7 @@ pub use crate::store_auth::AuthStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_register::AddressRegisterStore;
+pub use crate::store_lifecycle::{ArchiveStore, DeletedUserStore, LeaseStore};
 
 /// Everything a backend provides.
 pub trait Store:
@@ -266,6 +267,9 @@ pub trait Store:
     + AddressRegisterStore
     + FileStore
     + AuditStore
+    + LeaseStore
+    + ArchiveStore
+    + DeletedUserStore
 {
 }
 
@@ -280,5 +284,8 @@ impl<T> Store for T where
         + AddressRegisterStore
         + FileStore
         + AuditStore
+    + LeaseStore
+    + ArchiveStore
+    + DeletedUserStore
 {
 }

@@ -21,6 +21,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6_fetch.sql"),
     include_str!("v7_files.sql"),
     include_str!("v8_audits.sql"),
+    include_str!("v9_archive_leases.sql"),
+    include_str!("v10_deleted_users.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
