@@ -27,8 +27,6 @@ mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
-mod conformance_lifecycle;
-#[cfg(feature = "conformance")]
 mod conformance_register;
 mod error;
 pub mod flags;

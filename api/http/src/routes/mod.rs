@@ -9,6 +9,7 @@ pub mod autoreply;
 pub mod domainaliases;
 pub mod filters;
 pub mod health;
+pub mod lifecycle;
 pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
@@ -43,5 +44,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(autoreply::router())
         .merge(storage::router())
         .merge(audit::router())
+        .merge(lifecycle::router())
         .merge(crate::sse::router())
 }

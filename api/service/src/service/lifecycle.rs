@@ -81,7 +81,7 @@ impl Service {
 
     /// Whether deleted messages go to the archive (`[archive] time` > 0).
     pub fn archiving(&self) -> bool {
-        self.config().archive_time > chrono::Duration::zero()
+        !self.config().archive_time.is_zero()
     }
 
     /// Remove messages from a mailbox through the archive when archiving is on (the
@@ -95,8 +95,10 @@ impl Service {
     ) -> Result<Vec<u32>> {
         if self.archiving() {
             let now = Utc::now();
+            let keep = chrono::Duration::from_std(self.config().archive_time)
+                .unwrap_or(chrono::Duration::MAX);
             let purge_after = now
-                .checked_add_signed(self.config().archive_time)
+                .checked_add_signed(keep)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);
             Ok(self
                 .store()

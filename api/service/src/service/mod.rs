@@ -59,7 +59,7 @@ pub struct ServiceConfig {
     pub security: security::SecurityConfig,
     /// How long deleted messages stay in the archive (`[archive] time`, WildDuck's
     /// `const:archive:time`); zero: deleted messages are gone at once.
-    pub archive_time: chrono::Duration,
+    pub archive_time: std::time::Duration,
 }
 
 impl Default for ServiceConfig {
@@ -70,7 +70,7 @@ impl Default for ServiceConfig {
             email_domain: None,
             ingest: IngestOptions::default(),
             security: security::SecurityConfig::default(),
-            archive_time: chrono::Duration::days(25),
+            archive_time: std::time::Duration::from_secs(25 * 24 * 3600),
         }
     }
 }
