@@ -935,6 +935,7 @@ pub struct DeleteUserResponse {
     pub user: String,
     pub addresses: DeletedCount,
     /// Delete after date
+    #[serde(rename = "deleteAfter")]
     pub delete_after: String,
     /// Task ID
     pub task: String,
