@@ -61,8 +61,6 @@ pub use service::{
     AuthSuccess, BodyReader, NewAddress, NewFile, NewUser, Protocol, ResolvedRecipient, Service,
     ServiceConfig, UserUpdate,
 };
-/// The mail lifecycle: archive, deferred user deletion and restore.
-pub use service::{RestoreInfo, UserDeletion, UserRestore};
 /// Filters and autoreply settings (their API and storage).
 pub use service::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
@@ -72,6 +70,8 @@ pub use service::{
     ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT,
     MAX_REGISTER_QUERY,
 };
+/// The mail lifecycle: archive, deferred user deletion and restore.
+pub use service::{RestoreInfo, UserDeletion, UserRestore};
 pub use store::{
     AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch,
     FilterStore, MailboxStore, MessageStore, Store, StoreResult, UserStore,

@@ -252,8 +252,8 @@ pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
-pub use crate::store_register::AddressRegisterStore;
 pub use crate::store_lifecycle::{ArchiveStore, DeletedUserStore, LeaseStore};
+pub use crate::store_register::AddressRegisterStore;
 
 /// Everything a backend provides.
 pub trait Store:
@@ -284,8 +284,8 @@ impl<T> Store for T where
         + AddressRegisterStore
         + FileStore
         + AuditStore
-    + LeaseStore
-    + ArchiveStore
-    + DeletedUserStore
+        + LeaseStore
+        + ArchiveStore
+        + DeletedUserStore
 {
 }

@@ -24,8 +24,7 @@ pub trait LeaseStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// Extend the lease when `holder` still holds it (expired or not, as long as no one
     /// took it meanwhile). Ok(false) when it was lost.
-    async fn renew(&self, name: &str, holder: &str, ttl: std::time::Duration)
-        -> StoreResult<bool>;
+    async fn renew(&self, name: &str, holder: &str, ttl: std::time::Duration) -> StoreResult<bool>;
     /// Give the lease up when `holder` holds it; Ok(false) when it did not.
     async fn release(&self, name: &str, holder: &str) -> StoreResult<bool>;
 }
@@ -144,9 +143,6 @@ pub trait DeletedUserStore: Send + Sync {
     /// when its username was taken meanwhile; None when no such deleted user.
     async fn restore_deleted_user(&self, id: ObjectId) -> StoreResult<Option<RestoredUser>>;
     /// Deleted users whose `delete_after` has passed, at most `limit`.
-    async fn deleted_users_due(
-        &self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> StoreResult<Vec<ObjectId>>;
+    async fn deleted_users_due(&self, now: DateTime<Utc>, limit: u32)
+        -> StoreResult<Vec<ObjectId>>;
 }

@@ -105,7 +105,10 @@ pub(crate) async fn archive_docs(
     let n = docs.len() as i64;
     let after = store
         .coll(USERS)
-        .find_one_and_update(doc! { "_id": oid(user) }, doc! { "$inc": { "archiveSeq": n } })
+        .find_one_and_update(
+            doc! { "_id": oid(user) },
+            doc! { "$inc": { "archiveSeq": n } },
+        )
         .projection(doc! { "archiveSeq": 1 })
         .return_document(ReturnDocument::After)
         .session(&mut *s)
@@ -180,7 +183,11 @@ impl MongoStore {
         }
         let dir = if desc != backwards { -1 } else { 1 };
         // A limit of 0 is no limit to the server too.
-        let limit = if p.limit == 0 { 0 } else { i64::from(p.limit) + 1 };
+        let limit = if p.limit == 0 {
+            0
+        } else {
+            i64::from(p.limit) + 1
+        };
         let docs: Vec<Document> = self
             .coll(ARCHIVED)
             .find(filter)
@@ -576,7 +583,9 @@ impl ArchiveStore for MongoStore {
     ) -> StoreResult<Vec<u64>> {
         let docs: Vec<Document> = self
             .coll(ARCHIVED)
-            .find(doc! { "user": oid(user), "archived": { "$gte": date(start), "$lte": date(end) } })
+            .find(
+                doc! { "user": oid(user), "archived": { "$gte": date(start), "$lte": date(end) } },
+            )
             .projection(doc! { "aid": 1 })
             .sort(doc! { "archived": 1, "aid": 1 })
             .limit(i64::from(limit))

@@ -65,7 +65,10 @@ fn flag_fields(flags: &[String]) -> Document {
 }
 
 /// Expiry of a message placed in a mailbox with `retention` ms (0 = keep forever).
-pub(crate) fn retention_expiry(retention: u64, internal_date: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn retention_expiry(
+    retention: u64,
+    internal_date: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     (retention > 0).then(|| {
         let keep = Duration::milliseconds(i64::try_from(retention).unwrap_or(i64::MAX));
         internal_date
@@ -607,10 +610,10 @@ impl MongoStore {
                 .await?;
             let released: Vec<Document> = match archive {
                 Some((at, until)) => {
-                    let (kept, gone): (Vec<Document>, Vec<Document>) = rows
-                        .iter()
-                        .cloned()
-                        .partition(|d| !has_flag(&d.strings("flags").unwrap_or_default(), "\\Draft"));
+                    let (kept, gone): (Vec<Document>, Vec<Document>) =
+                        rows.iter().cloned().partition(|d| {
+                            !has_flag(&d.strings("flags").unwrap_or_default(), "\\Draft")
+                        });
                     crate::lifecycle::archive_docs(self, s, mbox.user, kept, at, until).await?;
                     gone
                 }
@@ -808,7 +811,9 @@ impl MessageStore for MongoStore {
         uids: &UidSet,
         only_deleted: bool,
     ) -> StoreResult<Vec<u32>> {
-        Ok(self.expunge_inner(mailbox, uids, only_deleted, None).await?)
+        Ok(self
+            .expunge_inner(mailbox, uids, only_deleted, None)
+            .await?)
     }
 
     async fn update_message_attributes(

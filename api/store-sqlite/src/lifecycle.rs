@@ -37,12 +37,7 @@ impl LeaseStore for SqliteStore {
                          expires = excluded.expires
                      WHERE leases.expires <= ?4 OR leases.holder = excluded.holder",
                 )?
-                .execute(params![
-                    name,
-                    holder,
-                    now.saturating_add(ttl_ms(ttl)),
-                    now
-                ])?;
+                .execute(params![name, holder, now.saturating_add(ttl_ms(ttl)), now])?;
             Ok(n == 1)
         })
         .await
@@ -111,7 +106,11 @@ fn list_archived(
         (None, None) => ("?2 = ?2", 0),
     };
     let dir = if desc != backwards { "DESC" } else { "ASC" };
-    let limit = if p.limit == 0 { -1 } else { i64::from(p.limit) + 1 };
+    let limit = if p.limit == 0 {
+        -1
+    } else {
+        i64::from(p.limit) + 1
+    };
     let sql = format!(
         "SELECT {} FROM archived WHERE user = ?1 AND {cond} ORDER BY id {dir} LIMIT ?3",
         archive_cols()

@@ -74,7 +74,11 @@ async fn one_runner_at_a_time_and_crashed_holders_expire() {
     });
     let crashed = tokio::spawn(async move { crashing.tick("long").await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(next.tick("long").await, TickOutcome::Busy, "held by the live holder");
+    assert_eq!(
+        next.tick("long").await,
+        TickOutcome::Busy,
+        "held by the live holder"
+    );
     crashed.abort();
     let _ = crashed.await;
     assert_eq!(
@@ -83,7 +87,11 @@ async fn one_runner_at_a_time_and_crashed_holders_expire() {
         "the crashed holder's lease lasts until it expires"
     );
     tokio::time::sleep(ttl + Duration::from_millis(300)).await;
-    assert_eq!(next.tick("long").await, TickOutcome::Ran, "taken over after expiry");
+    assert_eq!(
+        next.tick("long").await,
+        TickOutcome::Ran,
+        "taken over after expiry"
+    );
     assert_eq!(took_over.load(Ordering::SeqCst), 1);
     drop((a, b, next));
     if let Ok(store) = Arc::try_unwrap(store) {

@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::{
     account, address_record, append, assert_counters, attachment_message, is_conflict, noise,
-    raw_of, simple, storage, user_record, unique,
+    raw_of, simple, storage, unique, user_record,
 };
 use crate::model::*;
 use crate::{ArchivePaging, ObjectId, Store, StoreError};
@@ -18,13 +18,28 @@ pub async fn leases<S: Store>(s: &S) {
     let name = unique("lease.");
     let long = Duration::from_secs(60);
     assert!(s.try_acquire(&name, "a", long).await.expect("acquire"));
-    assert!(!s.try_acquire(&name, "b", long).await.expect("acquire"), "held by a");
-    assert!(s.try_acquire(&name, "a", long).await.expect("re-acquire"), "a holds it already");
+    assert!(
+        !s.try_acquire(&name, "b", long).await.expect("acquire"),
+        "held by a"
+    );
+    assert!(
+        s.try_acquire(&name, "a", long).await.expect("re-acquire"),
+        "a holds it already"
+    );
     assert!(s.renew(&name, "a", long).await.expect("renew"));
-    assert!(!s.renew(&name, "b", long).await.expect("renew"), "b does not hold it");
-    assert!(!s.release(&name, "b").await.expect("release"), "b cannot release it");
+    assert!(
+        !s.renew(&name, "b", long).await.expect("renew"),
+        "b does not hold it"
+    );
+    assert!(
+        !s.release(&name, "b").await.expect("release"),
+        "b cannot release it"
+    );
     assert!(s.release(&name, "a").await.expect("release"));
-    assert!(s.try_acquire(&name, "b", long).await.expect("acquire"), "free after release");
+    assert!(
+        s.try_acquire(&name, "b", long).await.expect("acquire"),
+        "free after release"
+    );
     // A crashed holder: a short lease that is never renewed.
     let other = unique("lease.");
     assert!(s
@@ -37,7 +52,10 @@ pub async fn leases<S: Store>(s: &S) {
         s.try_acquire(&other, "next", long).await.expect("acquire"),
         "an expired lease is free"
     );
-    assert!(!s.renew(&other, "crashed", long).await.expect("renew"), "it was taken over");
+    assert!(
+        !s.renew(&other, "crashed", long).await.expect("renew"),
+        "it was taken over"
+    );
 }
 
 fn paging(limit: u32, order: SortOrder) -> ArchivePaging {
@@ -73,7 +91,11 @@ pub async fn archive<S: Store>(s: &S) {
         .await
         .expect("expunge archiving");
     assert_eq!(gone, vec![kept.uid, draft.uid]);
-    assert_eq!(storage(s, user).await, 0, "the archive counts against no quota");
+    assert_eq!(
+        storage(s, user).await,
+        0,
+        "the archive counts against no quota"
+    );
     assert_counters(s, inbox).await;
     let journal = s.journal_since(inbox, kept.modseq).await.expect("journal");
     assert!(
@@ -96,7 +118,10 @@ pub async fn archive<S: Store>(s: &S) {
     assert_eq!(entry.message.meta.mailbox, inbox);
     assert_eq!(entry.message.meta.uid, kept.uid);
     assert_eq!(entry.message.index.subject, "Archived");
-    assert_eq!(entry.purge_after.timestamp_millis(), later.timestamp_millis());
+    assert_eq!(
+        entry.purge_after.timestamp_millis(),
+        later.timestamp_millis()
+    );
     assert!(s
         .list_archived(ObjectId::new(), &paging(10, SortOrder::Descending))
         .await
@@ -266,14 +291,25 @@ pub async fn deleted_users<S: Store>(s: &S) {
         .expect("mark deleted")
         .expect("live user");
     assert_eq!(d.addresses.len(), 2);
-    assert!(s.mark_user_deleted(id, now, after).await.expect("again").is_none());
-    assert!(s.get_user(id).await.expect("get").is_none(), "hidden from get");
+    assert!(s
+        .mark_user_deleted(id, now, after)
+        .await
+        .expect("again")
+        .is_none());
+    assert!(
+        s.get_user(id).await.expect("get").is_none(),
+        "hidden from get"
+    );
     assert!(s
         .find_user_by_unameview(&a.user.unameview)
         .await
         .expect("find")
         .is_none());
-    assert!(s.find_address(&a.address.addrview).await.expect("addr").is_none());
+    assert!(s
+        .find_address(&a.address.addrview)
+        .await
+        .expect("addr")
+        .is_none());
     let listed = s
         .list_users(&UserQuery {
             query: Some(a.user.username.clone()),
@@ -289,7 +325,10 @@ pub async fn deleted_users<S: Store>(s: &S) {
         .expect("record");
     assert_eq!(rec.user.username, a.user.username);
     assert_eq!(rec.user.unameview, a.user.unameview);
-    assert_eq!(rec.delete_after.timestamp_millis(), after.timestamp_millis());
+    assert_eq!(
+        rec.delete_after.timestamp_millis(),
+        after.timestamp_millis()
+    );
     assert_eq!(rec.addresses.len(), 2);
     assert_eq!(
         s.deleted_users_due(now, 0).await.expect("due"),
@@ -304,7 +343,9 @@ pub async fn deleted_users<S: Store>(s: &S) {
     // Someone takes the extra address meanwhile: the restore reports it lost.
     let thief = user_record(&unique("thief"));
     let taken = address_record(Some(thief.id), &extra.address, true);
-    s.create_user(&thief, Some(&taken), &[]).await.expect("thief");
+    s.create_user(&thief, Some(&taken), &[])
+        .await
+        .expect("thief");
     let r = s
         .restore_deleted_user(id)
         .await
@@ -328,7 +369,10 @@ pub async fn deleted_users<S: Store>(s: &S) {
     assert!(s.restore_deleted_user(id).await.expect("restore").is_none());
 
     // Deleted again, its username taken by a new account: no restore.
-    s.mark_user_deleted(id, now, after).await.expect("mark").expect("live");
+    s.mark_user_deleted(id, now, after)
+        .await
+        .expect("mark")
+        .expect("live");
     let mut twin = user_record(&unique("twin"));
     twin.username = a.user.username.clone();
     twin.unameview = a.user.unameview.clone();
@@ -337,6 +381,14 @@ pub async fn deleted_users<S: Store>(s: &S) {
     // The purge removes the account, its record and messages.
     assert!(s.delete_user(id).await.expect("purge"));
     assert!(s.get_deleted_user(id).await.expect("get").is_none());
-    assert!(!s.deleted_users_due(after, 0).await.expect("due").contains(&id));
-    assert!(s.list_uids(a.inbox.id).await.map(|u| u.is_empty()).unwrap_or(true));
+    assert!(!s
+        .deleted_users_due(after, 0)
+        .await
+        .expect("due")
+        .contains(&id));
+    assert!(s
+        .list_uids(a.inbox.id)
+        .await
+        .map(|u| u.is_empty())
+        .unwrap_or(true));
 }

@@ -60,12 +60,7 @@ impl LeaseStore for Leases {
     ) -> StoreResult<bool> {
         self.0.store().try_acquire(name, holder, ttl).await
     }
-    async fn renew(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: std::time::Duration,
-    ) -> StoreResult<bool> {
+    async fn renew(&self, name: &str, holder: &str, ttl: std::time::Duration) -> StoreResult<bool> {
         self.0.store().renew(name, holder, ttl).await
     }
     async fn release(&self, name: &str, holder: &str) -> StoreResult<bool> {

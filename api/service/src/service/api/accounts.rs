@@ -129,7 +129,6 @@ impl Service {
         }
     }
 
-
     /// The user's rate counters (GET /users/{user} limits).
     pub async fn usage_counters(&self, user: ObjectId) -> UsageCounters {
         use counter_keys::*;
