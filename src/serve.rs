@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use eider_service::jobs::JobRunner;
 use eider_service::{Bus, InProcessBus, Service, ServiceConfig, Store};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -32,6 +33,37 @@ struct WebmailConfig {
 fn enabled_by_default() -> bool {
     true
 }
+
+/// `[archive]`: how long deleted messages stay restorable.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct ArchiveConfig {
+    /// Milliseconds (WildDuck's `const:archive:time`); 0: no archive.
+    #[serde(default = "default_archive_time")]
+    time: u64,
+}
+
+fn default_archive_time() -> u64 {
+    25 * 24 * 3600 * 1000
+}
+
+/// `[jobs]`: the background job runner.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobsConfig {
+    /// Milliseconds between two runs of each job.
+    #[serde(default = "default_job_ms")]
+    interval: u64,
+    /// Milliseconds a job's lease lasts unless renewed.
+    #[serde(default = "default_job_ms")]
+    lease_ttl: u64,
+}
+
+fn default_job_ms() -> u64 {
+    60_000
+}
+
+/// Entries each purge job handles per run (the next run goes on).
+const PURGE_BATCH: u32 = 1000;
 
 /// How long in-flight work may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -82,6 +114,8 @@ fn service_config(cfg: &Config, storage: &StorageConfig) -> Result<ServiceConfig
         .map(str::to_string)
         .or_else(|| machine_hostname().filter(|h| is_domain_name(h)));
     sc.email_domain = domain.map(|d| d.to_lowercase());
+    let archive: ArchiveConfig = cfg.section("archive").map_err(|e| e.to_string())?;
+    sc.archive_time = Duration::from_millis(archive.time);
     Ok(sc)
 }
 
@@ -319,22 +353,45 @@ async fn serve(cfg: Config) -> Result<(), String> {
         tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
     }
 
-    // Retention: remove expired messages once a minute.
+    // Periodic work, each job on one instance at a time (leases in the store).
     {
-        let service = service.clone();
-        let mut stop = stop_rx.clone();
-        tasks.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = service.sweep_expired(1000).await {
-                            warn!("retention sweep failed: {e}");
-                        }
-                    }
-                    _ = stop.changed() => return Ok(()),
+        let jobs: JobsConfig = cfg.section("jobs").map_err(|e| e.to_string())?;
+        let interval = Duration::from_millis(jobs.interval.max(10));
+        let mut runner = JobRunner::new(service.leases(), JobRunner::unique_holder("eider"))
+            .with_lease_ttl(Duration::from_millis(jobs.lease_ttl.max(30)));
+        let s = service.clone();
+        runner.add("retention", interval, move || {
+            let s = s.clone();
+            async move { s.sweep_expired(PURGE_BATCH).await.map(|_| ()) }
+        });
+        let s = service.clone();
+        runner.add("archive-purge", interval, move || {
+            let s = s.clone();
+            async move {
+                let n = s.purge_archived(PURGE_BATCH).await?;
+                if n > 0 {
+                    info!(purged = n, "archived messages purged");
                 }
+                Ok(())
             }
+        });
+        let s = service.clone();
+        runner.add("user-purge", interval, move || {
+            let s = s.clone();
+            async move {
+                let n = s.purge_deleted_users(PURGE_BATCH).await?;
+                if n > 0 {
+                    info!(purged = n, "deleted users purged");
+                }
+                Ok(())
+            }
+        });
+        let handles = runner.spawn(stop_rx.clone());
+        tasks.spawn(async move {
+            for h in handles {
+                let _ = h.await;
+            }
+            Ok(())
         });
     }
 

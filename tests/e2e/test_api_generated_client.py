@@ -1,8 +1,10 @@
 """A client generated from openapi/openapi.json by a standard generator
 (openapi-python-client) drives the real server: create user, upload, list,
-read the parsed message, download an attachment."""
+read the parsed message, download an attachment; and one lifecycle flow: delete a
+message, list the archive, restore it, read it again by IMAP."""
 
 import base64
+import imaplib
 import importlib
 import shutil
 import subprocess
@@ -71,3 +73,38 @@ def test_generated_client_round_trip(eider, generated):
 
     content = get_message_attachment.sync(created.id, inbox.id, item.id, attachment.id, client=client)
     assert content.payload.read() == payload
+
+
+def test_generated_client_archive_flow(eider, generated):
+    from eider_client.api.archive import get_archived_messages, restore_message
+    from eider_client.api.mailboxes import get_mailboxes
+    from eider_client.api.messages import delete_message, upload_message
+    from eider_client.api.users import create_user
+    from eider_client.models import CreateUserRequest, RestoreMessageRequest, UploadMessageRequest
+
+    client = generated.Client(base_url=eider.api_url, raise_on_unexpected_status=True)
+    created = create_user.sync(client=client, body=CreateUserRequest(
+        username="genarch", password="gen-password", address="genarch@example.com"))
+    inbox = [m for m in get_mailboxes.sync(created.id, client=client).results if m.path == "INBOX"][0]
+    raw = (b"From: Sender <sender@example.com>\r\nTo: genarch@example.com\r\nSubject: Lifecycle\r\n"
+           b"Message-ID: <lifecycle@example.com>\r\n\r\nDeleted, archived, restored.\r\n")
+    uploaded = upload_message.sync(created.id, inbox.id, client=client,
+                                   body=UploadMessageRequest(raw=base64.b64encode(raw).decode()))
+    assert delete_message.sync(created.id, inbox.id, uploaded.message.id, client=client).success
+
+    archive = get_archived_messages.sync(created.id, client=client)
+    assert archive.total == 1
+    (item,) = archive.results
+    assert item.subject == "Lifecycle" and item.mailbox == inbox.id
+
+    restored = restore_message.sync(created.id, item.id, client=client, body=RestoreMessageRequest())
+    assert restored.success and restored.mailbox == inbox.id
+    assert get_archived_messages.sync(created.id, client=client).total == 0
+
+    host, port = eider.hostport("IMAP")
+    imap = imaplib.IMAP4(host, port)
+    imap.login("genarch", "gen-password")
+    imap.select("INBOX", readonly=True)
+    typ, data = imap.uid("FETCH", str(restored.id), "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1] == raw
+    imap.logout()

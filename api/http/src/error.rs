@@ -93,6 +93,8 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::AliasNotFound
         | E::NoSuchMailbox
         | E::MessageNotFound
+        | E::ArchivedMessageNotFound
+        | E::AccountNotFound
         | E::FilterNotFound
         | E::FileNotFound
         | E::AspNotFound

@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Users"), (name = "Addresses"), (name = "DomainAliases"), (name = "Mailboxes"),
         (name = "Messages"), (name = "Authentication"), (name = "Health"),
         (name = "ApplicationPasswords"), (name = "TwoFactorAuth"),
-        (name = "Filters"), (name = "Autoreplies"),
+        (name = "Filters"), (name = "Autoreplies"), (name = "Archive"),
     ),
 )]
 pub struct ApiDoc;

@@ -17,7 +17,9 @@ use crate::model::*;
 use crate::{ObjectId, Store, StoreError};
 
 mod imap_rules;
+mod lifecycle_rules;
 pub use imap_rules::{sent_day_search, subscriptions};
+pub use lifecycle_rules::{archive, archive_paging, deleted_users, leases};
 
 /// Run every rule in turn; panics (with the rule's message) on the first violation.
 pub async fn run_all<S: Store>(store: &S) {
@@ -43,6 +45,10 @@ pub async fn run_all<S: Store>(store: &S) {
         recalculate_storage,
         sent_day_search,
         subscriptions,
+        leases,
+        archive,
+        archive_paging,
+        deleted_users,
     );
     crate::conformance_auth::run_all(store).await;
     crate::conformance_filters::run(store).await;

@@ -60,6 +60,15 @@ pub enum Error {
     MailboxNotAllowed(&'static str),
     #[error("Invalid message identifier")]
     MessageNotFound,
+    /// An archived message that is not (or no longer) in the user's archive.
+    #[error("This message does not exist")]
+    ArchivedMessageNotFound,
+    /// No deleted account with this id is waiting for its purge.
+    #[error("Deleted account was not found")]
+    AccountNotFound,
+    /// The account (or its username) is live again: nothing to restore.
+    #[error("Account was already restored")]
+    AccountFound,
     #[error("This filter does not exist")]
     FilterNotFound,
     #[error("This file does not exist")]
@@ -142,6 +151,9 @@ impl Error {
             Error::MailboxExists => "MailboxExistsError",
             Error::MailboxNotAllowed(_) => "DisallowedMailboxMethod",
             Error::MessageNotFound => "MessageNotFound",
+            Error::ArchivedMessageNotFound => "MessageNotFound",
+            Error::AccountNotFound => "AccountNotFound",
+            Error::AccountFound => "AccountFound",
             Error::FilterNotFound => "FilterNotFound",
             Error::FileNotFound => "FileNotFound",
             Error::TooMany(_) => "TooMany",

@@ -42,6 +42,7 @@ mod store_auth;
 mod store_files;
 mod store_filters;
 mod store_queue;
+mod store_lifecycle;
 mod store_register;
 
 pub use bus::{Bus, InProcessBus};
@@ -76,6 +77,8 @@ pub use service::{
     ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT,
     MAX_REGISTER_QUERY,
 };
+/// The mail lifecycle: archive, deferred user deletion and restore.
+pub use service::{RestoreInfo, UserDeletion, UserRestore};
 pub use store::{
     AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch,
     FilterStore, MailboxStore, MessageStore, QueueStore, Store, StoreResult, UserStore,
@@ -87,6 +90,11 @@ pub use store_auth::{
 };
 pub use store_files::{FileStore, StoredFile};
 pub use store_queue::{Claim, QueueEntry};
+pub use store_lifecycle::{
+    ArchivePaging, ArchiveStore, ArchivedMessage, DeletedUser, DeletedUserStore, LeaseStore,
+    RestoredMessage, RestoredUser,
+};
+pub mod jobs;
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 
 /// Re-exported so that gateways need not depend on the message crate directly.

@@ -262,6 +262,7 @@ pub use crate::store_auth::AuthStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_queue::QueueStore;
+pub use crate::store_lifecycle::{ArchiveStore, DeletedUserStore, LeaseStore};
 pub use crate::store_register::AddressRegisterStore;
 
 /// Everything a backend provides.
@@ -277,6 +278,9 @@ pub trait Store:
     + FileStore
     + AuditStore
     + QueueStore
+    + LeaseStore
+    + ArchiveStore
+    + DeletedUserStore
 {
 }
 
@@ -292,5 +296,8 @@ impl<T> Store for T where
         + FileStore
         + AuditStore
         + QueueStore
+        + LeaseStore
+        + ArchiveStore
+        + DeletedUserStore
 {
 }

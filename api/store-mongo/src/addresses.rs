@@ -39,7 +39,7 @@ pub(crate) fn address_doc(a: &Address) -> Result<Document> {
     Ok(d)
 }
 
-fn address(d: &Document) -> Result<Address> {
+pub(crate) fn address(d: &Document) -> Result<Address> {
     Ok(Address {
         id: d.id("_id")?,
         user: d.opt_id("user")?,

@@ -25,6 +25,7 @@ mod error;
 mod files;
 mod filters;
 mod journal;
+mod lifecycle;
 mod mailboxes;
 mod messages;
 mod paging;
@@ -74,6 +75,9 @@ pub(crate) mod names {
     pub const FILES: &str = "storagefiles";
     pub const AUDITS: &str = "audits";
     pub const QUEUE: &str = "queue";
+    pub const LEASES: &str = "leases";
+    pub const ARCHIVED: &str = "archived";
+    pub const DELETED_USERS: &str = "deletedusers";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).
@@ -257,6 +261,18 @@ impl MongoStore {
                     plain(doc! { "user": 1, "key": 1, "created": -1 }, "user_key"),
                     plain(doc! { "user": 1, "expires": 1 }, "user_expires"),
                 ],
+            ),
+            (
+                ARCHIVED,
+                vec![
+                    unique(doc! { "user": 1, "aid": 1 }, "user_aid"),
+                    plain(doc! { "user": 1, "archived": 1 }, "user_archived"),
+                    plain(doc! { "rdate": 1 }, "rdate"),
+                ],
+            ),
+            (
+                DELETED_USERS,
+                vec![plain(doc! { "deleteAfter": 1 }, "delete_after")],
             ),
             (
                 ADDRESS_REGISTER,

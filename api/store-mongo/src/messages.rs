@@ -65,7 +65,10 @@ fn flag_fields(flags: &[String]) -> Document {
 }
 
 /// Expiry of a message placed in a mailbox with `retention` ms (0 = keep forever).
-fn retention_expiry(retention: u64, internal_date: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn retention_expiry(
+    retention: u64,
+    internal_date: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     (retention > 0).then(|| {
         let keep = Duration::milliseconds(i64::try_from(retention).unwrap_or(i64::MAX));
         internal_date
@@ -129,7 +132,7 @@ async fn handles(
 }
 
 /// Change content reference counts by how many of `docs` point at each.
-fn content_counts(docs: &[Document]) -> Result<BTreeMap<ObjectId, i64>> {
+pub(crate) fn content_counts(docs: &[Document]) -> Result<BTreeMap<ObjectId, i64>> {
     let mut counts = BTreeMap::new();
     for d in docs {
         *counts.entry(d.id("content")?).or_insert(0) += 1;
@@ -571,11 +574,14 @@ impl MongoStore {
         })
     }
 
-    async fn expunge_inner(
+    /// Remove messages; with `archive` (archived, purge_after), documents not flagged
+    /// \\Draft are moved into the archive with their content reference.
+    pub(crate) async fn expunge_inner(
         &self,
         mailbox: ObjectId,
         uids: &UidSet,
         only_deleted: bool,
+        archive: Option<(DateTime<Utc>, DateTime<Utc>)>,
     ) -> Result<Vec<u32>> {
         txn!(self, |s| {
             let mbox = mailboxes::require(self, s, mailbox, None).await?;
@@ -602,7 +608,18 @@ impl MongoStore {
                 )
                 .session(&mut *s)
                 .await?;
-            for (c, k) in content_counts(&rows)? {
+            let released: Vec<Document> = match archive {
+                Some((at, until)) => {
+                    let (kept, gone): (Vec<Document>, Vec<Document>) =
+                        rows.iter().cloned().partition(|d| {
+                            !has_flag(&d.strings("flags").unwrap_or_default(), "\\Draft")
+                        });
+                    crate::lifecycle::archive_docs(self, s, mbox.user, kept, at, until).await?;
+                    gone
+                }
+                None => rows.clone(),
+            };
+            for (c, k) in content_counts(&released)? {
                 content::release(self, s, c, k).await?;
             }
             let (_, modseq) = mailboxes::apply(
@@ -794,7 +811,9 @@ impl MessageStore for MongoStore {
         uids: &UidSet,
         only_deleted: bool,
     ) -> StoreResult<Vec<u32>> {
-        Ok(self.expunge_inner(mailbox, uids, only_deleted).await?)
+        Ok(self
+            .expunge_inner(mailbox, uids, only_deleted, None)
+            .await?)
     }
 
     async fn update_message_attributes(

@@ -185,12 +185,14 @@ impl MongoStore {
         self.delete_user_rules(id).await?;
         self.delete_user_register(id).await?;
         self.delete_user_files(id).await?;
+        self.delete_user_lifecycle(id).await?;
         self.journal_delete(doc! { "user": oid(id) }).await?;
         Ok(true)
     }
 
     async fn list_users_inner(&self, q: &UserQuery) -> Result<Page<User>> {
-        let mut conds = Vec::new();
+        // Users deleted with a grace period are invisible (see lifecycle.rs).
+        let mut conds = vec![doc! { "deleted": Bson::Null }];
         if let Some(text) = q.query.as_deref().filter(|t| !t.is_empty()) {
             conds.push(doc! { "$or": [contains("username", text), contains("address", text)] });
         }
@@ -252,7 +254,7 @@ impl UserStore for MongoStore {
     async fn get_user(&self, id: ObjectId) -> StoreResult<Option<User>> {
         let d = self
             .coll(USERS)
-            .find_one(doc! { "_id": oid(id) })
+            .find_one(doc! { "_id": oid(id), "deleted": Bson::Null })
             .await
             .map_err(Error::from)?;
         Ok(d.as_ref().map(user).transpose()?)
@@ -261,7 +263,7 @@ impl UserStore for MongoStore {
     async fn find_user_by_unameview(&self, unameview: &str) -> StoreResult<Option<User>> {
         let d = self
             .coll(USERS)
-            .find_one(doc! { "unameview": unameview })
+            .find_one(doc! { "unameview": unameview, "deleted": Bson::Null })
             .await
             .map_err(Error::from)?;
         Ok(d.as_ref().map(user).transpose()?)

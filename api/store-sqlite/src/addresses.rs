@@ -140,7 +140,7 @@ fn update(tx: &Transaction<'_>, a: &Address) -> Result<()> {
     Ok(())
 }
 
-fn list_user(tx: &Transaction<'_>, user: ObjectId) -> Result<Vec<Address>> {
+pub(crate) fn list_user(tx: &Transaction<'_>, user: ObjectId) -> Result<Vec<Address>> {
     let sql = format!("SELECT {COLS} FROM addresses WHERE user = ?1 ORDER BY id");
     let rows = tx
         .prepare_cached(&sql)?

@@ -19,6 +19,16 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT count(*) FROM subscriptions s WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user)",
     ),
     (
+        "archived messages without their content",
+        "SELECT count(*) FROM archived m LEFT JOIN contents c ON c.id = m.content
+         WHERE c.id IS NULL OR c.oid != m.content_oid",
+    ),
+    (
+        "deleted-user records without their user",
+        "SELECT count(*) FROM deleted_users d LEFT JOIN users u ON u.id = d.id
+         WHERE u.id IS NULL OR u.deleted IS NULL",
+    ),
+    (
         "messages without their content",
         "SELECT count(*) FROM messages m LEFT JOIN contents c ON c.id = m.content
          WHERE c.id IS NULL OR c.oid != m.content_oid",
@@ -31,7 +41,9 @@ const CHECKS: &[(&str, &str)] = &[
     (
         "contents whose refcount differs from their message rows",
         "SELECT count(*) FROM contents c
-         LEFT JOIN (SELECT content, count(*) AS n FROM messages GROUP BY content) x
+         LEFT JOIN (SELECT content, count(*) AS n FROM
+                       (SELECT content FROM messages UNION ALL SELECT content FROM archived)
+                    GROUP BY content) x
              ON x.content = c.id
          WHERE c.refcount != COALESCE(x.n, 0) OR c.refcount < 1",
     ),

@@ -22,6 +22,7 @@ mod files;
 mod filters;
 mod integrity;
 mod journal;
+mod lifecycle;
 mod mailboxes;
 mod messages;
 mod paging;

@@ -96,13 +96,13 @@ fn handles(tx: &Transaction<'_>, mailbox: ObjectId, uids: &UidSet) -> Result<Vec
     Ok(out)
 }
 
-fn next_uid(uid: u32) -> Result<u32> {
+pub(crate) fn next_uid(uid: u32) -> Result<u32> {
     uid.checked_add(1)
         .ok_or_else(|| SqliteError::corrupt("mailbox UID space exhausted"))
 }
 
 /// Expiry of a message placed in a mailbox with `retention` ms (0 = keep forever).
-fn retention_expiry(retention: u64, internal_date: DateTime<Utc>) -> Option<i64> {
+pub(crate) fn retention_expiry(retention: u64, internal_date: DateTime<Utc>) -> Option<i64> {
     (retention > 0).then(|| {
         let keep = Duration::milliseconds(i64::try_from(retention).unwrap_or(i64::MAX));
         internal_date.checked_add_signed(keep).map_or(i64::MAX, ms)
@@ -443,11 +443,17 @@ fn update_flags(
     Ok(result)
 }
 
-fn expunge(
+/// When an expunge archives its messages: (archived, purge_after) in ms.
+pub(crate) type ArchiveStamp = Option<(i64, i64)>;
+
+/// Remove messages; with `archive`, rows not flagged \Draft move to the archive
+/// with their content reference instead of releasing it.
+pub(crate) fn expunge(
     tx: &Transaction<'_>,
     mailbox: ObjectId,
     uids: &UidSet,
     only_deleted: bool,
+    archive: ArchiveStamp,
 ) -> Result<Vec<u32>> {
     let mbox = mailboxes::require(tx, mailbox, None)?;
     let rows: Vec<Handle> = handles(tx, mailbox, uids)?
@@ -460,9 +466,24 @@ fn expunge(
     let modseq = mbox.modify_index + 1;
     let (mut size, mut unseen) = (0u64, 0i64);
     let mut delete = tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+    let mut to_archive = tx.prepare_cached(
+        "INSERT INTO archived (oid, user, mailbox, uid, modseq, flags, seen, deleted, flagged,
+             internal_date, header_date, size, thread, content, content_oid, subject, message_id,
+             has_attachments, expires, meta_data, sent_day, archived, purge_after)
+         SELECT oid, user, mailbox, uid, modseq, flags, seen, deleted, flagged,
+             internal_date, header_date, size, thread, content, content_oid, subject, message_id,
+             has_attachments, expires, meta_data, sent_day, ?2, ?3
+         FROM messages WHERE id = ?1",
+    )?;
     for h in &rows {
+        match archive {
+            // The archived row keeps the content reference: no release.
+            Some((at, until)) if !has_flag(&h.flags, "\\Draft") => {
+                to_archive.execute(params![h.rowid, at, until])?;
+            }
+            _ => content::release(tx, h.content)?,
+        }
         delete.execute([h.rowid])?;
-        content::release(tx, h.content)?;
         journal::append(
             tx,
             &Entry {
@@ -761,7 +782,7 @@ impl MessageStore for SqliteStore {
         only_deleted: bool,
     ) -> StoreResult<Vec<u32>> {
         let uids = uids.clone();
-        self.write(move |tx| expunge(tx, mailbox, &uids, only_deleted))
+        self.write(move |tx| expunge(tx, mailbox, &uids, only_deleted, None))
             .await
     }
 

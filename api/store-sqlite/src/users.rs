@@ -49,7 +49,8 @@ pub(crate) fn exists(tx: &Transaction<'_>, id: ObjectId) -> Result<bool> {
         .query_row([&id.0], |r| r.get(0))?)
 }
 
-fn get(tx: &Transaction<'_>, id: ObjectId) -> Result<Option<User>> {
+/// The user, deleted (v10) or not.
+pub(crate) fn get_any(tx: &Transaction<'_>, id: ObjectId) -> Result<Option<User>> {
     let sql = format!("SELECT {COLS} FROM users WHERE id = ?1");
     Ok(tx
         .prepare_cached(&sql)?
@@ -57,8 +58,20 @@ fn get(tx: &Transaction<'_>, id: ObjectId) -> Result<Option<User>> {
         .optional()?)
 }
 
+pub(crate) fn get_live(tx: &Transaction<'_>, id: ObjectId) -> Result<Option<User>> {
+    get(tx, id)
+}
+
+fn get(tx: &Transaction<'_>, id: ObjectId) -> Result<Option<User>> {
+    let sql = format!("SELECT {COLS} FROM users WHERE id = ?1 AND deleted IS NULL");
+    Ok(tx
+        .prepare_cached(&sql)?
+        .query_row([&id.0], user)
+        .optional()?)
+}
+
 fn find(tx: &Transaction<'_>, unameview: &str) -> Result<Option<User>> {
-    let sql = format!("SELECT {COLS} FROM users WHERE unameview = ?1");
+    let sql = format!("SELECT {COLS} FROM users WHERE unameview = ?1 AND deleted IS NULL");
     Ok(tx
         .prepare_cached(&sql)?
         .query_row([unameview], user)
@@ -155,6 +168,7 @@ fn delete(tx: &Transaction<'_>, id: ObjectId) -> Result<bool> {
     crate::filters::delete_user(tx, id)?;
     crate::register::delete_user(tx, id)?;
     crate::files::delete_user(tx, id)?;
+    crate::lifecycle::delete_user(tx, id)?;
     for sql in [
         "DELETE FROM mailboxes WHERE user = ?1",
         "DELETE FROM subscriptions WHERE user = ?1",
@@ -171,6 +185,8 @@ fn delete(tx: &Transaction<'_>, id: ObjectId) -> Result<bool> {
 
 fn list(tx: &Transaction<'_>, q: &UserQuery) -> Result<Page<User>> {
     let mut filter = Filter::all();
+    // Users deleted with a grace period are invisible (v10).
+    filter.and("deleted IS NULL", []);
     if let Some(text) = q.query.as_deref().filter(|t| !t.is_empty()) {
         filter.and(
             "eider_contains(username, ?) OR eider_contains(address, ?)",

@@ -10,6 +10,7 @@ pub mod data;
 pub mod domainaliases;
 pub mod filters;
 pub mod health;
+pub mod lifecycle;
 pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
@@ -45,5 +46,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(storage::router())
         .merge(audit::router())
         .merge(data::router())
+        .merge(lifecycle::router())
         .merge(crate::sse::router())
 }

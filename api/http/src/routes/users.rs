@@ -915,9 +915,12 @@ async fn update_user(
 #[serde(default, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct DeleteUserQuery {
-    /// Accepted for compatibility; users are deleted at once
-    #[serde(deserialize_with = "de::opt_string")]
-    pub delete_after: Option<String>,
+    /// Delete user entry from registry but keep all user data until provided date. User
+    /// account is fully recoverable up to that date (POST /users/{user}/restore).
+    /// Absent or false: the user and its data are deleted at once
+    #[serde(deserialize_with = "de::opt_date_or_false")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub delete_after: Option<de::OrFalse<chrono::DateTime<chrono::Utc>>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -934,6 +937,11 @@ pub struct DeleteUserResponse {
     /// User ID
     pub user: String,
     pub addresses: DeletedCount,
+    /// Delete after date
+    #[serde(rename = "deleteAfter")]
+    pub delete_after: String,
+    /// Task ID
+    pub task: String,
 }
 
 /// Delete a User with its addresses, mailboxes and messages
@@ -947,16 +955,24 @@ async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
     Path(user): Path<String>,
-    ApiQuery(_q): ApiQuery<DeleteUserQuery>,
+    ApiQuery(q): ApiQuery<DeleteUserQuery>,
 ) -> ApiResult<Json<DeleteUserResponse>> {
     let id = caller.user(&user)?;
     caller.require_root()?;
-    let deleted = state.service.delete_user_with_addresses(id).await?;
+    let after = match q.delete_after {
+        Some(de::OrFalse::Set(t)) => Some(t),
+        _ => None,
+    };
+    let done = state.service.delete_user_deferred(id, after).await?;
     Ok(Json(DeleteUserResponse {
         success: true,
-        code: "UserDeleted".into(),
+        code: "TaskScheduled".into(),
         user: id.to_hex(),
-        addresses: DeletedCount { deleted },
+        addresses: DeletedCount {
+            deleted: done.addresses_deleted,
+        },
+        delete_after: crate::schema::iso(&done.delete_after),
+        task: done.task.to_hex(),
     }))
 }
 

@@ -202,7 +202,23 @@ impl Service {
         only_deleted: bool,
     ) -> Result<Vec<u32>> {
         self.get_mailbox(user, mailbox).await?;
-        let removed = self.store().expunge(mailbox, uids, only_deleted).await?;
+        let removed = self.remove_messages(mailbox, uids, only_deleted).await?;
+        if !removed.is_empty() {
+            self.announce(user, Some(mailbox), 0);
+        }
+        Ok(removed)
+    }
+
+    /// Remove messages that live on as copies (IMAP MOVE within one mailbox): nothing
+    /// is archived, as WildDuck skips `copied` messages.
+    pub async fn expunge_moved(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        uids: &UidSet,
+    ) -> Result<Vec<u32>> {
+        self.get_mailbox(user, mailbox).await?;
+        let removed = self.store().expunge(mailbox, uids, false).await?;
         if !removed.is_empty() {
             self.announce(user, Some(mailbox), 0);
         }

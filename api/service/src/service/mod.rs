@@ -9,6 +9,7 @@ mod data;
 mod delivery;
 mod files;
 mod imap_support;
+mod lifecycle;
 mod mailboxes;
 mod messages;
 mod pop3_support;
@@ -41,6 +42,7 @@ pub use delivery::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
 pub use files::{content_type_for, NewFile};
+pub use lifecycle::{RestoreInfo, UserDeletion, UserRestore};
 pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;
 pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
@@ -59,6 +61,9 @@ pub struct ServiceConfig {
     pub ingest: IngestOptions,
     /// Logins, rate limits, 2FA, tokens, auth log (`[auth]`).
     pub security: security::SecurityConfig,
+    /// How long deleted messages stay in the archive (`[archive] time`, WildDuck's
+    /// `const:archive:time`); zero: deleted messages are gone at once.
+    pub archive_time: std::time::Duration,
 }
 
 impl Default for ServiceConfig {
@@ -69,6 +74,7 @@ impl Default for ServiceConfig {
             email_domain: None,
             ingest: IngestOptions::default(),
             security: security::SecurityConfig::default(),
+            archive_time: std::time::Duration::from_secs(25 * 24 * 3600),
         }
     }
 }

@@ -21,7 +21,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6_fetch.sql"),
     include_str!("v7_files.sql"),
     include_str!("v8_audits.sql"),
-    // v9 and v10 belong to parallel work; v11 is the queue (the lead orders them).
+    include_str!("v9_archive_leases.sql"),
+    include_str!("v10_deleted_users.sql"),
     include_str!("v11_queue.sql"),
 ];
 

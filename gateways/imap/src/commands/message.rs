@@ -283,7 +283,7 @@ impl Session {
                 Ok(copied) => {
                     let originals = UidSet::from_uids(copied.iter().map(|c| c.source_uid));
                     self.service()
-                        .expunge(user, source, &originals, false)
+                        .expunge_moved(user, source, &originals)
                         .await
                         .map(|_| copied)
                 }

@@ -129,13 +129,6 @@ impl Service {
         }
     }
 
-    /// Delete a user; returns how many addresses went with it.
-    pub async fn delete_user_with_addresses(&self, user: ObjectId) -> Result<u64> {
-        let addresses = self.list_user_addresses(user).await?.len() as u64;
-        self.delete_user(user).await?;
-        Ok(addresses)
-    }
-
     /// The user's rate counters (GET /users/{user} limits).
     pub async fn usage_counters(&self, user: ObjectId) -> UsageCounters {
         use counter_keys::*;
