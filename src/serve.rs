@@ -232,7 +232,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
                 allow_private: relay.allow_private_targets,
             },
             Duration::from_secs(relay.timeout.max(1)),
-        );
+        )
+        .with_relay(relay.enabled);
         service = service.with_outbound(Arc::new(poster));
     }
 

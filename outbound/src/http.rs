@@ -14,6 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eider_service::{Outbound, Result, TargetPolicy};
 
+/// The queue key of mail for the relay.
+pub const RELAY_KEY: &str = "relay";
+
 pub(crate) fn relay_error(what: impl std::fmt::Display) -> eider_service::Error {
     eider_service::Error::Internal(format!("relay: {what}"))
 }
@@ -23,6 +26,8 @@ pub(crate) fn relay_error(what: impl std::fmt::Display) -> eider_service::Error 
 pub struct HttpPoster {
     timeout: Duration,
     policy: TargetPolicy,
+    /// Everything (but `smtp://` targets) goes through `[relay]`: one queue key.
+    relay: bool,
     /// Built on first use (building loads the TLS roots).
     http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
 }
@@ -32,8 +37,15 @@ impl HttpPoster {
         Self {
             timeout,
             policy,
+            relay: false,
             http: Arc::default(),
         }
+    }
+
+    /// Route all mail through the relay (`[relay] enabled`).
+    pub fn with_relay(mut self, relay: bool) -> Self {
+        self.relay = relay;
+        self
     }
 
     fn timeout(&self) -> Duration {
@@ -138,6 +150,14 @@ fn host_port(authority: &str, default_port: u16) -> Result<(String, u16)> {
 
 #[async_trait]
 impl Outbound for HttpPoster {
+    fn route(&self, rcpt: &str, via: Option<&str>) -> String {
+        if self.relay && via.is_none() {
+            RELAY_KEY.to_string()
+        } else {
+            eider_service::queue_key(rcpt, via)
+        }
+    }
+
     async fn post(&self, url: &str, payload: serde_json::Value) -> Result<()> {
         // The target was validated when it was stored; parse again, it is user data.
         let target = eider_service::ForwardTarget::parse(url)?;

@@ -58,6 +58,7 @@ impl SmtpJob {
 }
 
 /// The grouping key of a recipient: its domain (lowercase), or the target URL.
+/// (The outbound adapter may route otherwise: `Outbound::route`.)
 pub fn queue_key(rcpt: &str, via: Option<&str>) -> String {
     match via {
         Some(url) => format!("via:{url}"),
@@ -107,7 +108,10 @@ impl Service {
         let now = Utc::now();
         let mut hops: Vec<(String, Vec<String>)> = Vec::new();
         for rcpt in &message.to {
-            let key = queue_key(rcpt, message.via.as_deref());
+            let key = match self.outbound() {
+                Some(o) => o.route(rcpt, message.via.as_deref()),
+                None => queue_key(rcpt, message.via.as_deref()),
+            };
             match hops.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, list)) => list.push(rcpt.clone()),
                 None => hops.push((key, vec![rcpt.clone()])),

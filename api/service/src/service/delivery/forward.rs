@@ -157,6 +157,11 @@ pub struct OutboundMessage {
 /// targets are posted through it directly.
 #[async_trait]
 pub trait Outbound: Send + Sync {
+    /// The queue key (next hop) of a recipient: its domain by default; one key for
+    /// all when everything goes through one relay, so a message is sent once.
+    fn route(&self, rcpt: &str, via: Option<&str>) -> String {
+        crate::service::queue_key(rcpt, via)
+    }
     /// POST `payload` (the parsed message) to an HTTP(S) URL; Ok on a 2xx answer.
     async fn post(&self, url: &str, payload: serde_json::Value) -> Result<()>;
 }
