@@ -210,7 +210,7 @@ impl Worker {
 
     async fn claim(&self, key: Option<&str>) -> eider_service::Result<Vec<QueueEntry>> {
         let now = Utc::now();
-        let lease = chrono::Duration::seconds(self.inner.config.lease.max(30) as i64);
+        let lease = chrono::Duration::seconds(self.inner.config.lease.max(1) as i64);
         self.inner
             .service
             .claim_queued(&Claim {
