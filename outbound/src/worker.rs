@@ -191,15 +191,24 @@ impl Worker {
             for e in claimed {
                 by_key.entry(e.key.clone()).or_default().push(e);
             }
-            for (key, entries) in by_key {
-                let Ok(permit) = slots.clone().acquire_owned().await else {
-                    return;
-                };
-                let worker = self.clone();
-                tokio::spawn(async move {
-                    worker.deliver_key(&key, entries).await;
-                    drop(permit);
-                });
+            // A busy next hop (the relay) gets several connections, each with its share.
+            let share = (self.inner.config.batch as usize)
+                .div_ceil(self.inner.config.concurrency.max(1))
+                .max(1);
+            for (key, mut entries) in by_key {
+                while !entries.is_empty() {
+                    let rest = entries.split_off(entries.len().min(share));
+                    let chunk = std::mem::replace(&mut entries, rest);
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let worker = self.clone();
+                    let key = key.clone();
+                    tokio::spawn(async move {
+                        worker.deliver_key(&key, chunk).await;
+                        drop(permit);
+                    });
+                }
             }
         }
         // Wait for the deliveries under way.
