@@ -85,7 +85,7 @@ fn push_message(cfg: &config::Config, args: PushArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => eider_lmtp::sample_message(&args.from, &rcpts[0]),
+        None => eider_outbound::sample_message(&args.from, &rcpts[0]),
     };
     let sender = Some(args.from.as_str()).filter(|s| !s.is_empty());
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -99,7 +99,7 @@ fn push_message(cfg: &config::Config, args: PushArgs) -> ExitCode {
         }
     };
     let timeout = std::time::Duration::from_secs(lmtp.timeout.max(1));
-    match runtime.block_on(eider_lmtp::push_message(
+    match runtime.block_on(eider_outbound::push_message(
         &host, port, sender, &rcpts, &raw, timeout,
     )) {
         Ok(results) => {

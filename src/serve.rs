@@ -266,10 +266,20 @@ async fn serve(cfg: Config) -> Result<(), String> {
         Arc::new(InProcessBus::new())
     };
     let mut service = Service::new(store, bus, service_config(&cfg, &storage)?);
-    // The API's submit and forward send through the same relay client as LMTP's forwards.
-    let relay: eider_lmtp::RelayConfig = cfg.section("relay").map_err(|e| e.to_string())?;
-    if relay.enabled {
-        service = service.with_outbound(Arc::new(eider_lmtp::SmtpRelay::new(relay)));
+    // Sending (API submit, forwards, autoreplies, bounces) goes through the durable
+    // queue; the workers deliver to [relay] or, without one, to each domain's MX.
+    let relay: eider_outbound::RelayConfig = cfg.section("relay").map_err(|e| e.to_string())?;
+    let outbound: eider_outbound::OutboundConfig =
+        cfg.section("outbound").map_err(|e| e.to_string())?;
+    if outbound.enabled {
+        let poster = eider_outbound::HttpPoster::new(
+            eider_service::TargetPolicy {
+                allow_private: relay.allow_private_targets,
+            },
+            Duration::from_secs(relay.timeout.max(1)),
+        )
+        .with_relay(relay.enabled);
+        service = service.with_outbound(Arc::new(poster));
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -340,9 +350,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
     }
 
     if lmtp.enabled {
-        // [spam] and [relay] are delivery settings shared with the API's uploads.
+        // [spam] is a delivery setting shared with the API's uploads.
         lmtp.spam = cfg.section("spam").map_err(|e| e.to_string())?;
-        lmtp.relay = cfg.section("relay").map_err(|e| e.to_string())?;
         let server = eider_lmtp::bind(service.clone(), &lmtp, tls.clone())
             .await
             .map_err(|e| e.to_string())?;
@@ -351,6 +360,15 @@ async fn serve(cfg: Config) -> Result<(), String> {
         }
         let stop = stopped(stop_rx.clone());
         tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
+    }
+
+    if outbound.enabled && outbound.workers {
+        let worker = eider_outbound::Worker::new(service.clone(), outbound.clone(), relay, None);
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            worker.run(stop).await;
+            Ok(())
+        });
     }
 
     // Periodic work, each job on one instance at a time (leases in the store).

@@ -198,7 +198,7 @@ def test_uploaded_message_attaches_storage_files(eider):
 
 
 def test_submit_attaches_storage_files(start_eider):
-    from lmtp_support import SmtpSink, relay_args
+    from lmtp_support import SmtpSink, relay_args, wait_for
     relay = SmtpSink()
     try:
         server = start_eider(extra_args=relay_args(relay))
@@ -208,7 +208,7 @@ def test_submit_attaches_storage_files(start_eider):
         status, body = server.api("POST", f"/users/{uid}/submit", {
             "to": [{"address": "bob@example.org"}], "subject": "table", "text": "here", "files": [fid]})
         assert status == 200, body
-        assert len(relay.received) == 1
+        assert wait_for(lambda: len(relay.received) == 1)
         assert _attachment_bytes(relay.received[0][2], "t.csv") == ("text/csv", data)
     finally:
         relay.close()

@@ -221,7 +221,8 @@ def test_size_limit(start_eider):
         client.quit()
 
 
-def test_forwarded_address_without_relay_is_deferred(eider):
+def test_forwarded_address_with_sending_off_is_deferred(start_eider):
+    eider = start_eider(extra_args=["--set", "outbound.enabled=false"])
     status, body = eider.api(
         "POST",
         "/addresses/forwarded",

@@ -5,12 +5,14 @@
 //! This crate is pure and synchronous: no I/O, no async. The service layer
 //! fetches blobs from its store and drives the streaming reassembly plan.
 
+pub mod compose;
 mod error;
 pub mod imap_render;
 pub mod index;
 pub mod layout;
 mod transfer;
 
+pub use compose::{compose_dsn, Dsn, DsnRecipient};
 pub use error::MessageError;
 pub use index::{
     Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress, HeaderLine, MessageIndex,

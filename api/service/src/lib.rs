@@ -64,6 +64,7 @@ pub use service::{
     AuthSuccess, BodyReader, NewAddress, NewFile, NewUser, Protocol, ResolvedRecipient, Service,
     ServiceConfig, UserUpdate,
 };
+pub use service::{queue_key, FailedRecipient, SmtpJob, SMTP_QUEUE};
 /// Filters and autoreply settings (their API and storage).
 pub use service::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,

@@ -5,15 +5,12 @@
 //! Modules by concept: [`parser`] (command lines), [`data`] (dot-unstuffing with
 //! a size limit), [`reply`] (codes and rendering), [`session`] (one connection's
 //! state machine), [`backend`] (what a session asks of the store: the service
-//! layer's delivery rules), [`relay`] (outbound SMTP and HTTP for forwards and
-//! autoreplies), [`client`] (the SMTP/LMTP client side, and `push_message`).
+//! layer's delivery rules). Forwards and autoreplies are queued by the service for
+//! the outbound workers (eider-outbound); the LMTP client (`push_message`) lives there.
 
 pub mod backend;
-pub mod client;
-pub mod data;
-pub mod parser;
-pub mod relay;
-pub mod reply;
+// The line protocol lives in eider-smtp-proto, shared with submission and the outbound client.
+pub use eider_smtp_proto::{data, parser, reply};
 pub mod session;
 
 use std::future::Future;
@@ -30,8 +27,6 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 pub use backend::{Backend, ServiceBackend, Transaction};
-pub use client::{push_message, sample_message, PushResult};
-pub use relay::{RelayConfig, SmtpRelay};
 pub use session::{Session, SessionConfig, SessionEnd};
 
 /// `[lmtp]` settings.
@@ -74,9 +69,6 @@ pub struct LmtpConfig {
     /// The `[spam]` section (read by the binary: shared with the API's uploads).
     #[serde(skip)]
     pub spam: SpamConfig,
-    /// The `[relay]` section (outbound SMTP for forwards and autoreplies).
-    #[serde(skip)]
-    pub relay: RelayConfig,
 }
 
 impl Default for LmtpConfig {
@@ -98,7 +90,6 @@ impl Default for LmtpConfig {
             autoreply_interval: 4 * 24 * 3600,
             disable_starttls: false,
             spam: SpamConfig::default(),
-            relay: RelayConfig::default(),
         }
     }
 }
@@ -153,6 +144,7 @@ pub async fn bind(
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| LmtpError::Bind(addr.clone(), e))?;
+    let service_outbound = service.outbound().cloned();
     let mut deliverer = Deliverer::new(
         service,
         DeliveryConfig {
@@ -162,8 +154,9 @@ pub async fn bind(
                 .then(|| Duration::from_secs(config.duplicate_window)),
         },
     );
-    if config.relay.enabled {
-        deliverer = deliverer.with_outbound(Arc::new(SmtpRelay::new(config.relay.clone())));
+    // Forwards and autoreplies are on when the service sends mail.
+    if let Some(outbound) = service_outbound {
+        deliverer = deliverer.with_outbound(outbound);
     }
     let name = match config.name.trim() {
         "" => "localhost".to_string(),

@@ -1,6 +1,7 @@
 //! The service layer's delivery pipeline on a real embedded store: filters and
 //! autoreply settings stored through the service (as the API stores them) and
-//! a capturing outbound relay.
+//! a capturing outbound adapter (HTTP posts); mail to send is read from the
+//! outbound queue, where the service puts it.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,24 +9,17 @@ use async_trait::async_trait;
 use eider_service::model::UidSet;
 use eider_service::{
     AutoreplyUpdate, Deliverer, DeliveryConfig, DeliveryOutcome, FilterAction, FilterQuery,
-    InProcessBus, MailEnvelope, NewFilter, NewUser, ObjectId, Outbound, OutboundMessage,
-    RecipientCheck, Result, Service, ServiceConfig,
+    InProcessBus, MailEnvelope, NewFilter, NewUser, ObjectId, Outbound, RecipientCheck, Result,
+    Service, ServiceConfig, SmtpJob, SMTP_QUEUE,
 };
 
 #[derive(Default)]
 struct Capture {
-    sent: Mutex<Vec<OutboundMessage>>,
     posted: Mutex<Vec<(String, serde_json::Value)>>,
 }
 
 #[async_trait]
 impl Outbound for Capture {
-    async fn send(&self, message: OutboundMessage) -> Result<()> {
-        if let Ok(mut s) = self.sent.lock() {
-            s.push(message);
-        }
-        Ok(())
-    }
     async fn post(&self, url: &str, payload: serde_json::Value) -> Result<()> {
         if let Ok(mut p) = self.posted.lock() {
             p.push((url.to_string(), payload));
@@ -51,6 +45,7 @@ fn world() -> World {
         ServiceConfig::default(),
     );
     let outbound = Arc::new(Capture::default());
+    let service = service.with_outbound(outbound.clone());
     let deliverer =
         Deliverer::new(service.clone(), DeliveryConfig::default()).with_outbound(outbound.clone());
     World {
@@ -62,6 +57,17 @@ fn world() -> World {
 }
 
 impl World {
+    /// What the service queued for sending, oldest first.
+    async fn queued(&self) -> Vec<SmtpJob> {
+        self.service
+            .list_queued(SMTP_QUEUE, None, 1000)
+            .await
+            .expect("queue")
+            .iter()
+            .map(|e| SmtpJob::decode(&e.payload).expect("payload"))
+            .collect()
+    }
+
     async fn user(&self, name: &str) -> ObjectId {
         self.service
             .create_user(NewUser {
@@ -298,7 +304,7 @@ async fn autoreply_follows_rfc3834_and_answers_once_per_sender() {
     )
     .await;
 
-    let sent = w.outbound.sent.lock().expect("lock").clone();
+    let sent = w.queued().await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     let reply = &sent[0];
     assert_eq!(reply.from, None);
@@ -342,7 +348,7 @@ async fn user_forward_limit_is_per_day() {
             .await;
         assert!(matches!(outcome, DeliveryOutcome::Stored { .. }));
     }
-    let sent = w.outbound.sent.lock().expect("lock").clone();
+    let sent = w.queued().await;
     assert_eq!(sent.len(), 2);
     assert!(sent
         .iter()

@@ -215,8 +215,8 @@ async fn push_message_reports_each_recipient() {
         .expect("bind");
     let addr = server.local_addr().expect("addr");
     let running = tokio::spawn(server.run(std::future::pending::<()>()));
-    let raw = eider_lmtp::sample_message("me@example.org", "pushed@example.com");
-    let results = eider_lmtp::push_message(
+    let raw = eider_outbound::sample_message("me@example.org", "pushed@example.com");
+    let results = eider_outbound::push_message(
         &addr.ip().to_string(),
         addr.port(),
         Some("me@example.org"),

@@ -23,11 +23,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(submit_message))
         .routes(routes!(submit_stored_message))
         .routes(routes!(forward_stored_message))
+        .routes(routes!(delete_outbound_message))
 }
-
-/// How far in the future `sendTime` may be: Eider sends at once (it has no
-/// outbound queue), so a delivery time later than this is refused, not ignored.
-const SEND_TIME_SLACK_SECS: i64 = 60;
 
 /// A message the submitted one replies to or forwards.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -124,7 +121,7 @@ pub struct SubmitMessageRequest {
     /// Draft message to base this one on; it is deleted once this one is sent
     #[serde(default)]
     pub draft: Option<DraftReference>,
-    /// Send time; Eider sends at once, so a time in the future is refused
+    /// Send time: the message waits in the outbound queue until then
     #[serde(default, deserialize_with = "de::opt_date")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub send_time: Option<chrono::DateTime<chrono::Utc>>,
@@ -154,18 +151,6 @@ pub struct MessageWithQueueId {
 pub struct SubmitMessageResponse {
     pub success: bool,
     pub message: MessageWithQueueId,
-}
-
-fn check_send_time(t: Option<chrono::DateTime<chrono::Utc>>) -> ApiResult<()> {
-    match t {
-        Some(t) if t > chrono::Utc::now() + chrono::Duration::seconds(SEND_TIME_SLACK_SECS) => {
-            Err(ApiError::invalid(
-                "sendTime",
-                "is in the future; delayed sending is not supported",
-            ))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// `address` when it is one of the user's addresses, else the main address: a
@@ -229,7 +214,6 @@ async fn submit_message(
     ApiJson(body): ApiJson<SubmitMessageRequest>,
 ) -> ApiResult<Json<SubmitMessageResponse>> {
     let user = caller.user(&user)?;
-    check_send_time(body.send_time)?;
     let owner = state.service.get_user(user).await?;
     let main = AddressOptionalName {
         name: owner.name.clone(),
@@ -354,6 +338,7 @@ async fn submit_message(
                 meta_data,
                 upload_only: body.upload_only,
                 draft: body.is_draft,
+                send_time: body.send_time,
             },
         )
         .await?;
@@ -400,7 +385,7 @@ pub struct SubmitStoredMessageRequest {
     #[serde(default, deserialize_with = "de::flag")]
     #[schema(value_type = Option<bool>)]
     pub delete_files: bool,
-    /// Send time; Eider sends at once, so a time in the future is refused
+    /// Send time: the message waits in the outbound queue until then
     #[serde(default, deserialize_with = "de::opt_date")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub send_time: Option<chrono::DateTime<chrono::Utc>>,
@@ -451,8 +436,10 @@ async fn submit_stored_message(
     let user = caller.user(&user)?;
     let mailbox = object_id("mailbox", &mailbox)?;
     let uid = message_uid(&message)?;
-    check_send_time(body.send_time)?;
-    let sent = state.service.submit_stored(user, mailbox, uid).await?;
+    let sent = state
+        .service
+        .submit_stored(user, mailbox, uid, body.send_time)
+        .await?;
     Ok(Json(SubmitStoredMessageResponse {
         success: true,
         queue_id: sent.queue_id.unwrap_or_default(),
@@ -542,5 +529,58 @@ async fn forward_stored_message(
                 value: f.value,
             })
             .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteOutboundResponse {
+    pub success: bool,
+    /// The queue id, when entries were found
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    /// How many queue entries (one per recipient domain) were removed
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<u64>,
+    /// NoSuchQueueEntry when nothing of the user's was queued under that id
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// Delete an Outbound Message: remove the user's message from the outbound queue while it waits there
+#[utoipa::path(delete, path = "/users/{user}/outbound/{queueId}", tag = "Messages", operation_id = "deleteOutboundMessage",
+    params(("user" = String, Path, description = "ID of the User"), ("queueId" = String, Path, description = "Outbound queue ID of the message")),
+    responses(
+        (status = 200, description = "Success (success false with code NoSuchQueueEntry when nothing matched)", body = DeleteOutboundResponse),
+        (status = 400, description = "Invalid input", body = ErrorResponse),
+    ))]
+async fn delete_outbound_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((user, queue_id)): Path<(String, String)>,
+) -> ApiResult<Json<DeleteOutboundResponse>> {
+    let user = caller.user(&user)?;
+    let queue_id = queue_id.to_ascii_lowercase();
+    if !(18..=24).contains(&queue_id.len()) || !queue_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::invalid(
+            "queueId",
+            "must be a hex string of 18 to 24 characters",
+        ));
+    }
+    let deleted = state.service.cancel_outbound(user, &queue_id).await?;
+    Ok(Json(if deleted == 0 {
+        DeleteOutboundResponse {
+            success: false,
+            queue_id: None,
+            deleted: None,
+            code: Some("NoSuchQueueEntry".into()),
+        }
+    } else {
+        DeleteOutboundResponse {
+            success: true,
+            queue_id: Some(queue_id),
+            deleted: Some(deleted),
+            code: None,
+        }
     }))
 }

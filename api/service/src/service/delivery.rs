@@ -487,7 +487,8 @@ impl Deliverer {
         }
         for target in &address.targets {
             let parsed = ForwardTarget::parse(target)?;
-            send_to_target(outbound.as_ref(), envelope, prepared, rcpt, &parsed).await?;
+            self.send_to_target(outbound.as_ref(), envelope, prepared, rcpt, &parsed)
+                .await?;
         }
         Ok(DeliveryOutcome::Forwarded {
             targets: address.targets.len(),
@@ -524,7 +525,8 @@ impl Deliverer {
         for t in targets {
             let result = match ForwardTarget::parse(t) {
                 Ok(target) => {
-                    send_to_target(outbound.as_ref(), envelope, prepared, rcpt, &target).await
+                    self.send_to_target(outbound.as_ref(), envelope, prepared, rcpt, &target)
+                        .await
                 }
                 Err(e) => Err(e),
             };
@@ -541,7 +543,7 @@ impl Deliverer {
         rcpt: &str,
         user: &User,
     ) {
-        let (Some(outbound), Some(sender)) = (&self.outbound, envelope.sender.as_deref()) else {
+        let (Some(_), Some(sender)) = (&self.outbound, envelope.sender.as_deref()) else {
             return;
         };
         let settings = match self.service.delivery_autoreply(user.id).await {
@@ -577,45 +579,40 @@ impl Deliverer {
             via: None,
             raw: Arc::new(raw),
         };
-        if let Err(e) = outbound.send(message).await {
+        if let Err(e) = self.service.queue_mail(None, message, None).await {
             warn!(user = %user.id, "autoreply failed: {e}");
         }
     }
-}
 
-async fn send_to_target(
-    outbound: &dyn Outbound,
-    envelope: &MailEnvelope,
-    prepared: &Prepared,
-    rcpt: &str,
-    target: &ForwardTarget,
-) -> Result<()> {
-    match target {
-        ForwardTarget::Mail(addr) => {
-            outbound
-                .send(OutboundMessage {
-                    from: envelope.sender.clone(),
-                    to: vec![addr.clone()],
-                    via: None,
-                    raw: prepared.raw.clone(),
-                })
-                .await
-        }
-        ForwardTarget::Relay(url) => {
-            outbound
-                .send(OutboundMessage {
-                    from: envelope.sender.clone(),
-                    to: vec![rcpt.to_string()],
-                    via: Some(url.clone()),
-                    raw: prepared.raw.clone(),
-                })
-                .await
-        }
-        ForwardTarget::Http(url) => {
-            let payload =
-                parsed_message_json(&prepared.content.index, envelope.sender.as_deref(), rcpt);
-            outbound.post(url, payload).await
-        }
+    /// Mail targets are queued (the queue delivers and retries); HTTP targets are
+    /// posted at once.
+    async fn send_to_target(
+        &self,
+        outbound: &dyn Outbound,
+        envelope: &MailEnvelope,
+        prepared: &Prepared,
+        rcpt: &str,
+        target: &ForwardTarget,
+    ) -> Result<()> {
+        let (to, via) = match target {
+            ForwardTarget::Mail(addr) => (addr.clone(), None),
+            ForwardTarget::Relay(url) => (rcpt.to_string(), Some(url.clone())),
+            ForwardTarget::Http(url) => {
+                let payload =
+                    parsed_message_json(&prepared.content.index, envelope.sender.as_deref(), rcpt);
+                return outbound.post(url, payload).await;
+            }
+        };
+        let message = OutboundMessage {
+            from: envelope.sender.clone(),
+            to: vec![to],
+            via,
+            raw: prepared.raw.clone(),
+        };
+        self.service
+            .queue_mail(None, message, None)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -12,6 +12,7 @@ mod imap_support;
 mod lifecycle;
 mod mailboxes;
 mod messages;
+mod outbound;
 mod pop3_support;
 mod register;
 pub mod security;
@@ -45,6 +46,7 @@ pub use files::{content_type_for, NewFile};
 pub use lifecycle::{RestoreInfo, UserDeletion, UserRestore};
 pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;
+pub use outbound::{queue_key, FailedRecipient, SmtpJob, SMTP_QUEUE};
 pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
 pub use submit::{ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS};
 pub use users::{NewUser, UserUpdate};
@@ -91,6 +93,8 @@ struct Inner {
     config: ServiceConfig,
     /// Where submitted and forwarded mail goes (`[relay]`); None when sending is off.
     outbound: Option<Arc<dyn Outbound>>,
+    /// Wakes this instance's queue workers when an entry is queued.
+    queue_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -101,12 +105,14 @@ impl Service {
                 bus,
                 config,
                 outbound: None,
+                queue_wakeup: Arc::default(),
             }),
         }
     }
 
-    /// The same service, sending mail (submit, forward of stored messages) through
-    /// `outbound`. Call before sharing the service: clones made earlier keep none.
+    /// The same service with sending on: submitted, forwarded and autoreply mail is
+    /// queued (`queue_mail`) for the outbound workers, and `outbound` posts to HTTP
+    /// targets. Call before sharing the service: clones made earlier keep none.
     pub fn with_outbound(self, outbound: Arc<dyn Outbound>) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -114,11 +120,13 @@ impl Service {
                 bus: self.inner.bus.clone(),
                 config: self.inner.config.clone(),
                 outbound: Some(outbound),
+                queue_wakeup: self.inner.queue_wakeup.clone(),
             }),
         }
     }
 
-    pub(crate) fn outbound(&self) -> Option<&Arc<dyn Outbound>> {
+    /// The outbound adapter, when sending is on.
+    pub fn outbound(&self) -> Option<&Arc<dyn Outbound>> {
         self.inner.outbound.as_ref()
     }
 

@@ -1,8 +1,8 @@
 //! Sending mail for a user: submission of a composed message, of a stored draft,
-//! and forwarding of a stored message. Eider keeps no outbound queue: a message
-//! is handed to the configured relay (`[relay]`, the same SMTP client forwarding
-//! uses) and the call answers once the relay accepted it. The queue id answered
-//! is Eider's own reference for that hand-over.
+//! and forwarding of a stored message. A message to send is queued durably
+//! (`Service::queue_mail`) and the call answers with its queue id once the
+//! entries are committed; the outbound workers deliver (relay or MX), retry and
+//! bounce. `send_time` holds a message in the queue until then.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,20 +40,14 @@ pub struct Submission {
     pub upload_only: bool,
     /// Store as a draft (\Draft, in \Drafts by default); implies `upload_only`.
     pub draft: bool,
-}
-
-/// What the relay said, without the "Internal error" wrapper of its client.
-fn relay_reason(e: Error) -> String {
-    match e {
-        Error::Internal(m) => m,
-        other => other.to_string(),
-    }
+    /// Hold the message in the queue until then.
+    pub send_time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Where a sent (or stored) message went.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Submitted {
-    /// The hand-over to the relay; None when nothing was sent.
+    /// The queue id of the message sent; None when nothing was sent.
     pub queue_id: Option<String>,
     pub mailbox: ObjectId,
     pub uid: u32,
@@ -78,10 +72,6 @@ pub struct ForwardedTo {
 pub struct StoredForward {
     pub queue_id: String,
     pub forwarded: Vec<ForwardedTo>,
-}
-
-fn queue_id() -> String {
-    ObjectId::new().to_hex()
 }
 
 /// The envelope recipients a message names: To, Cc and Bcc, each address once
@@ -181,15 +171,17 @@ impl Service {
         self.bus().counter_add(&key, -(n as i64), DAY).await;
     }
 
-    /// Hand a message to the relay; the daily counter is given back when it refuses.
-    async fn relay_message(
+    /// Queue a message for its recipients (without its Bcc header); the daily
+    /// counter is given back when it cannot be queued.
+    async fn queue_message(
         &self,
         owner: &User,
         from: Option<String>,
         to: Vec<String>,
         raw: Vec<u8>,
+        send_time: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<String> {
-        let outbound = self.outbound_for_sending()?;
+        self.outbound_for_sending()?;
         for r in &to {
             parse_address(r)
                 .map_err(|_| Error::Validation(format!("invalid recipient address {r:?}")))?;
@@ -202,12 +194,14 @@ impl Service {
             via: None,
             raw: Arc::new(without_bcc(&raw)),
         };
-        if let Err(e) = outbound.send(message).await {
-            self.release(counter_keys::RECIPIENTS, owner.id, n).await;
-            warn!(user = %owner.id, "submission refused by the relay: {e}");
-            return Err(Error::SendFailed(relay_reason(e)));
+        match self.queue_mail(Some(owner.id), message, send_time).await {
+            Ok(id) => Ok(id),
+            Err(e) => {
+                self.release(counter_keys::RECIPIENTS, owner.id, n).await;
+                warn!(user = %owner.id, "submission not queued: {e}");
+                Err(e)
+            }
         }
-        Ok(queue_id())
     }
 
     fn envelope_sender(owner: &User, index: &eider_message::MessageIndex) -> Option<String> {
@@ -217,8 +211,8 @@ impl Service {
         index.from.first().map(|a| a.address.clone())
     }
 
-    /// Store a composed message for `user` and, unless it is only uploaded, send
-    /// it through the relay first (a message the relay refused is not stored).
+    /// Store a composed message for `user` and, unless it is only uploaded, queue
+    /// it for sending first (a message that could not be queued is not stored).
     pub async fn submit(&self, user: ObjectId, s: Submission) -> Result<Submitted> {
         let owner = self.sender_account(user).await?;
         let send = !s.upload_only && !s.draft;
@@ -257,7 +251,7 @@ impl Service {
                 .filter(|f| !f.is_empty())
                 .or_else(|| Self::envelope_sender(&owner, &content.index));
             Some(
-                self.relay_message(&owner, from, recipients.clone(), s.raw)
+                self.queue_message(&owner, from, recipients.clone(), s.raw, s.send_time)
                     .await?,
             )
         } else {
@@ -297,13 +291,14 @@ impl Service {
         })
     }
 
-    /// Send a stored draft to the recipients it names and move it to \Sent, where
-    /// it loses \Draft and is \Seen.
+    /// Send a stored draft to the recipients it names (not before `send_time`) and
+    /// move it to \Sent, where it loses \Draft and is \Seen.
     pub async fn submit_stored(
         &self,
         user: ObjectId,
         mailbox: ObjectId,
         uid: u32,
+        send_time: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Submitted> {
         let owner = self.sender_account(user).await?;
         self.outbound_for_sending()?;
@@ -322,7 +317,7 @@ impl Service {
         let sent = self.find_special_mailbox(user, SpecialUse::Sent).await?;
         let from = Self::envelope_sender(&owner, &message.index);
         let queue_id = self
-            .relay_message(&owner, from, recipients.clone(), raw)
+            .queue_message(&owner, from, recipients.clone(), raw, send_time)
             .await?;
         let (uid, id) = self.file_as_sent(user, &sent, mailbox, uid).await?;
         self.record_recipients(user, &message.index).await;
@@ -392,6 +387,7 @@ impl Service {
         let owner = self.sender_account(user).await?;
         let outbound = self.outbound_for_sending()?;
         let message = self.get_message(user, mailbox, uid).await?;
+        let group = ObjectId::new().to_hex();
         let mut targets: Vec<ForwardTarget> = Vec::new();
         if let Some(n) = target {
             let text = (n as usize)
@@ -438,30 +434,29 @@ impl Service {
             .unwrap_or_default();
         let mut forwarded = Vec::new();
         for (i, t) in targets.iter().enumerate() {
+            let mail = |to: String, via: Option<String>| OutboundMessage {
+                from: from.clone(),
+                to: vec![to],
+                via,
+                raw: raw.clone(),
+            };
             let (kind, value, result) = match t {
                 ForwardTarget::Mail(addr) => (
                     "mail",
                     addr.clone(),
-                    outbound
-                        .send(OutboundMessage {
-                            from: from.clone(),
-                            to: vec![addr.clone()],
-                            via: None,
-                            raw: raw.clone(),
-                        })
+                    self.queue_mail_in(&group, Some(user), mail(addr.clone(), None), None)
                         .await,
                 ),
                 ForwardTarget::Relay(url) => (
                     "relay",
                     url.clone(),
-                    outbound
-                        .send(OutboundMessage {
-                            from: from.clone(),
-                            to: vec![rcpt.clone()],
-                            via: Some(url.clone()),
-                            raw: raw.clone(),
-                        })
-                        .await,
+                    self.queue_mail_in(
+                        &group,
+                        Some(user),
+                        mail(rcpt.clone(), Some(url.clone())),
+                        None,
+                    )
+                    .await,
                 ),
                 ForwardTarget::Http(url) => (
                     "http",
@@ -479,7 +474,10 @@ impl Service {
                 self.release(counter_keys::FORWARDS, user, targets.len() - i)
                     .await;
                 warn!(user = %user, target = %value, "forward of a stored message failed: {e}");
-                return Err(Error::SendFailed(relay_reason(e)));
+                return Err(match e {
+                    Error::Internal(m) => Error::SendFailed(m),
+                    other => other,
+                });
             }
             forwarded.push(ForwardedTo {
                 seq: format!("{:03x}", i + 1),
@@ -488,7 +486,7 @@ impl Service {
             });
         }
         Ok(StoredForward {
-            queue_id: queue_id(),
+            queue_id: group,
             forwarded,
         })
     }

@@ -139,7 +139,7 @@ fn is_public(ip: std::net::IpAddr) -> bool {
     }
 }
 
-/// A message handed to the outbound relay.
+/// A message to send: what `Service::queue_mail` takes.
 #[derive(Debug, Clone)]
 pub struct OutboundMessage {
     /// Envelope sender; None for the null sender `<>`.
@@ -152,12 +152,16 @@ pub struct OutboundMessage {
     pub raw: Arc<Vec<u8>>,
 }
 
-/// How delivered mail leaves the server again: forwards and autoreplies. The
-/// gateway that owns a network client implements it; the rules stay here.
+/// The outbound adapter (`eider-outbound`): its presence turns sending on (mail
+/// is then queued for its workers through `Service::queue_mail`); HTTP forwarding
+/// targets are posted through it directly.
 #[async_trait]
 pub trait Outbound: Send + Sync {
-    /// Hand a message over; Ok means the next hop accepted it.
-    async fn send(&self, message: OutboundMessage) -> Result<()>;
+    /// The queue key (next hop) of a recipient: its domain by default; one key for
+    /// all when everything goes through one relay, so a message is sent once.
+    fn route(&self, rcpt: &str, via: Option<&str>) -> String {
+        crate::service::queue_key(rcpt, via)
+    }
     /// POST `payload` (the parsed message) to an HTTP(S) URL; Ok on a 2xx answer.
     async fn post(&self, url: &str, payload: serde_json::Value) -> Result<()>;
 }

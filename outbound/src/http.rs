@@ -1,7 +1,6 @@
-//! Outbound delivery for forwards and autoreplies: a small SMTP client that hands
-//! messages to the configured relay (or to an `smtp://` target), and an HTTP(S)
-//! client (reqwest) for `http(s)://` targets. Messages keep their bytes: only
-//! dot-stuffing is applied on the wire.
+//! Forwarding targets the server reaches for users: an HTTP(S) client (reqwest)
+//! posting the parsed message to `http(s)://` targets, and the address checks
+//! `smtp://` targets go through before the queue worker connects.
 //!
 //! Targets come from users, so the addresses they reach are checked against
 //! [`TargetPolicy`] after the name is resolved and before connecting (a name that
@@ -13,68 +12,44 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eider_service::{Outbound, OutboundMessage, Result, TargetPolicy};
-use serde::Deserialize;
-use tokio::net::TcpStream;
+use eider_service::{Outbound, Result, TargetPolicy};
 
-use crate::client::{relay_error, Conversation};
-use crate::data::dot_stuff;
+/// The queue key of mail for the relay.
+pub const RELAY_KEY: &str = "relay";
 
-/// `[relay]` settings: where forwarded mail and autoreplies are sent.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct RelayConfig {
-    /// Without a relay, forwarded addresses are refused (temporarily) at RCPT and
-    /// users' forwards and autoreplies are skipped.
-    pub enabled: bool,
-    pub host: String,
-    pub port: u16,
-    /// Name sent in EHLO.
-    pub name: String,
-    /// Seconds to wait for each step of a conversation.
-    pub timeout: u64,
-    /// Let users' `http(s)://` and `smtp://` forwarding targets reach loopback,
-    /// private, link-local and other non-public addresses.
-    pub allow_private_targets: bool,
+pub(crate) fn relay_error(what: impl std::fmt::Display) -> eider_service::Error {
+    eider_service::Error::Internal(format!("relay: {what}"))
 }
 
-impl Default for RelayConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            host: "127.0.0.1".into(),
-            port: 25,
-            name: String::new(),
-            timeout: 60,
-            allow_private_targets: false,
-        }
-    }
-}
-
-/// Sends through SMTP (plain; the relay is expected on a trusted network) and
-/// posts to HTTP(S) targets.
+/// Posts to HTTP(S) targets; its presence turns sending on (`Service::with_outbound`).
 #[derive(Debug, Clone)]
-pub struct SmtpRelay {
-    config: RelayConfig,
+pub struct HttpPoster {
+    timeout: Duration,
     policy: TargetPolicy,
+    /// Everything (but `smtp://` targets) goes through `[relay]`: one queue key.
+    relay: bool,
     /// Built on first use (building loads the TLS roots).
     http: Arc<tokio::sync::OnceCell<reqwest::Client>>,
 }
 
-impl SmtpRelay {
-    pub fn new(config: RelayConfig) -> Self {
-        let policy = TargetPolicy {
-            allow_private: config.allow_private_targets,
-        };
+impl HttpPoster {
+    pub fn new(policy: TargetPolicy, timeout: Duration) -> Self {
         Self {
-            config,
+            timeout,
             policy,
+            relay: false,
             http: Arc::default(),
         }
     }
 
+    /// Route all mail through the relay (`[relay] enabled`).
+    pub fn with_relay(mut self, relay: bool) -> Self {
+        self.relay = relay;
+        self
+    }
+
     fn timeout(&self) -> Duration {
-        Duration::from_secs(self.config.timeout.max(1))
+        self.timeout
     }
 
     /// The HTTP client: no proxy from the environment, no redirects (a redirect
@@ -96,27 +71,14 @@ impl SmtpRelay {
             })
             .await
     }
-
-    /// Connect to a user-named SMTP server, on an address the policy permits.
-    async fn connect_target(&self, host: &str, port: u16) -> Result<TcpStream> {
-        let addrs = allowed_addrs(self.policy, host, port).await?;
-        let mut last = None;
-        for addr in addrs {
-            match tokio::time::timeout(self.timeout(), TcpStream::connect(addr)).await {
-                Ok(Ok(s)) => return Ok(s),
-                Ok(Err(e)) => last = Some(e.to_string()),
-                Err(_) => last = Some("connect timeout".into()),
-            }
-        }
-        Err(relay_error(format!(
-            "cannot connect to {host}:{port}: {}",
-            last.unwrap_or_default()
-        )))
-    }
 }
 
 /// The addresses `host` resolves to that the policy permits; an error when there are none.
-async fn allowed_addrs(policy: TargetPolicy, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+pub(crate) async fn allowed_addrs(
+    policy: TargetPolicy,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>> {
     let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| relay_error(format!("cannot resolve {host}: {e}")))?
@@ -152,7 +114,7 @@ impl reqwest::dns::Resolve for PolicyResolver {
 }
 
 /// `smtp://host:port` (port 25 when absent) into host and port.
-fn parse_smtp_url(url: &str) -> Result<(String, u16)> {
+pub(crate) fn parse_smtp_url(url: &str) -> Result<(String, u16)> {
     let lower = url.to_ascii_lowercase();
     let rest = if lower.starts_with("smtp://") {
         &url[7..]
@@ -187,69 +149,13 @@ fn host_port(authority: &str, default_port: u16) -> Result<(String, u16)> {
 }
 
 #[async_trait]
-impl Outbound for SmtpRelay {
-    async fn send(&self, message: OutboundMessage) -> Result<()> {
-        if message.to.is_empty() {
-            return Err(relay_error("no recipients"));
+impl Outbound for HttpPoster {
+    fn route(&self, rcpt: &str, via: Option<&str>) -> String {
+        if self.relay && via.is_none() {
+            RELAY_KEY.to_string()
+        } else {
+            eider_service::queue_key(rcpt, via)
         }
-        let stream = match &message.via {
-            Some(url) => {
-                let (host, port) = parse_smtp_url(url)?;
-                self.connect_target(&host, port).await?
-            }
-            None => {
-                let (host, port) = (self.config.host.as_str(), self.config.port);
-                tokio::time::timeout(self.timeout(), TcpStream::connect((host, port)))
-                    .await
-                    .map_err(|_| relay_error("connect timeout"))?
-                    .map_err(|e| relay_error(format!("cannot connect to {host}:{port}: {e}")))?
-            }
-        };
-        let mut c = Conversation::new(stream, self.timeout());
-        let (code, _) = c.reply().await?;
-        if code != 220 {
-            return Err(relay_error(format!("greeting {code}")));
-        }
-        let name = match self.config.name.trim() {
-            "" => "localhost",
-            n => n,
-        };
-        let caps = c.command(&format!("EHLO {name}"), 250).await?;
-        let has = |cap: &str| {
-            caps.iter().any(|l| {
-                l.split(' ')
-                    .next()
-                    .is_some_and(|w| w.eq_ignore_ascii_case(cap))
-            })
-        };
-        let mut mail = format!("MAIL FROM:<{}>", message.from.as_deref().unwrap_or(""));
-        if message.raw.iter().any(|b| *b >= 0x80) && has("8BITMIME") {
-            mail.push_str(" BODY=8BITMIME");
-        }
-        let non_ascii = |s: &str| !s.is_ascii();
-        if (message.from.as_deref().is_some_and(non_ascii)
-            || message.to.iter().any(|t| non_ascii(t)))
-            && has("SMTPUTF8")
-        {
-            mail.push_str(" SMTPUTF8");
-        }
-        c.command(&mail, 250).await?;
-        for to in &message.to {
-            c.command(&format!("RCPT TO:<{to}>"), 250).await?;
-        }
-        c.command("DATA", 354).await?;
-        let mut wire = Vec::with_capacity(message.raw.len() + message.raw.len() / 64 + 8);
-        dot_stuff(&message.raw, &mut wire);
-        c.send(&wire).await?;
-        let (code, text) = c.reply().await?;
-        if !(200..300).contains(&code) {
-            return Err(relay_error(format!(
-                "message refused: {code} {}",
-                text.join(" ")
-            )));
-        }
-        let _ = c.command("QUIT", 221).await;
-        Ok(())
     }
 
     async fn post(&self, url: &str, payload: serde_json::Value) -> Result<()> {
@@ -322,15 +228,14 @@ mod tests {
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let strict = SmtpRelay::new(RelayConfig {
-            timeout: 5,
-            ..Default::default()
-        });
-        let open = SmtpRelay::new(RelayConfig {
-            timeout: 5,
-            allow_private_targets: true,
-            ..Default::default()
-        });
+        let timeout = Duration::from_secs(5);
+        let strict = HttpPoster::new(TargetPolicy::default(), timeout);
+        let open = HttpPoster::new(
+            TargetPolicy {
+                allow_private: true,
+            },
+            timeout,
+        );
         let payload = serde_json::json!({"subject": "x"});
         for url in [
             format!("http://127.0.0.1:{port}/x"),
@@ -341,13 +246,9 @@ mod tests {
         }
         let smuggling = format!("http://127.0.0.1:{port}/x HTTP/1.1\r\nHost: a\r\n\r\nPOST /y");
         assert!(open.post(&smuggling, payload.clone()).await.is_err());
-        let message = OutboundMessage {
-            from: None,
-            to: vec!["a@example.com".into()],
-            via: Some(format!("smtp://localhost:{port}")),
-            raw: std::sync::Arc::new(b"Subject: x\r\n\r\nx\r\n".to_vec()),
-        };
-        assert!(strict.send(message).await.is_err());
+        assert!(allowed_addrs(TargetPolicy::default(), "localhost", port)
+            .await
+            .is_err());
         let pending = tokio::time::timeout(Duration::from_millis(1), listener.accept()).await;
         assert!(pending.is_err(), "a refused target was contacted");
     }
