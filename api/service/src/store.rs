@@ -250,6 +250,8 @@ pub trait BlobStore: Send + Sync {
 
 pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
+pub use crate::store_certs::CertStore;
+pub use crate::store_dkim::DkimStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_register::AddressRegisterStore;
@@ -266,6 +268,8 @@ pub trait Store:
     + AddressRegisterStore
     + FileStore
     + AuditStore
+    + DkimStore
+    + CertStore
 {
 }
 
@@ -280,5 +284,7 @@ impl<T> Store for T where
         + AddressRegisterStore
         + FileStore
         + AuditStore
+        + DkimStore
+        + CertStore
 {
 }

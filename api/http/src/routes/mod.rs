@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authentication;
 pub mod authlog;
 pub mod autoreply;
+pub mod dkim;
 pub mod domainaliases;
 pub mod filters;
 pub mod health;
@@ -43,5 +44,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(autoreply::router())
         .merge(storage::router())
         .merge(audit::router())
+        .merge(dkim::router())
         .merge(crate::sse::router())
 }

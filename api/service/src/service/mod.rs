@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod body;
 mod delivery;
+mod dkim;
 mod files;
 mod imap_support;
 mod mailboxes;
@@ -36,6 +37,7 @@ pub use delivery::{
 pub use delivery::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
+pub use dkim::{DkimSigningKey, NewDkimKey};
 pub use files::{content_type_for, NewFile};
 pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;

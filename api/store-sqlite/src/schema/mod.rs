@@ -21,6 +21,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6_fetch.sql"),
     include_str!("v7_files.sql"),
     include_str!("v8_audits.sql"),
+    // Versions 9 to 11 are other changes' (merged in number order).
+    include_str!("v12_dkim_certs.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
