@@ -70,7 +70,7 @@ pub use service::{
 pub use service::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
-pub use service::{DkimSigningKey, NewDkimKey};
+pub use service::{DkimSigningKey, NewCert, NewDkimKey, ServedCert};
 /// Sending mail for users (submit, stored drafts, forwards) and the address register.
 pub use service::{
     ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT,

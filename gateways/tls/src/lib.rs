@@ -38,6 +38,9 @@ pub struct TlsConfig {
     pub cert: String,
     /// PEM private key file (PKCS#8, PKCS#1 or SEC1).
     pub key: String,
+    /// Seconds between checks of the store's certificates (POST /certs) for changes
+    /// made on other instances; this instance's own changes apply at once. Default 10.
+    pub sni_refresh: Option<u64>,
 }
 
 #[derive(Debug, Error)]

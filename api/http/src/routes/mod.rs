@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authentication;
 pub mod authlog;
 pub mod autoreply;
+pub mod certs;
 pub mod dkim;
 pub mod domainaliases;
 pub mod filters;
@@ -45,5 +46,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(storage::router())
         .merge(audit::router())
         .merge(dkim::router())
+        .merge(certs::router())
         .merge(crate::sse::router())
 }

@@ -5,6 +5,7 @@ pub mod api;
 mod audit;
 mod auth;
 mod body;
+mod certs;
 mod delivery;
 mod dkim;
 mod files;
@@ -27,6 +28,7 @@ pub use addresses::{NewAddress, ResolvedRecipient};
 pub use audit::AuditExport;
 pub use auth::{AuthMeta, AuthRequest, AuthSource, AuthSuccess, Protocol};
 pub use body::BodyReader;
+pub use certs::{NewCert, ServedCert};
 pub use delivery::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
@@ -83,6 +85,8 @@ struct Inner {
     config: ServiceConfig,
     /// Where submitted and forwarded mail goes (`[relay]`); None when sending is off.
     outbound: Option<Arc<dyn Outbound>>,
+    /// Woken when this instance sets or deletes a TLS certificate.
+    certs_changed: tokio::sync::Notify,
 }
 
 impl Service {
@@ -93,6 +97,7 @@ impl Service {
                 bus,
                 config,
                 outbound: None,
+                certs_changed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -106,6 +111,7 @@ impl Service {
                 bus: self.inner.bus.clone(),
                 config: self.inner.config.clone(),
                 outbound: Some(outbound),
+                certs_changed: tokio::sync::Notify::new(),
             }),
         }
     }
