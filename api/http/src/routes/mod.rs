@@ -14,6 +14,7 @@ pub mod health;
 pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
+pub mod metrics;
 pub mod search;
 pub mod storage;
 pub mod submit;
@@ -47,5 +48,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(dkim::router())
         .merge(certs::router())
+        .merge(metrics::router())
         .merge(crate::sse::router())
 }

@@ -125,6 +125,23 @@ impl Service {
         self.inner.store.as_ref()
     }
 
+    /// Await a store call, recording its latency in `eider_store_seconds{operation}`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let out = call.await;
+        eider_net::metrics::observe(
+            "eider_store_seconds",
+            "Latency of store operations, by operation.",
+            &[("operation", operation)],
+            started.elapsed(),
+        );
+        out
+    }
+
     pub fn bus(&self) -> &Arc<dyn Bus> {
         &self.inner.bus
     }
