@@ -281,12 +281,14 @@ mod tests {
         let cfg = TlsConfig {
             cert: dir.path().join("tls/selfsigned.crt").display().to_string(),
             key: dir.path().join("tls/selfsigned.key").display().to_string(),
+            ..TlsConfig::default()
         };
         let tls = Tls::load(&cfg, Path::new("/nonexistent")).expect("files");
         assert!(!tls.is_self_signed());
         let half = TlsConfig {
             cert: cfg.cert.clone(),
             key: String::new(),
+            ..TlsConfig::default()
         };
         assert!(matches!(
             Tls::load(&half, dir.path()),
@@ -295,6 +297,7 @@ mod tests {
         let bad = TlsConfig {
             cert: dir.path().join("missing.crt").display().to_string(),
             key: cfg.key.clone(),
+            ..TlsConfig::default()
         };
         assert!(Tls::load(&bad, dir.path()).is_err());
         // A broken file on reload keeps the old config.
