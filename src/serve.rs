@@ -325,6 +325,37 @@ async fn serve(cfg: Config) -> Result<(), String> {
         });
     }
 
+    // Certificates stored through the API, served by SNI on every TLS listener:
+    // reloaded when this instance changes one, and when the store's version moves
+    // (another instance changed one).
+    if let Some(tls) = tls.clone() {
+        let service = service.clone();
+        let mut stop = stop_rx.clone();
+        let every = Duration::from_secs(tls_config.sni_refresh.unwrap_or(10).max(1));
+        tasks.spawn(async move {
+            let mut seen = None;
+            loop {
+                match service.certs_version().await {
+                    Ok(v) if Some(v) != seen => match sni_certs(&service).await {
+                        Ok(certs) => {
+                            info!(count = certs.len(), "TLS certificates by SNI loaded");
+                            tls.set_sni_certs(certs);
+                            seen = Some(v);
+                        }
+                        Err(e) => warn!("cannot load the stored TLS certificates: {e}"),
+                    },
+                    Ok(_) => {}
+                    Err(e) => warn!("cannot read the TLS certificates' version: {e}"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = service.certs_changed() => {}
+                    _ = stop.changed() => return Ok(()),
+                }
+            }
+        });
+    }
+
     if imap.enabled {
         let server = eider_imap::bind(service.clone(), &imap, tls.clone())
             .await
@@ -427,6 +458,28 @@ async fn serve(cfg: Config) -> Result<(), String> {
         warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
     }
     outcome
+}
+
+/// The store's certificates as the TLS listeners serve them; one that no longer
+/// loads (its key does not open, its PEM broke) is left out and logged.
+async fn sni_certs(service: &Service) -> Result<Vec<eider_tls::SniCert>, String> {
+    let stored = service
+        .sni_certificates()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(stored.len());
+    for c in stored {
+        match eider_tls::certified_key(&c.cert_pem, &c.key_pem, &[]) {
+            Ok(key) => out.push(eider_tls::SniCert {
+                servername: c.servername,
+                alt_names: c.alt_names,
+                expires: c.expires.timestamp(),
+                key,
+            }),
+            Err(e) => warn!(servername = %c.servername, "stored TLS certificate skipped: {e}"),
+        }
+    }
+    Ok(out)
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

@@ -100,6 +100,10 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::AspNotFound
         | E::EventNotFound
         | E::AuditNotFound
+        | E::DkimNotFound
+        | E::DkimDomainNotFound
+        | E::CertNotFound
+        | E::CertServernameNotFound
         | E::NotFound => StatusCode::NOT_FOUND,
         E::AuthFailed
         | E::PasswordNotYetValid
@@ -112,7 +116,7 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         E::SendingDisabled => StatusCode::SERVICE_UNAVAILABLE,
         E::SendFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         E::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        E::Internal(_) | E::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::Internal(_) | E::Database(_) | E::KeyGenerateError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
 }

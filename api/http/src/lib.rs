@@ -254,7 +254,33 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
         .layer(axum::middleware::from_fn(move |req, next| {
             request_deadline(request_timeout, req, next)
         }))
+        .layer(axum::middleware::from_fn(count_request))
         .with_state(state)
+}
+
+/// `eider_api_requests_total{method, status}`: every answered request.
+async fn count_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method: &'static str = match *req.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::PATCH => "PATCH",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let response = next.run(req).await;
+    let status = response.status();
+    eider_net::metrics::inc(
+        "eider_api_requests_total",
+        "API requests answered, by method and status code.",
+        &[("method", method), ("status", status.as_str())],
+    );
+    response
 }
 
 /// A request must be answered within the limit, reading its body included: a client

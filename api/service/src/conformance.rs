@@ -56,6 +56,8 @@ pub async fn run_all<S: Store>(store: &S) {
     crate::conformance_files::run(store).await;
     crate::conformance_audit::run(store).await;
     crate::conformance_queue::run(store).await;
+    crate::conformance_dkim::run(store).await;
+    crate::conformance_certs::run(store).await;
 }
 
 // ---------------------------------------------------------------------------

@@ -105,6 +105,20 @@ pub enum Error {
     EventNotFound,
     #[error("Requested audit was not found")]
     AuditNotFound,
+    /// A DKIM key named by id does not exist.
+    #[error("Invalid or unknown DKIM key")]
+    DkimNotFound,
+    /// No DKIM key for the domain (GET /dkim/resolve).
+    #[error("This domain does not exist")]
+    DkimDomainNotFound,
+    #[error("Failed to generate key pair")]
+    KeyGenerateError,
+    /// A certificate named by id does not exist.
+    #[error("Invalid or unknown cert")]
+    CertNotFound,
+    /// No certificate for the server name (GET /certs/resolve).
+    #[error("This servername does not exist")]
+    CertServernameNotFound,
     #[error("WebAuthn 2FA is not enabled for this user")]
     WebauthnDisabled,
     #[error("{0}")]
@@ -171,6 +185,9 @@ impl Error {
             Error::QrError => "QRError",
             Error::EventNotFound => "EventNotFound",
             Error::AuditNotFound => "AuditNotFound",
+            Error::DkimNotFound | Error::DkimDomainNotFound => "DkimNotFound",
+            Error::KeyGenerateError => "KeyGenerateError",
+            Error::CertNotFound | Error::CertServernameNotFound => "CertNotFound",
             Error::WebauthnDisabled => "WebAuthnDisabled",
             Error::WebauthnFailed(_) => "InvalidU2fRequest",
             Error::UserDisabled => "UserDisabled",

@@ -23,6 +23,10 @@ mod conformance_audit;
 #[cfg(feature = "conformance")]
 pub mod conformance_auth;
 #[cfg(feature = "conformance")]
+mod conformance_certs;
+#[cfg(feature = "conformance")]
+mod conformance_dkim;
+#[cfg(feature = "conformance")]
 mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
@@ -39,6 +43,8 @@ mod service;
 mod store;
 mod store_audit;
 mod store_auth;
+mod store_certs;
+mod store_dkim;
 mod store_files;
 mod store_filters;
 mod store_queue;
@@ -73,6 +79,7 @@ pub use service::{
 pub use service::{
     DataExport, DataImport, DataRecord, ExportQuery, ExportedMessage, ImportCounts, ImportOutcome,
 };
+pub use service::{DkimSigningKey, NewCert, NewDkimKey, ServedCert};
 /// Sending mail for users (submit, stored drafts, forwards) and the address register.
 pub use service::{
     ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT,
@@ -89,6 +96,8 @@ pub use store_auth::{
     AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
     WebauthnCredential,
 };
+pub use store_certs::{CertStore, TlsCert};
+pub use store_dkim::{DkimAlgorithm, DkimKey, DkimStore};
 pub use store_files::{FileStore, StoredFile};
 pub use store_queue::{Claim, QueueEntry};
 pub use store_lifecycle::{

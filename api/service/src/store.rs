@@ -259,6 +259,8 @@ pub trait BlobStore: Send + Sync {
 
 pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
+pub use crate::store_certs::CertStore;
+pub use crate::store_dkim::DkimStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_queue::QueueStore;
@@ -281,6 +283,8 @@ pub trait Store:
     + LeaseStore
     + ArchiveStore
     + DeletedUserStore
+    + DkimStore
+    + CertStore
 {
 }
 
@@ -299,5 +303,7 @@ impl<T> Store for T where
         + LeaseStore
         + ArchiveStore
         + DeletedUserStore
+        + DkimStore
+        + CertStore
 {
 }

@@ -21,6 +21,7 @@ mod blobs;
 mod codec;
 mod compress;
 mod content;
+mod dkim;
 mod error;
 mod files;
 mod filters;
@@ -78,6 +79,8 @@ pub(crate) mod names {
     pub const LEASES: &str = "leases";
     pub const ARCHIVED: &str = "archived";
     pub const DELETED_USERS: &str = "deletedusers";
+    pub const DKIM: &str = "dkim";
+    pub const CERTS: &str = "certs";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).
@@ -204,6 +207,8 @@ impl MongoStore {
                 ],
             ),
             (DOMAIN_ALIASES, vec![unique(doc! { "alias": 1 }, "alias")]),
+            (DKIM, vec![unique(doc! { "domain": 1 }, "domain")]),
+            (CERTS, vec![unique(doc! { "servername": 1 }, "servername")]),
             (
                 MAILBOXES,
                 vec![unique(doc! { "user": 1, "path": 1 }, "user_path")],

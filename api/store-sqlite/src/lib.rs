@@ -17,6 +17,7 @@ mod blobs;
 mod codec;
 mod compress;
 mod content;
+mod dkim;
 mod error;
 mod files;
 mod filters;

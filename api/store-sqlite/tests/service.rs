@@ -205,3 +205,143 @@ async fn content_reader_ranges_are_exact() {
         );
     }
 }
+
+/// DKIM keys through the service: sealed at rest, the signer's lookup picks the
+/// longest matching domain (then "*"), and the key it hands out is the one whose
+/// public half the DNS record publishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dkim_keys_sealed_and_chosen_by_domain() {
+    use eider_service::{DkimAlgorithm, NewDkimKey};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
+    let mut config = ServiceConfig::default();
+    config.security.secrets = Some(eider_service::security::SecretBox::new(b"dkim test key"));
+    let service = Service::new(store.clone(), Arc::new(InProcessBus::new()), config);
+
+    let parent = service
+        .set_dkim_key(NewDkimKey {
+            domain: "Example.COM".into(),
+            selector: "s2024".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("generate rsa");
+    assert_eq!(parent.domain, "example.com");
+    assert_eq!(parent.algorithm, DkimAlgorithm::Rsa);
+    assert!(
+        parent.private_key.starts_with("$eider-gcm$"),
+        "sealed at rest"
+    );
+    let child = service
+        .set_dkim_key(NewDkimKey {
+            domain: "mail.example.com".into(),
+            selector: "ed".into(),
+            algorithm: Some(DkimAlgorithm::Ed25519),
+            ..Default::default()
+        })
+        .await
+        .expect("generate ed25519");
+    assert!(child
+        .dns_txt_value()
+        .starts_with("v=DKIM1;k=ed25519;t=s;p="));
+
+    for (domain, expect) in [
+        ("example.com", &parent),
+        ("deep.sub.example.com", &parent),
+        ("mail.example.com", &child),
+        ("x.mail.example.com", &child),
+    ] {
+        let key = service
+            .dkim_key_for_domain(domain)
+            .await
+            .expect("lookup")
+            .expect("a key");
+        assert_eq!(key.domain, expect.domain, "{domain}");
+        assert_eq!(key.selector, expect.selector);
+        assert_eq!(key.algorithm, expect.algorithm);
+        assert!(key
+            .private_key_pem
+            .starts_with("-----BEGIN PRIVATE KEY-----"));
+        // The private key handed to the signer derives the published p= value.
+        let derived = eider_auth::parse_dkim_key(&key.private_key_pem).expect("parse");
+        let published = expect.dns_txt_value();
+        let p = published.rsplit("p=").next().expect("p=");
+        assert_eq!(derived.dns_public_key, p, "{domain}");
+    }
+    assert!(service
+        .dkim_key_for_domain("example.org")
+        .await
+        .expect("lookup")
+        .is_none());
+    assert!(service
+        .dkim_key_for_domain("com")
+        .await
+        .expect("tld")
+        .is_none());
+
+    // The "*" key signs for every other domain, as that domain.
+    service
+        .set_dkim_key(NewDkimKey {
+            domain: "*".into(),
+            selector: "any".into(),
+            algorithm: Some(DkimAlgorithm::Ed25519),
+            ..Default::default()
+        })
+        .await
+        .expect("fallback key");
+    let any = service
+        .dkim_key_for_domain("example.org")
+        .await
+        .expect("lookup")
+        .expect("fallback");
+    assert_eq!(
+        (any.domain.as_str(), any.selector.as_str()),
+        ("example.org", "any")
+    );
+
+    // A key imported as a raw Ed25519 seed is stored as PKCS#8 and keeps its public key.
+    use base64::Engine;
+    let seed = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let imported = service
+        .set_dkim_key(NewDkimKey {
+            domain: "seed.example".into(),
+            selector: "raw".into(),
+            private_key: Some(seed.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("import");
+    assert_eq!(
+        imported.dns_public_key,
+        eider_auth::parse_dkim_key(&seed)
+            .expect("seed")
+            .dns_public_key
+    );
+    let err = service
+        .set_dkim_key(NewDkimKey {
+            domain: "bad.example".into(),
+            selector: "x".into(),
+            private_key: Some(
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----".into(),
+            ),
+            ..Default::default()
+        })
+        .await
+        .expect_err("garbage key");
+    assert_eq!(err.code(), "InputValidationError");
+    for (domain, selector) in [
+        ("not a domain", "s"),
+        ("ok.example", ""),
+        ("ok.example", "a b"),
+    ] {
+        assert!(service
+            .set_dkim_key(NewDkimKey {
+                domain: domain.into(),
+                selector: selector.into(),
+                algorithm: Some(DkimAlgorithm::Ed25519),
+                ..Default::default()
+            })
+            .await
+            .is_err());
+    }
+}

@@ -493,6 +493,11 @@ impl Session {
     async fn execute(&mut self, req: Request) -> io::Result<()> {
         let Request { tag, command } = req;
         let name = command.name();
+        eider_net::metrics::inc(
+            "eider_commands_total",
+            "Protocol commands received, by protocol and command.",
+            &[("protocol", "imap"), ("command", name)],
+        );
         let tail = tail_rule(&command);
         let reply = self.dispatch(&tag, command).await?;
         match &reply {

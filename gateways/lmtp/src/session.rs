@@ -165,7 +165,15 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
                     return Ok(SessionEnd::Closed);
                 }
             };
-            match parse_command(&line) {
+            let parsed = parse_command(&line);
+            if let Ok(cmd) = &parsed {
+                eider_net::metrics::inc(
+                    "eider_commands_total",
+                    "Protocol commands received, by protocol and command.",
+                    &[("protocol", "lmtp"), ("command", cmd.name())],
+                );
+            }
+            match parsed {
                 Err(e) => {
                     self.fail(parse_error_reply(&e));
                     if self.too_many_errors().await {

@@ -76,9 +76,23 @@ impl Gate {
         } else {
             None
         };
+        let limiter = Limiter::new(config.max_clients, config.max_clients_per_ip);
+        // Open connections, read at each scrape (a listener's limiter lives as long
+        // as the process).
+        let open = limiter.clone();
+        crate::metrics::register_gauge(
+            "eider_connections_open",
+            "Connections currently open, by listener.",
+            move || {
+                vec![(
+                    vec![("protocol", name.to_ascii_lowercase())],
+                    open.open() as f64,
+                )]
+            },
+        );
         Ok(Self {
             name,
-            limiter: Limiter::new(config.max_clients, config.max_clients_per_ip),
+            limiter,
             proxies,
         })
     }
@@ -91,8 +105,21 @@ impl Gate {
         } else {
             self.limiter.admit(peer.ip())
         };
-        if let Err(r) = &result {
-            debug!(%peer, listener = self.name, "connection refused: {r:?} cap reached");
+        let protocol = self.name.to_ascii_lowercase();
+        match &result {
+            Ok(_) => crate::metrics::inc(
+                "eider_connections_total",
+                "Connections accepted, by listener.",
+                &[("protocol", &protocol)],
+            ),
+            Err(r) => {
+                crate::metrics::inc(
+                    "eider_connections_refused_total",
+                    "Connections refused at a connection cap, by listener.",
+                    &[("protocol", &protocol)],
+                );
+                debug!(%peer, listener = self.name, "connection refused: {r:?} cap reached");
+            }
         }
         result
     }

@@ -7,12 +7,14 @@
 //! - [`gate`]: both together, as a listener uses them: admit at accept, learn the
 //!   client's address, and refuse cheaply (the protocol's "try later", then close).
 //! - [`deadline`]: a write deadline on a stream (a client that stops reading is cut).
+//! - [`metrics`]: the process's metrics registry, rendered as Prometheus text.
 //! - [`nofile`]: raising the process's descriptor limit at start, and fitting the
 //!   listeners' caps under it so that one listener cannot starve the others.
 
 pub mod deadline;
 pub mod gate;
 pub mod limit;
+pub mod metrics;
 pub mod nofile;
 pub mod proxy;
 

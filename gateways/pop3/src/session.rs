@@ -201,7 +201,14 @@ impl Session {
                 Ok(cmd) => {
                     self.bad_commands = 0;
                     debug!(remote = %self.remote, command = cmd.name(), "POP3 command");
-                    self.dispatch(cmd, conn).await?
+                    {
+                        eider_net::metrics::inc(
+                            "eider_commands_total",
+                            "Protocol commands received, by protocol and command.",
+                            &[("protocol", "pop3"), ("command", cmd.name())],
+                        );
+                        self.dispatch(cmd, conn).await?
+                    }
                 }
                 Err(e) => {
                     conn.write(format!("-ERR {e}\r\n").as_bytes());

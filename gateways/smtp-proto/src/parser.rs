@@ -43,6 +43,26 @@ pub enum Command {
     StartTls,
 }
 
+impl Command {
+    /// The verb, for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Lhlo(_) => "LHLO",
+            Command::Helo => "HELO",
+            Command::Mail { .. } => "MAIL",
+            Command::Rcpt { .. } => "RCPT",
+            Command::Data => "DATA",
+            Command::Rset => "RSET",
+            Command::Noop => "NOOP",
+            Command::Quit => "QUIT",
+            Command::Vrfy(_) => "VRFY",
+            Command::Expn => "EXPN",
+            Command::Help => "HELP",
+            Command::StartTls => "STARTTLS",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ParseError {
     #[error("unrecognized command")]

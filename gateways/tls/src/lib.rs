@@ -8,13 +8,20 @@
 //! binary calls it on SIGHUP. Connections already established keep their session;
 //! new handshakes use the new certificate.
 //!
+//! Certificates stored through the API (POST /certs) are served by SNI in front of
+//! that one ([`sni`]): the binary hands the current set to [`Tls::set_sni_certs`]
+//! whenever the store's certificates change, and every handshake picks from it.
+//!
 //! rustls is built with the ring provider only (no aws-lc).
+
+pub mod sni;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use serde::Deserialize;
 use thiserror::Error;
@@ -31,6 +38,9 @@ pub struct TlsConfig {
     pub cert: String,
     /// PEM private key file (PKCS#8, PKCS#1 or SEC1).
     pub key: String,
+    /// Seconds between checks of the store's certificates (POST /certs) for changes
+    /// made on other instances; this instance's own changes apply at once. Default 10.
+    pub sni_refresh: Option<u64>,
 }
 
 #[derive(Debug, Error)]
@@ -49,7 +59,12 @@ pub enum TlsError {
     Write(PathBuf, std::io::Error),
     #[error("invalid certificate or key: {0}")]
     Rustls(#[from] rustls::Error),
+    /// A stored (API) certificate or key that cannot be served.
+    #[error("{0}")]
+    Invalid(String),
 }
+
+pub use sni::{certified_key, inspect_cert, CertInfo, SniCert};
 
 /// Where the certificate comes from.
 #[derive(Debug, Clone)]
@@ -62,6 +77,8 @@ enum Source {
 #[derive(Clone)]
 pub struct Tls {
     source: Source,
+    /// Chooses the certificate of each handshake (by SNI, else the `[tls]` one).
+    resolver: Arc<sni::SniResolver>,
     current: Arc<RwLock<Arc<ServerConfig>>>,
 }
 
@@ -85,19 +102,35 @@ impl Tls {
                 key: PathBuf::from(key),
             },
         };
-        let server_config = build(&source)?;
+        let resolver = Arc::new(sni::SniResolver::new(load_key(&source)?));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver.clone());
         Ok(Self {
             source,
-            current: Arc::new(RwLock::new(server_config)),
+            resolver,
+            current: Arc::new(RwLock::new(Arc::new(config))),
         })
     }
 
-    /// Re-read the certificate and key; on failure the previous ones stay in use.
+    /// Re-read the `[tls]` certificate and key; on failure the previous ones stay in use.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let fresh = build(&self.source)?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        self.resolver.set_fallback(load_key(&self.source)?);
         info!("TLS certificate reloaded");
         Ok(())
+    }
+
+    /// Serve these stored certificates by SNI from the next handshake on (replacing
+    /// the previous set).
+    pub fn set_sni_certs(&self, certs: Vec<SniCert>) {
+        self.resolver.set_certs(certs);
+    }
+
+    /// The certificate a handshake naming `server_name` gets.
+    pub fn certificate_for(&self, server_name: Option<&str>) -> Arc<CertifiedKey> {
+        self.resolver.choose(server_name)
     }
 
     /// The server configuration in force now.
@@ -144,7 +177,7 @@ pub async fn reload_on_sighup(tls: Tls) {
     }
 }
 
-fn build(source: &Source) -> Result<Arc<ServerConfig>, TlsError> {
+fn load_key(source: &Source) -> Result<Arc<CertifiedKey>, TlsError> {
     let (certs, key) = match source {
         Source::Files { cert, key } => read_pem(cert, key)?,
         Source::SelfSigned { dir } => {
@@ -156,12 +189,10 @@ fn build(source: &Source) -> Result<Arc<ServerConfig>, TlsError> {
             read_pem(&cert, &key)?
         }
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    Ok(Arc::new(config))
+    let signing = rustls::crypto::ring::sign::any_supported_type(&key)?;
+    let certified = CertifiedKey::new(certs, signing);
+    sni::check_keys_match(&certified)?;
+    Ok(Arc::new(certified))
 }
 
 fn read_pem(
@@ -250,12 +281,14 @@ mod tests {
         let cfg = TlsConfig {
             cert: dir.path().join("tls/selfsigned.crt").display().to_string(),
             key: dir.path().join("tls/selfsigned.key").display().to_string(),
+            ..TlsConfig::default()
         };
         let tls = Tls::load(&cfg, Path::new("/nonexistent")).expect("files");
         assert!(!tls.is_self_signed());
         let half = TlsConfig {
             cert: cfg.cert.clone(),
             key: String::new(),
+            ..TlsConfig::default()
         };
         assert!(matches!(
             Tls::load(&half, dir.path()),
@@ -264,6 +297,7 @@ mod tests {
         let bad = TlsConfig {
             cert: dir.path().join("missing.crt").display().to_string(),
             key: cfg.key.clone(),
+            ..TlsConfig::default()
         };
         assert!(Tls::load(&bad, dir.path()).is_err());
         // A broken file on reload keeps the old config.

@@ -7,6 +7,8 @@ pub mod authentication;
 pub mod authlog;
 pub mod autoreply;
 pub mod data;
+pub mod certs;
+pub mod dkim;
 pub mod domainaliases;
 pub mod filters;
 pub mod health;
@@ -14,6 +16,7 @@ pub mod lifecycle;
 pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
+pub mod metrics;
 pub mod search;
 pub mod storage;
 pub mod submit;
@@ -47,5 +50,8 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(data::router())
         .merge(lifecycle::router())
+        .merge(dkim::router())
+        .merge(certs::router())
+        .merge(metrics::router())
         .merge(crate::sse::router())
 }

@@ -140,6 +140,29 @@ impl Service {
         req: &AuthRequest,
         meta: &AuthMeta,
     ) -> Result<AuthSuccess> {
+        let outcome = self.authenticate_counted(req, meta).await;
+        let result = match &outcome {
+            Ok(_) => "success",
+            Err(Error::RateLimited) => "ratelimited",
+            Err(e) if e.is_internal() => "error",
+            Err(_) => "failure",
+        };
+        eider_net::metrics::inc(
+            "eider_auth_total",
+            "Authentications by protocol and result (success, failure, ratelimited, error).",
+            &[
+                ("protocol", &req.protocol.label().to_ascii_lowercase()),
+                ("result", result),
+            ],
+        );
+        outcome
+    }
+
+    async fn authenticate_counted(
+        &self,
+        req: &AuthRequest,
+        meta: &AuthMeta,
+    ) -> Result<AuthSuccess> {
         let scope = req.protocol.scope();
         let ip = req.remote_ip.map(|ip| ip.to_string());
         let ip = ip.as_deref();

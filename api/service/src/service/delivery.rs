@@ -128,6 +128,24 @@ pub enum DeliveryOutcome {
     Failed(String),
 }
 
+impl DeliveryOutcome {
+    /// The `result` label of `eider_deliveries_total`.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            DeliveryOutcome::Stored {
+                duplicate: true, ..
+            } => "duplicate",
+            DeliveryOutcome::Stored { junk: true, .. } => "junk",
+            DeliveryOutcome::Stored { .. } => "stored",
+            DeliveryOutcome::Forwarded { .. } => "forwarded",
+            DeliveryOutcome::Dropped => "dropped",
+            DeliveryOutcome::OverQuota => "overquota",
+            DeliveryOutcome::Refused { .. } => "refused",
+            DeliveryOutcome::Failed(_) => "failed",
+        }
+    }
+}
+
 /// Runs deliveries with one configuration. Cheap to clone.
 #[derive(Clone)]
 pub struct Deliverer {
@@ -259,6 +277,13 @@ impl Deliverer {
             .buffered(RECIPIENT_CONCURRENCY)
             .collect()
             .await;
+        for o in &outcomes {
+            eider_net::metrics::inc(
+                "eider_deliveries_total",
+                "Deliveries per distinct recipient account, by result.",
+                &[("result", o.metric_label())],
+            );
+        }
         Ok(slots
             .into_iter()
             .map(|i| {

@@ -87,7 +87,12 @@ impl Service {
         want: FetchWant,
     ) -> Result<Vec<FetchedMessage>> {
         self.get_mailbox(user, mailbox).await?;
-        Ok(self.store().fetch_messages(mailbox, uids, want).await?)
+        Ok(self
+            .timed(
+                "fetch_messages",
+                self.store().fetch_messages(mailbox, uids, want),
+            )
+            .await?)
     }
 
     /// Storage used and the quota limit of a user, in bytes.

@@ -116,7 +116,7 @@ impl Service {
             quota_limit: (!opts.ignore_quota).then(|| self.quota_limit(&owner)),
             dedupe_message_id: opts.dedupe_message_id,
         };
-        let appended = self.store().append(req).await?;
+        let appended = self.timed("append", self.store().append(req)).await?;
         if !appended.duplicate {
             self.announce(user, Some(mailbox), appended.modseq);
             if let Some(seen) = sent {
@@ -289,7 +289,7 @@ impl Service {
         if let Some(m) = query.mailbox {
             self.get_mailbox(query.user, m).await?;
         }
-        Ok(self.store().search(query).await?)
+        Ok(self.timed("search", self.store().search(query)).await?)
     }
 
     /// Journal entries of a mailbox newer than `since` (what a session applies on NOOP/IDLE).
@@ -300,7 +300,9 @@ impl Service {
         since: u64,
     ) -> Result<Vec<JournalEntry>> {
         self.get_mailbox(user, mailbox).await?;
-        Ok(self.store().journal_since(mailbox, since).await?)
+        Ok(self
+            .timed("journal_since", self.store().journal_since(mailbox, since))
+            .await?)
     }
 
     /// A user's journal after an entry id (the SSE change stream).

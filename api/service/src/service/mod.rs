@@ -6,7 +6,9 @@ mod audit;
 mod auth;
 mod body;
 mod data;
+mod certs;
 mod delivery;
+mod dkim;
 mod files;
 mod imap_support;
 mod lifecycle;
@@ -32,6 +34,7 @@ pub use body::BodyReader;
 pub use data::{
     DataExport, DataImport, DataRecord, ExportQuery, ExportedMessage, ImportCounts, ImportOutcome,
 };
+pub use certs::{NewCert, ServedCert};
 pub use delivery::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
@@ -42,6 +45,7 @@ pub use delivery::{
 pub use delivery::{
     AutoreplyUpdate, FilterActionChange, FilterQueryChange, FilterUpdate, NewFilter, UserFilters,
 };
+pub use dkim::{DkimSigningKey, NewDkimKey};
 pub use files::{content_type_for, NewFile};
 pub use lifecycle::{RestoreInfo, UserDeletion, UserRestore};
 pub use mailboxes::normalize_path;
@@ -95,6 +99,8 @@ struct Inner {
     outbound: Option<Arc<dyn Outbound>>,
     /// Wakes this instance's queue workers when an entry is queued.
     queue_wakeup: Arc<tokio::sync::Notify>,
+    /// Woken when this instance sets or deletes a TLS certificate.
+    certs_changed: tokio::sync::Notify,
 }
 
 impl Service {
@@ -106,6 +112,7 @@ impl Service {
                 config,
                 outbound: None,
                 queue_wakeup: Arc::default(),
+                certs_changed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -121,6 +128,7 @@ impl Service {
                 config: self.inner.config.clone(),
                 outbound: Some(outbound),
                 queue_wakeup: self.inner.queue_wakeup.clone(),
+                certs_changed: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -133,6 +141,23 @@ impl Service {
     /// Gateways never reach the store: every read and write goes through a service call.
     pub(crate) fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// Await a store call, recording its latency in `eider_store_seconds{operation}`.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let out = call.await;
+        eider_net::metrics::observe(
+            "eider_store_seconds",
+            "Latency of store operations, by operation.",
+            &[("operation", operation)],
+            started.elapsed(),
+        );
+        out
     }
 
     pub fn bus(&self) -> &Arc<dyn Bus> {

@@ -225,7 +225,9 @@ impl Service {
     }
 
     pub async fn get_user(&self, id: ObjectId) -> Result<User> {
-        self.store().get_user(id).await?.ok_or(Error::UserNotFound)
+        self.timed("get_user", self.store().get_user(id))
+            .await?
+            .ok_or(Error::UserNotFound)
     }
 
     /// Find a user by username (any case, dots ignored) or by one of its addresses.

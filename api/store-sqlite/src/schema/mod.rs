@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v9_archive_leases.sql"),
     include_str!("v10_deleted_users.sql"),
     include_str!("v11_queue.sql"),
+    include_str!("v12_dkim_certs.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
