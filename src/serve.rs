@@ -220,7 +220,18 @@ async fn serve(cfg: Config) -> Result<(), String> {
         }
         Arc::new(InProcessBus::new())
     };
-    let mut service = Service::new(store, bus, service_config(&cfg, &storage)?);
+    let mut sc = service_config(&cfg, &storage)?;
+    // Runtime settings whose defaults live in a gateway's section.
+    use eider_service::settings::keys;
+    sc.settings.insert(
+        keys::AUTOREPLY_INTERVAL.into(),
+        (lmtp.autoreply_interval.max(1).saturating_mul(1000)).into(),
+    );
+    sc.settings.insert(
+        keys::MAX_IMAP_CONNECTIONS.into(),
+        imap.max_connections.into(),
+    );
+    let mut service = Service::new(store, bus, sc);
     // The API's submit and forward send through the same relay client as LMTP's forwards.
     let relay: eider_lmtp::RelayConfig = cfg.section("relay").map_err(|e| e.to_string())?;
     if relay.enabled {

@@ -98,6 +98,8 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::AspNotFound
         | E::EventNotFound
         | E::AuditNotFound
+        | E::DomainAccessNotFound
+        | E::WebhookNotFound
         | E::NotFound => StatusCode::NOT_FOUND,
         E::AuthFailed
         | E::PasswordNotYetValid

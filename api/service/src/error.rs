@@ -96,6 +96,11 @@ pub enum Error {
     EventNotFound,
     #[error("Requested audit was not found")]
     AuditNotFound,
+    /// DELETE /domainaccess/{id} of a listing that does not exist.
+    #[error("Domain was not found")]
+    DomainAccessNotFound,
+    #[error("Invalid or unknown webhook identifier")]
+    WebhookNotFound,
     #[error("WebAuthn 2FA is not enabled for this user")]
     WebauthnDisabled,
     #[error("{0}")]
@@ -159,6 +164,8 @@ impl Error {
             Error::QrError => "QRError",
             Error::EventNotFound => "EventNotFound",
             Error::AuditNotFound => "AuditNotFound",
+            Error::DomainAccessNotFound => "DomainNotFound",
+            Error::WebhookNotFound => "WebhookNotFound",
             Error::WebauthnDisabled => "WebAuthnDisabled",
             Error::WebauthnFailed(_) => "InvalidU2fRequest",
             Error::UserDisabled => "UserDisabled",

@@ -27,6 +27,8 @@ mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
+mod conformance_operator;
+#[cfg(feature = "conformance")]
 mod conformance_register;
 mod error;
 pub mod flags;
@@ -37,15 +39,19 @@ mod service;
 mod store;
 mod store_audit;
 mod store_auth;
+mod store_domainaccess;
 mod store_files;
 mod store_filters;
 mod store_register;
+mod store_settings;
+mod store_webhooks;
 
 pub use bus::{Bus, InProcessBus};
 pub use error::{Error, Result, StoreError};
 pub use id::{InvalidObjectId, ObjectId};
 pub use service::api;
 pub use service::security;
+pub use service::settings;
 pub use service::AuditExport;
 /// Delivery (LMTP, API upload): recipients, filters, spam, forwarding, autoreply.
 pub use service::{
@@ -78,8 +84,11 @@ pub use store_auth::{
     AccessToken, Asp, AspUse, AuthEvent, AuthEventQuery, TwoFactor, WebauthnChallenge,
     WebauthnCredential,
 };
+pub use store_domainaccess::{DomainAccess, DomainAccessStore, DomainAction};
 pub use store_files::{FileStore, StoredFile};
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
+pub use store_settings::{SettingsStore, StoredSetting};
+pub use store_webhooks::{Webhook, WebhookQuery, WebhookStore};
 
 /// Re-exported so that gateways need not depend on the message crate directly.
 pub use eider_message as message;

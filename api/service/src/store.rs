@@ -250,9 +250,12 @@ pub trait BlobStore: Send + Sync {
 
 pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
+pub use crate::store_domainaccess::DomainAccessStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_register::AddressRegisterStore;
+pub use crate::store_settings::SettingsStore;
+pub use crate::store_webhooks::WebhookStore;
 
 /// Everything a backend provides.
 pub trait Store:
@@ -266,6 +269,9 @@ pub trait Store:
     + AddressRegisterStore
     + FileStore
     + AuditStore
+    + SettingsStore
+    + DomainAccessStore
+    + WebhookStore
 {
 }
 
@@ -280,5 +286,8 @@ impl<T> Store for T where
         + AddressRegisterStore
         + FileStore
         + AuditStore
+        + SettingsStore
+        + DomainAccessStore
+        + WebhookStore
 {
 }

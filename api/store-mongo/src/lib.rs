@@ -27,6 +27,7 @@ mod filters;
 mod journal;
 mod mailboxes;
 mod messages;
+mod operator;
 mod paging;
 mod redis_bus;
 mod register;
@@ -72,6 +73,9 @@ pub(crate) mod names {
     pub const ADDRESS_REGISTER: &str = "addressregister";
     pub const FILES: &str = "storagefiles";
     pub const AUDITS: &str = "audits";
+    pub const SETTINGS: &str = "settings";
+    pub const DOMAIN_ACCESS: &str = "domainaccess";
+    pub const WEBHOOKS: &str = "webhooks";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).
@@ -198,6 +202,21 @@ impl MongoStore {
                 ],
             ),
             (DOMAIN_ALIASES, vec![unique(doc! { "alias": 1 }, "alias")]),
+            (SETTINGS, vec![unique(doc! { "key": 1 }, "key")]),
+            (
+                DOMAIN_ACCESS,
+                vec![
+                    unique(doc! { "tagview": 1, "domain": 1 }, "tagview_domain"),
+                    plain(doc! { "domain": 1 }, "domain"),
+                ],
+            ),
+            (
+                WEBHOOKS,
+                vec![
+                    plain(doc! { "type": 1 }, "type"),
+                    plain(doc! { "user": 1 }, "user"),
+                ],
+            ),
             (
                 MAILBOXES,
                 vec![unique(doc! { "user": 1, "path": 1 }, "user_path")],

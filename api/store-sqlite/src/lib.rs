@@ -24,6 +24,7 @@ mod integrity;
 mod journal;
 mod mailboxes;
 mod messages;
+mod operator;
 mod paging;
 mod pool;
 mod register;

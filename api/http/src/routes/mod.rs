@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authentication;
 pub mod authlog;
 pub mod autoreply;
+pub mod domainaccess;
 pub mod domainaliases;
 pub mod filters;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod mailboxes;
 pub mod message_view;
 pub mod messages;
 pub mod search;
+pub mod settings;
 pub mod storage;
 pub mod submit;
 pub mod twofa;
@@ -43,5 +45,7 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(autoreply::router())
         .merge(storage::router())
         .merge(audit::router())
+        .merge(settings::router())
+        .merge(domainaccess::router())
         .merge(crate::sse::router())
 }

@@ -100,7 +100,11 @@ impl Service {
             thread,
             expires,
             meta_data: opts.meta_data.unwrap_or_else(|| serde_json::json!({})),
-            quota_limit: (!opts.ignore_quota).then(|| self.quota_limit(&owner)),
+            quota_limit: if opts.ignore_quota {
+                None
+            } else {
+                Some(self.quota_limit(&owner).await)
+            },
             dedupe_message_id: opts.dedupe_message_id,
         };
         let appended = self.store().append(req).await?;
@@ -125,7 +129,13 @@ impl Service {
         self.get_mailbox(user, target).await?;
         let copied = self
             .store()
-            .copy_messages(user, source, uids, target, Some(self.quota_limit(&owner)))
+            .copy_messages(
+                user,
+                source,
+                uids,
+                target,
+                Some(self.quota_limit(&owner).await),
+            )
             .await?;
         if !copied.is_empty() {
             self.announce(user, Some(target), 0);

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod body;
 mod delivery;
+mod domainaccess;
 mod files;
 mod imap_support;
 mod mailboxes;
@@ -13,9 +14,11 @@ mod messages;
 mod pop3_support;
 mod register;
 pub mod security;
+pub mod settings;
 mod submit;
 mod users;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use eider_message::IngestOptions;
@@ -46,7 +49,8 @@ pub use users::{NewUser, UserUpdate};
 /// Server-wide rules the service applies.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Quota for users that have none set, in bytes.
+    /// Quota for users that have none set, in bytes: the default of the runtime
+    /// setting `const:max:storage`, which is what the service reads.
     pub default_quota: u64,
     /// Largest message accepted by any path, in bytes.
     pub max_message_size: u64,
@@ -55,6 +59,9 @@ pub struct ServiceConfig {
     pub ingest: IngestOptions,
     /// Logins, rate limits, 2FA, tokens, auth log (`[auth]`).
     pub security: security::SecurityConfig,
+    /// Defaults of runtime settings that configuration gives (`const:max:storage` from
+    /// `maxStorage`, …), over WildDuck's constants; stored settings override both.
+    pub settings: HashMap<String, serde_json::Value>,
 }
 
 impl Default for ServiceConfig {
@@ -65,6 +72,7 @@ impl Default for ServiceConfig {
             email_domain: None,
             ingest: IngestOptions::default(),
             security: security::SecurityConfig::default(),
+            settings: HashMap::new(),
         }
     }
 }
@@ -81,6 +89,8 @@ struct Inner {
     config: ServiceConfig,
     /// Where submitted and forwarded mail goes (`[relay]`); None when sending is off.
     outbound: Option<Arc<dyn Outbound>>,
+    /// This process's copy of the stored runtime settings.
+    settings: Arc<settings::SettingsCache>,
 }
 
 impl Service {
@@ -91,6 +101,7 @@ impl Service {
                 bus,
                 config,
                 outbound: None,
+                settings: Arc::default(),
             }),
         }
     }
@@ -104,6 +115,7 @@ impl Service {
                 bus: self.inner.bus.clone(),
                 config: self.inner.config.clone(),
                 outbound: Some(outbound),
+                settings: self.inner.settings.clone(),
             }),
         }
     }

@@ -320,13 +320,12 @@ impl Service {
         }
     }
 
-    /// The quota limit in force for a user.
-    pub fn quota_limit(&self, user: &User) -> u64 {
+    /// The quota limit in force for a user: its own, else the `const:max:storage` setting.
+    pub async fn quota_limit(&self, user: &User) -> u64 {
         if user.quota > 0 {
-            user.quota
-        } else {
-            self.config().default_quota
+            return user.quota;
         }
+        self.setting_u64(super::settings::keys::MAX_STORAGE).await
     }
 
     /// Recount a user's storage from its messages.

@@ -21,6 +21,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6_fetch.sql"),
     include_str!("v7_files.sql"),
     include_str!("v8_audits.sql"),
+    // Numbered 13 for the parallel branches (v9–v12 are others'); listed in order at merge.
+    include_str!("v13_operator.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that

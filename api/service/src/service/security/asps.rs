@@ -56,7 +56,9 @@ impl Service {
             None => eider_auth::generate_asp(),
         };
         let existing = self.store().list_asps(user).await?;
-        let max = self.security().max_asps;
+        let max = self
+            .setting_u64(crate::service::settings::keys::ASP_LIMIT)
+            .await as usize;
         if existing.iter().filter(|a| live(a)).count() >= max {
             return Err(Error::TooMany(format!(
                 "Maximum application password limit reached ({max})"
