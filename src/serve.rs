@@ -238,8 +238,33 @@ async fn serve(cfg: Config) -> Result<(), String> {
         service = service.with_outbound(Arc::new(eider_lmtp::SmtpRelay::new(relay)));
     }
 
+    let webhooks: crate::config::WebhooksConfig =
+        cfg.section("webhooks").map_err(|e| e.to_string())?;
+    let poster = if webhooks.enabled {
+        // Events wait in this process's queue (the store's durable queue replaces it
+        // once available; see eider_service::webhooks).
+        let queue = Arc::new(eider_service::webhooks::MemoryWebhookQueue::default());
+        service = service.with_webhooks(webhooks.service_config(&storage, &api)?, queue);
+        let poster =
+            eider_lmtp::HttpPoster::new(std::time::Duration::from_secs(webhooks.timeout.max(1)))?;
+        Some(Arc::new(poster))
+    } else {
+        None
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(poster) = poster {
+        let sender = service.clone();
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = sender.run_webhooks(poster) => {}
+                _ = stop => {}
+            }
+            Ok(())
+        });
+    }
 
     let access: crate::config::AccessSecretFile = cfg
         .section("api.accessControl")

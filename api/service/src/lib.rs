@@ -52,6 +52,7 @@ pub use id::{InvalidObjectId, ObjectId};
 pub use service::api;
 pub use service::security;
 pub use service::settings;
+pub use service::webhooks;
 pub use service::AuditExport;
 /// Delivery (LMTP, API upload): recipients, filters, spam, forwarding, autoreply.
 pub use service::{

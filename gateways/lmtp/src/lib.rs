@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 
 pub use backend::{Backend, ServiceBackend, Transaction};
 pub use client::{push_message, sample_message, PushResult};
-pub use relay::{RelayConfig, SmtpRelay};
+pub use relay::{HttpPoster, RelayConfig, SmtpRelay};
 pub use session::{Session, SessionConfig, SessionEnd};
 
 /// `[lmtp]` settings.

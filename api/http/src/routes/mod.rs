@@ -20,6 +20,7 @@ pub mod submit;
 pub mod twofa;
 pub mod users;
 pub mod webauthn;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -47,5 +48,6 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(settings::router())
         .merge(domainaccess::router())
+        .merge(webhooks::router())
         .merge(crate::sse::router())
 }

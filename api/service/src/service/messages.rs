@@ -110,6 +110,16 @@ impl Service {
         let appended = self.store().append(req).await?;
         if !appended.duplicate {
             self.announce(user, Some(mailbox), appended.modseq);
+            self.emit(
+                super::webhooks::events::MESSAGE_NEW,
+                Some(user),
+                serde_json::json!({
+                    "mailbox": mailbox.to_hex(),
+                    "message": appended.id.to_hex(),
+                    "uid": appended.uid,
+                }),
+            )
+            .await;
             if let Some(seen) = sent {
                 self.record_seen(user, seen).await;
             }
@@ -150,8 +160,8 @@ impl Service {
         uids: &UidSet,
         target: ObjectId,
     ) -> Result<Vec<CopiedMessage>> {
-        self.get_mailbox(user, source).await?;
-        self.get_mailbox(user, target).await?;
+        let from = self.get_mailbox(user, source).await?;
+        let to = self.get_mailbox(user, target).await?;
         if source == target {
             return Err(Error::Validation(
                 "source and target mailbox are the same".into(),
@@ -164,6 +174,8 @@ impl Service {
         if !moved.is_empty() {
             self.announce(user, Some(source), 0);
             self.announce(user, Some(target), 0);
+            // Into or out of Junk: the user says "spam" or "not spam" (any gateway).
+            self.emit_junk_moves(user, &from, &to, &moved).await;
         }
         Ok(moved)
     }
@@ -202,6 +214,12 @@ impl Service {
         let removed = self.store().expunge(mailbox, uids, only_deleted).await?;
         if !removed.is_empty() {
             self.announce(user, Some(mailbox), 0);
+            self.emit(
+                super::webhooks::events::MESSAGE_DELETED,
+                Some(user),
+                serde_json::json!({ "mailbox": mailbox.to_hex(), "uids": removed }),
+            )
+            .await;
         }
         Ok(removed)
     }

@@ -17,6 +17,7 @@ pub mod security;
 pub mod settings;
 mod submit;
 mod users;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,6 +92,10 @@ struct Inner {
     outbound: Option<Arc<dyn Outbound>>,
     /// This process's copy of the stored runtime settings.
     settings: Arc<settings::SettingsCache>,
+    /// Webhook delivery; None: events are not recorded.
+    webhooks: Option<Arc<webhooks::WebhookRuntime>>,
+    /// This process's copy of the registered webhooks.
+    hooks: Arc<webhooks::HookCache>,
 }
 
 impl Service {
@@ -102,6 +107,8 @@ impl Service {
                 config,
                 outbound: None,
                 settings: Arc::default(),
+                webhooks: None,
+                hooks: Arc::default(),
             }),
         }
     }
@@ -109,14 +116,24 @@ impl Service {
     /// The same service, sending mail (submit, forward of stored messages) through
     /// `outbound`. Call before sharing the service: clones made earlier keep none.
     pub fn with_outbound(self, outbound: Arc<dyn Outbound>) -> Self {
+        self.rebuild(|inner| inner.outbound = Some(outbound))
+    }
+
+    /// The same service with one part changed (the builders above).
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let i = &self.inner;
+        let mut inner = Inner {
+            store: i.store.clone(),
+            bus: i.bus.clone(),
+            config: i.config.clone(),
+            outbound: i.outbound.clone(),
+            settings: i.settings.clone(),
+            webhooks: i.webhooks.clone(),
+            hooks: i.hooks.clone(),
+        };
+        change(&mut inner);
         Self {
-            inner: Arc::new(Inner {
-                store: self.inner.store.clone(),
-                bus: self.inner.bus.clone(),
-                config: self.inner.config.clone(),
-                outbound: Some(outbound),
-                settings: self.inner.settings.clone(),
-            }),
+            inner: Arc::new(inner),
         }
     }
 

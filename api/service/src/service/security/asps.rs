@@ -91,6 +91,12 @@ impl Service {
             },
         )
         .await;
+        self.emit(
+            crate::service::webhooks::events::ASP_CREATED,
+            Some(user),
+            serde_json::json!({ "asp": asp.id.to_hex(), "description": asp.description }),
+        )
+        .await;
         Ok(CreatedAsp { asp, password })
     }
 
@@ -138,6 +144,12 @@ impl Service {
                 sess,
                 ..AuthLogEntry::new("delete asp", "success")
             },
+        )
+        .await;
+        self.emit(
+            crate::service::webhooks::events::ASP_DELETED,
+            Some(user),
+            serde_json::json!({ "asp": id.to_hex() }),
         )
         .await;
         Ok(())

@@ -42,6 +42,18 @@ impl Service {
     /// and None is returned.
     pub async fn log_auth_event(&self, user: ObjectId, entry: AuthLogEntry) -> Option<ObjectId> {
         let now = Utc::now();
+        if entry.action == "authentication" && entry.result != "success" {
+            self.emit(
+                crate::service::webhooks::events::AUTH_FAILED,
+                Some(user),
+                serde_json::json!({
+                    "result": entry.result,
+                    "protocol": entry.protocol,
+                    "ip": entry.ip,
+                }),
+            )
+            .await;
+        }
         let cfg = self.security();
         // `const:authlog:time` (ms); `[auth] authlogDays` is its default.
         let keep = std::time::Duration::from_millis(
