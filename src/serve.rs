@@ -22,6 +22,17 @@ struct DbsConfig {
     redis: String,
 }
 
+/// `[webmail]`: the browser client served at /webmail/ on the API listener.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct WebmailConfig {
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
 /// How long in-flight work may take to finish after a stop signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -272,6 +283,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
     if let Some(secret) = access.read()? {
         api.access_control.secret = secret;
     }
+    let webmail: WebmailConfig = cfg.section("webmail").map_err(|e| e.to_string())?;
+    api.webmail = webmail.enabled;
     if api.enabled {
         let server = eider_http::bind(service.clone(), &api)
             .await

@@ -11,6 +11,10 @@ use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::AppState;
 
+/// Marks a POST /authenticate made without a token (the webmail's sign-in).
+#[derive(Debug, Clone, Copy)]
+pub struct SelfSignIn;
+
 /// Routes anyone may call, whatever the access control settings.
 const PUBLIC: [&str; 2] = ["/health", "/openapi.json"];
 
@@ -94,7 +98,9 @@ pub async fn access_control(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if PUBLIC.contains(&req.uri().path()) {
+    // The webmail's static files hold no data; its API calls carry the token.
+    let path = req.uri().path();
+    if PUBLIC.contains(&path) || path == "/webmail" || path.starts_with("/webmail/") {
         req.extensions_mut().insert(Caller {
             principal: Principal::Root,
             token: None,
@@ -102,6 +108,22 @@ pub async fn access_control(
         return next.run(req).await;
     }
     let token = request_token(&req);
+    // The webmail signs in from the browser, which holds no token yet: with the
+    // webmail on, POST /authenticate is open, as IMAP's LOGIN is. It acts for nobody:
+    // the handler only checks the credentials (under the same rate limits) and
+    // ignores the body's `ip`, which only a trusted backend may give.
+    if token.is_none()
+        && state.webmail
+        && req.method() == axum::http::Method::POST
+        && req.uri().path() == "/authenticate"
+    {
+        req.extensions_mut().insert(SelfSignIn);
+        req.extensions_mut().insert(Caller {
+            principal: Principal::Root,
+            token: None,
+        });
+        return next.run(req).await;
+    }
     let principal = match state
         .service
         .principal(&state.policy, token.as_deref())

@@ -14,6 +14,7 @@ mod routes;
 mod sanitize;
 mod schema;
 mod sse;
+mod webmail;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -72,6 +73,9 @@ pub struct ApiConfig {
     /// `[api.mobileconfig]`: profiles generated with application passwords.
     #[serde(default)]
     pub mobileconfig: MobileconfigConfig,
+    /// Serve the webmail at `/webmail/` (set from `[webmail] enabled`, not `[api]`).
+    #[serde(skip)]
+    pub webmail: bool,
 }
 
 fn default_header_timeout() -> u64 {
@@ -179,6 +183,8 @@ pub(crate) struct AppState {
     pub browser: Arc<origin::BrowserPolicy>,
     /// Turns true when the server stops, so that change streams end.
     pub stopping: watch::Receiver<bool>,
+    /// The webmail is served: POST /authenticate may be called without a token.
+    pub webmail: bool,
 }
 
 /// A bound API listener, ready to serve.
@@ -214,9 +220,15 @@ fn build(service: Service, config: &ApiConfig, stopping: watch::Receiver<bool>) 
             &config.allow_origins,
         )),
         stopping,
+        webmail: config.webmail,
     };
     let request_timeout = std::time::Duration::from_secs(config.request_timeout.max(1));
     let (routes, _doc) = routes::all().split_for_parts();
+    let routes = if config.webmail {
+        routes.merge(webmail::router())
+    } else {
+        routes
+    };
     routes
         .route("/openapi.json", axum::routing::get(openapi::serve))
         .route(

@@ -52,6 +52,7 @@ impl Api {
             request_timeout: 300,
             write_timeout: 60,
             mobileconfig: Default::default(),
+            webmail: false,
         };
         let server = eider_http::bind(service, &config).await.expect("bind");
         let addr = server.local_addr().expect("addr");

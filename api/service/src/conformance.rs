@@ -48,6 +48,7 @@ pub async fn run_all<S: Store>(store: &S) {
     crate::conformance_register::run(store).await;
     crate::conformance_files::run(store).await;
     crate::conformance_audit::run(store).await;
+    crate::conformance_queue::run(store).await;
     crate::conformance_operator::run(store).await;
 }
 

@@ -27,6 +27,7 @@ mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
+mod conformance_queue;
 mod conformance_operator;
 #[cfg(feature = "conformance")]
 mod conformance_register;
@@ -42,6 +43,7 @@ mod store_auth;
 mod store_domainaccess;
 mod store_files;
 mod store_filters;
+mod store_queue;
 mod store_register;
 mod store_settings;
 mod store_webhooks;
@@ -78,7 +80,7 @@ pub use service::{
 };
 pub use store::{
     AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch,
-    FilterStore, MailboxStore, MessageStore, Store, StoreResult, UserStore,
+    FilterStore, MailboxStore, MessageStore, QueueStore, Store, StoreResult, UserStore,
 };
 pub use store_audit::Audit;
 pub use store_auth::{
@@ -87,6 +89,7 @@ pub use store_auth::{
 };
 pub use store_domainaccess::{DomainAccess, DomainAccessStore, DomainAction};
 pub use store_files::{FileStore, StoredFile};
+pub use store_queue::{Claim, QueueEntry};
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 pub use store_settings::{SettingsStore, StoredSetting};
 pub use store_webhooks::{Webhook, WebhookQuery, WebhookStore};

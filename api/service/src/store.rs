@@ -253,6 +253,7 @@ pub use crate::store_auth::AuthStore;
 pub use crate::store_domainaccess::DomainAccessStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
+pub use crate::store_queue::QueueStore;
 pub use crate::store_register::AddressRegisterStore;
 pub use crate::store_settings::SettingsStore;
 pub use crate::store_webhooks::WebhookStore;
@@ -269,6 +270,7 @@ pub trait Store:
     + AddressRegisterStore
     + FileStore
     + AuditStore
+    + QueueStore
     + SettingsStore
     + DomainAccessStore
     + WebhookStore
@@ -286,6 +288,7 @@ impl<T> Store for T where
         + AddressRegisterStore
         + FileStore
         + AuditStore
+        + QueueStore
         + SettingsStore
         + DomainAccessStore
         + WebhookStore

@@ -29,6 +29,7 @@ mod mailboxes;
 mod messages;
 mod operator;
 mod paging;
+mod queue;
 mod redis_bus;
 mod register;
 mod search;
@@ -73,6 +74,7 @@ pub(crate) mod names {
     pub const ADDRESS_REGISTER: &str = "addressregister";
     pub const FILES: &str = "storagefiles";
     pub const AUDITS: &str = "audits";
+    pub const QUEUE: &str = "queue";
     pub const SETTINGS: &str = "settings";
     pub const DOMAIN_ACCESS: &str = "domainaccess";
     pub const WEBHOOKS: &str = "webhooks";
@@ -281,6 +283,14 @@ impl MongoStore {
                     unique(doc! { "user": 1, "addrview": 1 }, "user_addrview"),
                     plain(doc! { "user": 1, "updated": -1 }, "user_updated"),
                     plain(doc! { "user": 1, "terms": 1 }, "user_terms"),
+                ],
+            ),
+            (
+                QUEUE,
+                vec![
+                    plain(doc! { "kind": 1, "nb": 1 }, "kind_nb"),
+                    plain(doc! { "kind": 1, "key": 1, "nb": 1 }, "kind_key_nb"),
+                    plain(doc! { "grp": 1 }, "grp"),
                 ],
             ),
         ];

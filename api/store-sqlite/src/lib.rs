@@ -27,6 +27,7 @@ mod messages;
 mod operator;
 mod paging;
 mod pool;
+mod queue;
 mod register;
 mod schema;
 mod search;

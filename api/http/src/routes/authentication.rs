@@ -111,9 +111,16 @@ pub struct AuthenticateResponse {
 async fn authenticate(
     State(state): State<AppState>,
     caller: Caller,
+    self_sign_in: Option<axum::Extension<crate::auth::SelfSignIn>>,
     ApiJson(body): ApiJson<AuthenticateRequest>,
 ) -> ApiResult<Json<AuthenticateResponse>> {
     caller.require_root()?;
+    // A sign-in without a token may not name the address it comes from.
+    let claimed_ip = if self_sign_in.is_some() {
+        None
+    } else {
+        body.ip.as_deref()
+    };
     let (protocol, scope) = protocol(body.scope.as_deref())?;
     if body.token && scope != "master" {
         return Err(ApiError::invalid(
@@ -125,7 +132,7 @@ async fn authenticate(
         username: body.username,
         password: body.password,
         protocol,
-        remote_ip: body.ip.as_deref().and_then(|ip| ip.parse().ok()),
+        remote_ip: claimed_ip.and_then(|ip| ip.parse().ok()),
     };
     let meta = AuthMeta {
         protocol: body.protocol.clone(),

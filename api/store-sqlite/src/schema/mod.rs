@@ -21,7 +21,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v6_fetch.sql"),
     include_str!("v7_files.sql"),
     include_str!("v8_audits.sql"),
-    // Numbered 13 for the parallel branches (v9–v12 are others'); listed in order at merge.
+    // v9 and v10 belong to parallel work; v11 is the queue (the lead orders them).
+    include_str!("v11_queue.sql"),
+    // v12 belongs to parallel work; v13 holds settings, domain access and webhooks.
     include_str!("v13_operator.sql"),
 ];
 
