@@ -242,6 +242,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         keys::MAX_IMAP_CONNECTIONS.into(),
         imap.max_connections.into(),
     );
+    let queue_store = store.clone();
     let mut service = Service::new(store, bus, sc);
     // The API's submit and forward send through the same relay client as LMTP's forwards.
     let relay: eider_lmtp::RelayConfig = cfg.section("relay").map_err(|e| e.to_string())?;
@@ -252,9 +253,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let webhooks: crate::config::WebhooksConfig =
         cfg.section("webhooks").map_err(|e| e.to_string())?;
     let poster = if webhooks.enabled {
-        // Events wait in this process's queue (the store's durable queue replaces it
-        // once available; see eider_service::webhooks).
-        let queue = Arc::new(eider_service::webhooks::MemoryWebhookQueue::default());
+        // Events wait in the store's durable queue (entry kind "webhook").
+        let queue = Arc::new(eider_service::webhooks::StoreWebhookQueue::new(queue_store));
         service = service.with_webhooks(webhooks.service_config(&storage, &api)?, queue);
         let poster =
             eider_lmtp::HttpPoster::new(std::time::Duration::from_secs(webhooks.timeout.max(1)))?;

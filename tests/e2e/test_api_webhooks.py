@@ -168,3 +168,20 @@ def test_events_reach_the_receiver_once_each_and_after_an_outage(server, receive
         expected = "sha256=" + hmac.new(SECRET.encode(), raw_body, hashlib.sha256).hexdigest()
         assert headers["x-eider-signature"] == expected
         assert headers["x-eider-event-id"] == json.loads(raw_body)["id"]
+
+
+def test_queued_events_survive_a_restart_of_eider(start_eider, tmp_path, receiver):
+    args = ["--set", f'webhooks.secret="{SECRET}"', "--set", "webhooks.retryDelay=200",
+            "--set", "webhooks.maxDelay=1"]
+    first = start_eider(data_dir=tmp_path / "kept", extra_args=args)
+    uid = user(first, "durable")
+    assert first.api("POST", "/webhooks", {"type": ["mailbox.created"], "url": receiver.url})[0] == 200
+    receiver.stop()
+    assert first.api("POST", f"/users/{uid}/mailboxes", {"path": "Queued"})[0] == 200
+    time.sleep(0.5)  # a failed attempt or two
+    assert first.stop() == 0
+    receiver.start()
+    start_eider(data_dir=tmp_path / "kept", extra_args=args)
+    assert wait_for(lambda: len(receiver.events) >= 1, timeout=20)
+    body = receiver.bodies()[0]
+    assert (body["ev"], body["user"], body["path"]) == ("mailbox.created", uid, "Queued")

@@ -27,8 +27,9 @@ mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
-mod conformance_queue;
 mod conformance_operator;
+#[cfg(feature = "conformance")]
+mod conformance_queue;
 #[cfg(feature = "conformance")]
 mod conformance_register;
 mod error;

@@ -10,10 +10,10 @@
 //! deletes the hook on 410 (as WildDuck), and otherwise tries again with exponential
 //! backoff until `max_attempts`.
 //!
-//! The queue is a seam: [`MemoryWebhookQueue`] keeps entries in this process (they
-//! survive a receiver's outage, not a restart of Eider); the store's durable queue
-//! (`QueueStore`, entry kind "webhook", key the hook id) implements the same trait
-//! once it is available.
+//! The queue: [`StoreWebhookQueue`] keeps entries in the store's durable queue
+//! (`QueueStore`, entry kind "webhook", key the hook id), so they survive a restart and
+//! any instance's worker may deliver them; [`MemoryWebhookQueue`] is an in-process
+//! stand-in for tests.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
@@ -199,6 +199,99 @@ impl WebhookQueue for MemoryWebhookQueue {
             e.attempts += 1;
             e.due = Instant::now() + delay;
         }
+        Ok(())
+    }
+}
+
+/// The store's durable queue as the webhook queue: entries of kind `webhook`, keyed
+/// by the hook's id, leased to this process's worker, so they survive restarts and
+/// are shared by the instances of a cluster.
+pub struct StoreWebhookQueue {
+    store: Arc<dyn crate::Store>,
+    /// This process's worker name (leases are per worker).
+    worker: String,
+}
+
+/// The queue entry kind of webhook deliveries.
+pub const QUEUE_KIND: &str = "webhook";
+
+impl StoreWebhookQueue {
+    pub fn new(store: Arc<dyn crate::Store>) -> Self {
+        Self {
+            store,
+            worker: format!("webhooks-{}", ObjectId::new().to_hex()),
+        }
+    }
+}
+
+fn entry_id(id: &str) -> Result<ObjectId> {
+    ObjectId::parse(id).ok_or_else(|| Error::Internal(format!("bad queue entry id {id:?}")))
+}
+
+#[async_trait]
+impl WebhookQueue for StoreWebhookQueue {
+    async fn push(&self, hook: ObjectId, payload: Vec<u8>, limit: usize) -> Result<bool> {
+        let key = hook.to_hex();
+        // The bound is checked before the insert: concurrent pushes may pass it by a few.
+        if self.store.count_queue(QUEUE_KIND, Some(&key)).await? >= limit as u64 {
+            return Ok(false);
+        }
+        let now = Utc::now();
+        let entry = crate::QueueEntry {
+            id: ObjectId::new(),
+            kind: QUEUE_KIND.into(),
+            group: key.clone(),
+            key,
+            owner: None,
+            payload,
+            not_before: now,
+            attempts: 0,
+            last_error: None,
+            created: now,
+            lease: None,
+        };
+        self.store.enqueue(&[entry]).await?;
+        Ok(true)
+    }
+
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<QueuedWebhook>> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(2));
+        let claimed = self
+            .store
+            .claim(&crate::Claim {
+                kind: QUEUE_KIND,
+                key: None,
+                worker: &self.worker,
+                now,
+                lease_until: until,
+                limit: u32::try_from(limit).unwrap_or(u32::MAX).max(1),
+            })
+            .await?;
+        Ok(claimed
+            .into_iter()
+            .filter_map(|e| {
+                Some(QueuedWebhook {
+                    id: e.id.to_hex(),
+                    hook: ObjectId::parse(&e.key)?,
+                    payload: e.payload,
+                    attempts: e.attempts,
+                })
+            })
+            .collect())
+    }
+
+    async fn complete(&self, id: &str) -> Result<()> {
+        self.store.complete(entry_id(id)?, &self.worker).await?;
+        Ok(())
+    }
+
+    async fn retry(&self, id: &str, delay: Duration, error: &str) -> Result<()> {
+        let at =
+            Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+        self.store
+            .reschedule(entry_id(id)?, &self.worker, at, error)
+            .await?;
         Ok(())
     }
 }
