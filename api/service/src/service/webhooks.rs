@@ -306,8 +306,11 @@ pub(crate) struct WebhookRuntime {
 /// counter like the settings (a new or deleted hook applies within a second everywhere).
 #[derive(Default)]
 pub(crate) struct HookCache {
-    slot: RwLock<Option<(Instant, i64, Arc<Vec<Webhook>>)>>,
+    slot: RwLock<Option<CachedHooks>>,
 }
+
+/// When the copy was last checked, the version it was read at, and the hooks.
+type CachedHooks = (Instant, i64, Arc<Vec<Webhook>>);
 
 const HOOKS_VERSION: &str = "webhooks:version";
 const HOOKS_FRESH: Duration = Duration::from_secs(1);
