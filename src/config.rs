@@ -401,3 +401,68 @@ mod tests {
         assert!(Config::load_with_env(Some(&dir.path().join("missing.toml")), &[], &[]).is_err());
     }
 }
+
+/// `[webhooks]`: delivery of events to the URLs registered with POST /webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct WebhooksConfig {
+    pub enabled: bool,
+    pub secret: String,
+    pub max_queue: usize,
+    pub max_attempts: u32,
+    pub retry_delay: u64,
+    pub max_delay: u64,
+    pub timeout: u64,
+    pub api_url: String,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            secret: String::new(),
+            max_queue: 10_000,
+            max_attempts: 10,
+            retry_delay: 2000,
+            max_delay: 3600,
+            timeout: 30,
+            api_url: String::new(),
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The service's settings; `api` gives the default base of download URLs.
+    pub fn service_config(
+        &self,
+        storage: &StorageConfig,
+        api: &eider_http::ApiConfig,
+    ) -> Result<eider_service::webhooks::WebhookConfig, String> {
+        let secret = match self.secret.trim() {
+            "" if storage.backend == "embedded" => {
+                // Derived from the generated key, so the key itself never signs.
+                let key = generated_key(&storage.path.join(GENERATED_KEY_FILE))?;
+                eider_auth::hmac_sha256_hex(&key, b"eider webhooks").into_bytes()
+            }
+            "" => {
+                tracing::warn!(
+                    "[webhooks] secret is empty: webhook signatures use an empty key; set one"
+                );
+                Vec::new()
+            }
+            s => s.as_bytes().to_vec(),
+        };
+        let api_url = match self.api_url.trim() {
+            "" => format!("http://{}:{}", api.host, api.port),
+            u => u.trim_end_matches('/').to_string(),
+        };
+        Ok(eider_service::webhooks::WebhookConfig {
+            secret,
+            max_queue: self.max_queue.max(1),
+            max_attempts: self.max_attempts.max(1),
+            retry_delay: std::time::Duration::from_millis(self.retry_delay.max(1)),
+            max_delay: std::time::Duration::from_secs(self.max_delay.max(1)),
+            api_url,
+        })
+    }
+}

@@ -265,7 +265,19 @@ async fn serve(cfg: Config) -> Result<(), String> {
         }
         Arc::new(InProcessBus::new())
     };
-    let mut service = Service::new(store, bus, service_config(&cfg, &storage)?);
+    let mut sc = service_config(&cfg, &storage)?;
+    // Runtime settings whose defaults live in a gateway's section.
+    use eider_service::settings::keys;
+    sc.settings.insert(
+        keys::AUTOREPLY_INTERVAL.into(),
+        (lmtp.autoreply_interval.max(1).saturating_mul(1000)).into(),
+    );
+    sc.settings.insert(
+        keys::MAX_IMAP_CONNECTIONS.into(),
+        imap.max_connections.into(),
+    );
+    let queue_store = store.clone();
+    let mut service = Service::new(store, bus, sc);
     // Sending (API submit, forwards, autoreplies, bounces) goes through the durable
     // queue; the workers deliver to [relay] or, without one, to each domain's MX.
     let relay: eider_outbound::RelayConfig = cfg.section("relay").map_err(|e| e.to_string())?;
@@ -282,8 +294,33 @@ async fn serve(cfg: Config) -> Result<(), String> {
         service = service.with_outbound(Arc::new(poster));
     }
 
+    let webhooks: crate::config::WebhooksConfig =
+        cfg.section("webhooks").map_err(|e| e.to_string())?;
+    let poster = if webhooks.enabled {
+        // Events wait in the store's durable queue (entry kind "webhook").
+        let queue = Arc::new(eider_service::webhooks::StoreWebhookQueue::new(queue_store));
+        service = service.with_webhooks(webhooks.service_config(&storage, &api)?, queue);
+        let poster = eider_outbound::WebhookClient::new(std::time::Duration::from_secs(
+            webhooks.timeout.max(1),
+        ))?;
+        Some(Arc::new(poster))
+    } else {
+        None
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(poster) = poster {
+        let sender = service.clone();
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = sender.run_webhooks(poster) => {}
+                _ = stop => {}
+            }
+            Ok(())
+        });
+    }
 
     let access: crate::config::AccessSecretFile = cfg
         .section("api.accessControl")

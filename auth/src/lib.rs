@@ -24,5 +24,5 @@ pub use password::{
     verify_password, HashFormat, HashLimits, PasswordError,
 };
 pub use secretbox::{is_sealed, SecretBox, SecretError};
-pub use token::{random_hex, secrets_equal, token_hash};
+pub use token::{hmac_sha256_hex, random_hex, secrets_equal, token_hash};
 pub use totp::{check_totp, generate_totp_seed, otpauth_url, qr_data_url, totp_code, TotpError};

@@ -41,3 +41,47 @@ mod tests {
         assert!(!secrets_equal(b"abc", b"abcd"));
     }
 }
+
+/// HMAC-SHA256 (RFC 2104) of `message` under `key`, as lower-case hex: the signature
+/// of webhook bodies, which a receiver recomputes with the shared secret.
+pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| -> Vec<u8> { k.iter().map(|b| b ^ byte).collect() };
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    hex::encode(outer)
+}
+
+#[cfg(test)]
+mod hmac_tests {
+    use super::hmac_sha256_hex;
+
+    /// RFC 4231 test cases 1 and 6 (a key longer than the block).
+    #[test]
+    fn rfc4231_vectors() {
+        assert_eq!(
+            hmac_sha256_hex(&[0x0b; 20], b"Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+        );
+        assert_eq!(
+            hmac_sha256_hex(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+}

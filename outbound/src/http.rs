@@ -196,6 +196,44 @@ impl Outbound for HttpPoster {
     }
 }
 
+/// Posts webhook events (`[webhooks]`): no proxy from the environment, no redirects.
+/// Webhook URLs are the operator's, so private addresses are allowed (unlike users'
+/// forwarding targets).
+pub struct WebhookClient {
+    client: reqwest::Client,
+}
+
+impl WebhookClient {
+    pub fn new(timeout: Duration) -> std::result::Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .user_agent("Eider")
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl eider_service::webhooks::WebhookPoster for WebhookClient {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> std::result::Result<u16, String> {
+        let mut req = self.client.post(url).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let answer = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+        Ok(answer.status().as_u16())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ pub mod worker;
 
 use serde::Deserialize;
 
-pub use http::HttpPoster;
+pub use http::{HttpPoster, WebhookClient};
 pub use lmtp::{push_message, sample_message, PushResult};
 pub use worker::{Worker, WorkerStats};
 

@@ -104,6 +104,8 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         | E::DkimDomainNotFound
         | E::CertNotFound
         | E::CertServernameNotFound
+        | E::DomainAccessNotFound
+        | E::WebhookNotFound
         | E::NotFound => StatusCode::NOT_FOUND,
         E::AuthFailed
         | E::PasswordNotYetValid

@@ -58,6 +58,7 @@ pub async fn run_all<S: Store>(store: &S) {
     crate::conformance_queue::run(store).await;
     crate::conformance_dkim::run(store).await;
     crate::conformance_certs::run(store).await;
+    crate::conformance_operator::run(store).await;
 }
 
 // ---------------------------------------------------------------------------

@@ -119,6 +119,11 @@ pub enum Error {
     /// No certificate for the server name (GET /certs/resolve).
     #[error("This servername does not exist")]
     CertServernameNotFound,
+    /// DELETE /domainaccess/{id} of a listing that does not exist.
+    #[error("Domain was not found")]
+    DomainAccessNotFound,
+    #[error("Invalid or unknown webhook identifier")]
+    WebhookNotFound,
     #[error("WebAuthn 2FA is not enabled for this user")]
     WebauthnDisabled,
     #[error("{0}")]
@@ -188,6 +193,8 @@ impl Error {
             Error::DkimNotFound | Error::DkimDomainNotFound => "DkimNotFound",
             Error::KeyGenerateError => "KeyGenerateError",
             Error::CertNotFound | Error::CertServernameNotFound => "CertNotFound",
+            Error::DomainAccessNotFound => "DomainNotFound",
+            Error::WebhookNotFound => "WebhookNotFound",
             Error::WebauthnDisabled => "WebAuthnDisabled",
             Error::WebauthnFailed(_) => "InvalidU2fRequest",
             Error::UserDisabled => "UserDisabled",

@@ -31,6 +31,8 @@ mod conformance_files;
 #[cfg(feature = "conformance")]
 mod conformance_filters;
 #[cfg(feature = "conformance")]
+mod conformance_operator;
+#[cfg(feature = "conformance")]
 mod conformance_queue;
 #[cfg(feature = "conformance")]
 mod conformance_register;
@@ -45,17 +47,22 @@ mod store_audit;
 mod store_auth;
 mod store_certs;
 mod store_dkim;
+mod store_domainaccess;
 mod store_files;
 mod store_filters;
-mod store_queue;
 mod store_lifecycle;
+mod store_queue;
 mod store_register;
+mod store_settings;
+mod store_webhooks;
 
 pub use bus::{Bus, InProcessBus};
 pub use error::{Error, Result, StoreError};
 pub use id::{InvalidObjectId, ObjectId};
 pub use service::api;
 pub use service::security;
+pub use service::settings;
+pub use service::webhooks;
 pub use service::AuditExport;
 /// Delivery (LMTP, API upload): recipients, filters, spam, forwarding, autoreply.
 pub use service::{
@@ -98,14 +105,17 @@ pub use store_auth::{
 };
 pub use store_certs::{CertStore, TlsCert};
 pub use store_dkim::{DkimAlgorithm, DkimKey, DkimStore};
+pub use store_domainaccess::{DomainAccess, DomainAccessStore, DomainAction};
 pub use store_files::{FileStore, StoredFile};
-pub use store_queue::{Claim, QueueEntry};
 pub use store_lifecycle::{
     ArchivePaging, ArchiveStore, ArchivedMessage, DeletedUser, DeletedUserStore, LeaseStore,
     RestoredMessage, RestoredUser,
 };
+pub use store_queue::{Claim, QueueEntry};
 pub mod jobs;
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
+pub use store_settings::{SettingsStore, StoredSetting};
+pub use store_webhooks::{Webhook, WebhookQuery, WebhookStore};
 
 /// Re-exported so that gateways need not depend on the message crate directly.
 pub use eider_message as message;

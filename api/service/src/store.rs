@@ -261,11 +261,14 @@ pub use crate::store_audit::AuditStore;
 pub use crate::store_auth::AuthStore;
 pub use crate::store_certs::CertStore;
 pub use crate::store_dkim::DkimStore;
+pub use crate::store_domainaccess::DomainAccessStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
-pub use crate::store_queue::QueueStore;
 pub use crate::store_lifecycle::{ArchiveStore, DeletedUserStore, LeaseStore};
+pub use crate::store_queue::QueueStore;
 pub use crate::store_register::AddressRegisterStore;
+pub use crate::store_settings::SettingsStore;
+pub use crate::store_webhooks::WebhookStore;
 
 /// Everything a backend provides.
 pub trait Store:
@@ -285,6 +288,9 @@ pub trait Store:
     + DeletedUserStore
     + DkimStore
     + CertStore
+    + SettingsStore
+    + DomainAccessStore
+    + WebhookStore
 {
 }
 
@@ -305,5 +311,8 @@ impl<T> Store for T where
         + DeletedUserStore
         + DkimStore
         + CertStore
+        + SettingsStore
+        + DomainAccessStore
+        + WebhookStore
 {
 }

@@ -29,6 +29,7 @@ mod journal;
 mod lifecycle;
 mod mailboxes;
 mod messages;
+mod operator;
 mod paging;
 mod queue;
 mod redis_bus;
@@ -81,6 +82,9 @@ pub(crate) mod names {
     pub const DELETED_USERS: &str = "deletedusers";
     pub const DKIM: &str = "dkim";
     pub const CERTS: &str = "certs";
+    pub const SETTINGS: &str = "settings";
+    pub const DOMAIN_ACCESS: &str = "domainaccess";
+    pub const WEBHOOKS: &str = "webhooks";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).
@@ -209,6 +213,21 @@ impl MongoStore {
             (DOMAIN_ALIASES, vec![unique(doc! { "alias": 1 }, "alias")]),
             (DKIM, vec![unique(doc! { "domain": 1 }, "domain")]),
             (CERTS, vec![unique(doc! { "servername": 1 }, "servername")]),
+            (SETTINGS, vec![unique(doc! { "key": 1 }, "key")]),
+            (
+                DOMAIN_ACCESS,
+                vec![
+                    unique(doc! { "tagview": 1, "domain": 1 }, "tagview_domain"),
+                    plain(doc! { "domain": 1 }, "domain"),
+                ],
+            ),
+            (
+                WEBHOOKS,
+                vec![
+                    plain(doc! { "type": 1 }, "type"),
+                    plain(doc! { "user": 1 }, "user"),
+                ],
+            ),
             (
                 MAILBOXES,
                 vec![unique(doc! { "user": 1, "path": 1 }, "user_path")],

@@ -26,6 +26,7 @@ mod journal;
 mod lifecycle;
 mod mailboxes;
 mod messages;
+mod operator;
 mod paging;
 mod pool;
 mod queue;

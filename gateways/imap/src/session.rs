@@ -625,12 +625,17 @@ impl Session {
         user: eider_service::model::User,
         source: AuthSource,
     ) -> Reply {
-        let limit = user
-            .profile
-            .limits
-            .imap_max_connections
-            .unwrap_or(self.shared.config.max_connections)
-            .max(1);
+        // The user's own limit, else the `const:max:imap:connections` runtime setting
+        // (whose default is `[imap] maxConnections`).
+        let limit = match user.profile.limits.imap_max_connections {
+            Some(n) => n,
+            None => {
+                self.service()
+                    .setting_u64(eider_service::settings::keys::MAX_IMAP_CONNECTIONS)
+                    .await
+            }
+        }
+        .max(1);
         let Some(slot) = self.shared.register_user(user.id, limit) else {
             return Reply::no("Too many simultaneous connections").with_code("LIMIT");
         };

@@ -149,7 +149,6 @@ pub async fn bind(
         service,
         DeliveryConfig {
             spam: config.spam.clone(),
-            autoreply_interval: Some(Duration::from_secs(config.autoreply_interval.max(1))),
             duplicate_window: (config.duplicate_window > 0)
                 .then(|| Duration::from_secs(config.duplicate_window)),
         },

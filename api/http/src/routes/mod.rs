@@ -6,9 +6,10 @@ pub mod audit;
 pub mod authentication;
 pub mod authlog;
 pub mod autoreply;
-pub mod data;
 pub mod certs;
+pub mod data;
 pub mod dkim;
+pub mod domainaccess;
 pub mod domainaliases;
 pub mod filters;
 pub mod health;
@@ -18,11 +19,13 @@ pub mod message_view;
 pub mod messages;
 pub mod metrics;
 pub mod search;
+pub mod settings;
 pub mod storage;
 pub mod submit;
 pub mod twofa;
 pub mod users;
 pub mod webauthn;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -53,5 +56,8 @@ pub fn all() -> OpenApiRouter<AppState> {
         .merge(dkim::router())
         .merge(certs::router())
         .merge(metrics::router())
+        .merge(settings::router())
+        .merge(domainaccess::router())
+        .merge(webhooks::router())
         .merge(crate::sse::router())
 }

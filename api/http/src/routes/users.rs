@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use eider_service::api::{normalize_tags, validate_targets, PageRequest, UsageCounters};
 use eider_service::model::{Paging, SpecialUse, User, UserLimits as StoredLimits, UserQuery};
+use eider_service::settings::LimitDefaults;
 use eider_service::{NewUser, ObjectId, UserUpdate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -28,17 +29,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_password))
 }
 
-/// WildDuck's defaults for limits a user has not set.
+/// WildDuck's defaults for limits a user has not set that are not runtime settings
+/// (those come from `Service::limit_defaults`).
 mod defaults {
-    pub const RECIPIENTS: u64 = 2000;
-    pub const FORWARDS: u64 = 2000;
-    pub const FILTERS: u64 = 400;
     pub const RECEIVED: u64 = 60;
-    pub const IMAP_UPLOAD: u64 = 10 * 1024 * 1024 * 1024;
-    pub const IMAP_DOWNLOAD: u64 = 10 * 1024 * 1024 * 1024;
-    pub const POP3_DOWNLOAD: u64 = 10 * 1024 * 1024 * 1024;
     pub const POP3_MESSAGES: u64 = 250;
-    pub const IMAP_CONNECTIONS: u64 = 15;
     pub const SPAM_LEVEL: u32 = 50;
 }
 
@@ -209,9 +204,9 @@ pub struct GetUsersResponse {
     pub results: Vec<GetUsersResult>,
 }
 
-fn quota(state: &AppState, user: &User) -> Quota {
+fn quota(limits: &LimitDefaults, user: &User) -> Quota {
     Quota {
-        allowed: state.service.quota_limit(user),
+        allowed: limits.quota_for(user),
         used: user.storage_used,
     }
 }
@@ -246,6 +241,7 @@ async fn list_users(
     let found = state.service.list_users(&query).await?;
     let ids: Vec<ObjectId> = found.results.iter().map(|u| u.id).collect();
     let enabled2fa = state.service.enabled_2fa_of(&ids).await?;
+    let limits = state.service.limit_defaults().await;
     let results = found
         .results
         .iter()
@@ -260,7 +256,7 @@ async fn list_users(
             autoreply: false,
             encrypt_messages: false,
             encrypt_forwarded: false,
-            quota: quota(&state, u),
+            quota: quota(&limits, u),
             meta_data: q.meta_data.then(|| u.meta_data.clone()),
             internal_data: (q.internal_data && caller.is_root()).then(|| u.internal_data.clone()),
             has_password_set: u.password.is_some(),
@@ -688,37 +684,29 @@ fn window(allowed: Option<u64>, default: u64, used: u64) -> LimitWindow {
 }
 
 fn user_response(
-    state: &AppState,
+    d: &LimitDefaults,
     caller: &Caller,
     u: User,
     usage: UsageCounters,
 ) -> GetUserResponse {
     let l = &u.profile.limits;
     let limits = UserLimits {
-        quota: quota(state, &u),
-        recipients: window(l.recipients, defaults::RECIPIENTS, usage.recipients),
+        quota: quota(d, &u),
+        recipients: window(l.recipients, d.recipients, usage.recipients),
         filters: LimitUsage {
-            allowed: l.filters.unwrap_or(defaults::FILTERS),
+            allowed: l.filters.unwrap_or(d.filters),
             used: 0,
         },
-        forwards: window(l.forwards, defaults::FORWARDS, usage.forwards),
+        forwards: window(l.forwards, d.forwards, usage.forwards),
         received: window(l.received_max, defaults::RECEIVED, usage.received),
-        imap_upload: window(l.imap_max_upload, defaults::IMAP_UPLOAD, usage.imap_upload),
-        imap_download: window(
-            l.imap_max_download,
-            defaults::IMAP_DOWNLOAD,
-            usage.imap_download,
-        ),
-        pop3_download: window(
-            l.pop3_max_download,
-            defaults::POP3_DOWNLOAD,
-            usage.pop3_download,
-        ),
+        imap_upload: window(l.imap_max_upload, d.imap_upload, usage.imap_upload),
+        imap_download: window(l.imap_max_download, d.imap_download, usage.imap_download),
+        pop3_download: window(l.pop3_max_download, d.pop3_download, usage.pop3_download),
         pop3_max_messages: LimitAllowed {
             allowed: l.pop3_max_messages.unwrap_or(defaults::POP3_MESSAGES),
         },
         imap_max_connections: LimitUsage {
-            allowed: l.imap_max_connections.unwrap_or(defaults::IMAP_CONNECTIONS),
+            allowed: l.imap_max_connections.unwrap_or(d.imap_connections),
             used: usage.imap_connections,
         },
     };
@@ -770,7 +758,8 @@ async fn get_user(
     let id = caller.user(&user)?;
     let u = state.service.get_user(id).await?;
     let usage = state.service.usage_counters(id).await;
-    let mut response = user_response(&state, &caller, u, usage);
+    let limits = state.service.limit_defaults().await;
+    let mut response = user_response(&limits, &caller, u, usage);
     response.enabled2fa = state.service.enabled_2fa(id).await?;
     response.limits.filters.used = state.service.count_user_filters(id).await?;
     response.autoreply = state

@@ -55,6 +55,12 @@ impl Service {
         if address.main {
             self.store().update_address(&address).await?;
         }
+        self.emit(
+            super::webhooks::events::ADDRESS_USER_CREATED,
+            address.user,
+            serde_json::json!({ "addr": address.id.to_hex(), "address": address.address }),
+        )
+        .await;
         Ok(address)
     }
 
@@ -126,6 +132,12 @@ impl Service {
             return Err(Error::NotPermitted("Can not delete main address"));
         }
         self.store().delete_address(a.id).await?;
+        self.emit(
+            super::webhooks::events::ADDRESS_USER_DELETED,
+            Some(user),
+            serde_json::json!({ "addr": a.id.to_hex(), "address": a.address }),
+        )
+        .await;
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tracing::{debug, warn};
 
-use super::{AppendOptions, Service};
+use super::{settings, AppendOptions, Service};
 use crate::model::{Address, Mailbox, NewContent, SearchKey, SearchQuery, SpecialUse, User};
 use crate::{Error, ObjectId, Result};
 
@@ -47,8 +47,6 @@ const RECIPIENT_CONCURRENCY: usize = 8;
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryConfig {
     pub spam: SpamConfig,
-    /// At most one autoreply per sender per this period (default 4 days).
-    pub autoreply_interval: Option<Duration>,
     /// A message whose Message-ID is already in the target mailbox is not stored
     /// again when that copy arrived within this window (None: however old it is).
     pub duplicate_window: Option<Duration>,
@@ -206,7 +204,7 @@ impl Deliverer {
         if let Some(refusal) = account_refusal(&user) {
             return Ok(refusal);
         }
-        if user.storage_used >= self.service.quota_limit(&user) {
+        if user.storage_used >= self.service.quota_limit(&user).await {
             return Ok(RecipientCheck::OverQuota);
         }
         Ok(RecipientCheck::Accepted(Box::new(Recipient {
@@ -358,7 +356,24 @@ impl Deliverer {
                 Vec::new()
             });
         let outcome = apply_filters(&filters, &MessageFacts::from(index));
-        let junk = is_spam(prepared.header_spam, user.profile.spam_level, outcome.spam);
+        // The user's tags' domain access lists decide before the filters (WildDuck's
+        // order): a blocked sender is spam, an allowed one never is by the header test.
+        let access = match index.from.first().or(index.sender.first()) {
+            Some(from) => self
+                .service
+                .sender_access(&user, &from.address)
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(user = %user_id, "cannot read domain access lists: {e}");
+                    None
+                }),
+            None => None,
+        };
+        let decided = match &access {
+            Some(a) => Some(a.action == crate::DomainAction::Block),
+            None => outcome.spam,
+        };
+        let junk = is_spam(prepared.header_spam, user.profile.spam_level, decided);
 
         // Forwarding: the filters' targets, plus the user's own unless a filter deleted it.
         let mut targets = outcome.targets.clone();
@@ -489,10 +504,10 @@ impl Deliverer {
                 "forwarding is not configured".into(),
             ));
         };
-        let limit = address
-            .forwards
-            .filter(|f| *f > 0)
-            .unwrap_or(DEFAULT_MAX_FORWARDS);
+        let limit = match address.forwards.filter(|f| *f > 0) {
+            Some(l) => l,
+            None => self.service.setting_u64(settings::keys::MAX_FORWARDS).await,
+        };
         let key = format!("wdf:{}", address.id);
         let count = address.targets.len() as i64;
         let used = self
@@ -533,12 +548,10 @@ impl Deliverer {
             warn!(user = %user.id, "forwarding targets set but no relay configured");
             return;
         };
-        let limit = user
-            .profile
-            .limits
-            .forwards
-            .filter(|f| *f > 0)
-            .unwrap_or(DEFAULT_MAX_FORWARDS);
+        let limit = match user.profile.limits.forwards.filter(|f| *f > 0) {
+            Some(l) => l,
+            None => self.service.setting_u64(settings::keys::MAX_FORWARDS).await,
+        };
         let key = format!("wdf:{}", user.id);
         let count = targets.len() as i64;
         let ttl = Duration::from_secs(24 * 3600);
@@ -583,10 +596,13 @@ impl Deliverer {
         if !autoreply_allowed(&settings, sender, &index.headers, chrono::Utc::now()) {
             return;
         }
-        let interval = self
-            .config
-            .autoreply_interval
-            .unwrap_or(Duration::from_secs(4 * 24 * 3600));
+        // The `const:autoreply:interval` setting (ms); `[lmtp] autoreplyInterval` is its default.
+        let interval = Duration::from_millis(
+            self.service
+                .setting_u64(settings::keys::AUTOREPLY_INTERVAL)
+                .await
+                .max(1),
+        );
         let key = format!("wda:{}:{}", user.id, sender.to_lowercase());
         if self.service.bus().counter_add(&key, 1, interval).await > 1 {
             debug!(user = %user.id, "autoreply already sent to {sender} in this period");

@@ -81,7 +81,7 @@ impl Service {
         };
         match self
             .store()
-            .store_file(&file, new.content, Some(self.quota_limit(&owner)))
+            .store_file(&file, new.content, Some(self.quota_limit(&owner).await))
             .await
         {
             Ok(()) => Ok(file),

@@ -98,7 +98,7 @@ impl Service {
     /// Storage used and the quota limit of a user, in bytes.
     pub async fn quota_usage(&self, user: ObjectId) -> Result<(u64, u64)> {
         let u = self.get_user(user).await?;
-        Ok((u.storage_used, self.quota_limit(&u)))
+        Ok((u.storage_used, self.quota_limit(&u).await))
     }
 
     /// Create a mailbox and any missing superior names ("a/b/c" creates "a" and

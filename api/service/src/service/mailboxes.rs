@@ -129,6 +129,12 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.announce(user, Some(mailbox.id), 0);
+        self.emit(
+            super::webhooks::events::MAILBOX_CREATED,
+            Some(user),
+            serde_json::json!({ "mailbox": mailbox.id.to_hex(), "path": mailbox.path }),
+        )
+        .await;
         Ok(mailbox)
     }
 
@@ -174,6 +180,16 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.announce(user, Some(id), 0);
+        self.emit(
+            super::webhooks::events::MAILBOX_RENAMED,
+            Some(user),
+            serde_json::json!({
+                "mailbox": id.to_hex(),
+                "previous": mailbox.path,
+                "path": new_path,
+            }),
+        )
+        .await;
         self.get_mailbox(user, id).await
     }
 
@@ -239,6 +255,12 @@ impl Service {
             return Err(Error::NoSuchMailbox);
         }
         self.announce(user, Some(id), 0);
+        self.emit(
+            super::webhooks::events::MAILBOX_DELETED,
+            Some(user),
+            serde_json::json!({ "mailbox": id.to_hex(), "path": m.path }),
+        )
+        .await;
         Ok(())
     }
 

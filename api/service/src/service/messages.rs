@@ -113,12 +113,26 @@ impl Service {
             thread,
             expires,
             meta_data: opts.meta_data.unwrap_or_else(|| serde_json::json!({})),
-            quota_limit: (!opts.ignore_quota).then(|| self.quota_limit(&owner)),
+            quota_limit: if opts.ignore_quota {
+                None
+            } else {
+                Some(self.quota_limit(&owner).await)
+            },
             dedupe_message_id: opts.dedupe_message_id,
         };
         let appended = self.timed("append", self.store().append(req)).await?;
         if !appended.duplicate {
             self.announce(user, Some(mailbox), appended.modseq);
+            self.emit(
+                super::webhooks::events::MESSAGE_NEW,
+                Some(user),
+                serde_json::json!({
+                    "mailbox": mailbox.to_hex(),
+                    "message": appended.id.to_hex(),
+                    "uid": appended.uid,
+                }),
+            )
+            .await;
             if let Some(seen) = sent {
                 self.record_seen(user, seen).await;
             }
@@ -138,7 +152,13 @@ impl Service {
         self.get_mailbox(user, target).await?;
         let copied = self
             .store()
-            .copy_messages(user, source, uids, target, Some(self.quota_limit(&owner)))
+            .copy_messages(
+                user,
+                source,
+                uids,
+                target,
+                Some(self.quota_limit(&owner).await),
+            )
             .await?;
         if !copied.is_empty() {
             self.announce(user, Some(target), 0);
@@ -153,8 +173,8 @@ impl Service {
         uids: &UidSet,
         target: ObjectId,
     ) -> Result<Vec<CopiedMessage>> {
-        self.get_mailbox(user, source).await?;
-        self.get_mailbox(user, target).await?;
+        let from = self.get_mailbox(user, source).await?;
+        let to = self.get_mailbox(user, target).await?;
         if source == target {
             return Err(Error::Validation(
                 "source and target mailbox are the same".into(),
@@ -167,6 +187,8 @@ impl Service {
         if !moved.is_empty() {
             self.announce(user, Some(source), 0);
             self.announce(user, Some(target), 0);
+            // Into or out of Junk: the user says "spam" or "not spam" (any gateway).
+            self.emit_junk_moves(user, &from, &to, &moved).await;
         }
         Ok(moved)
     }
@@ -221,6 +243,12 @@ impl Service {
         let removed = self.store().expunge(mailbox, uids, false).await?;
         if !removed.is_empty() {
             self.announce(user, Some(mailbox), 0);
+            self.emit(
+                super::webhooks::events::MESSAGE_DELETED,
+                Some(user),
+                serde_json::json!({ "mailbox": mailbox.to_hex(), "uids": removed }),
+            )
+            .await;
         }
         Ok(removed)
     }

@@ -5,10 +5,11 @@ pub mod api;
 mod audit;
 mod auth;
 mod body;
-mod data;
 mod certs;
+mod data;
 mod delivery;
 mod dkim;
+mod domainaccess;
 mod files;
 mod imap_support;
 mod lifecycle;
@@ -18,9 +19,12 @@ mod outbound;
 mod pop3_support;
 mod register;
 pub mod security;
+pub mod settings;
 mod submit;
 mod users;
+pub mod webhooks;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use eider_message::IngestOptions;
@@ -31,10 +35,10 @@ pub use addresses::{NewAddress, ResolvedRecipient};
 pub use audit::AuditExport;
 pub use auth::{AuthMeta, AuthRequest, AuthSource, AuthSuccess, Protocol};
 pub use body::BodyReader;
+pub use certs::{NewCert, ServedCert};
 pub use data::{
     DataExport, DataImport, DataRecord, ExportQuery, ExportedMessage, ImportCounts, ImportOutcome,
 };
-pub use certs::{NewCert, ServedCert};
 pub use delivery::{
     apply_filters, autoreply_allowed, compose_autoreply, is_spam, parsed_message_json, Autoreply,
     Deliverer, DeliveryConfig, DeliveryOutcome, Filter, FilterAction, FilterOutcome, FilterQuery,
@@ -58,7 +62,8 @@ pub use users::{NewUser, UserUpdate};
 /// Server-wide rules the service applies.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Quota for users that have none set, in bytes.
+    /// Quota for users that have none set, in bytes: the default of the runtime
+    /// setting `const:max:storage`, which is what the service reads.
     pub default_quota: u64,
     /// Largest message accepted by any path, in bytes.
     pub max_message_size: u64,
@@ -70,6 +75,9 @@ pub struct ServiceConfig {
     /// How long deleted messages stay in the archive (`[archive] time`, WildDuck's
     /// `const:archive:time`); zero: deleted messages are gone at once.
     pub archive_time: std::time::Duration,
+    /// Defaults of runtime settings that configuration gives (`const:max:storage` from
+    /// `maxStorage`, …), over WildDuck's constants; stored settings override both.
+    pub settings: HashMap<String, serde_json::Value>,
 }
 
 impl Default for ServiceConfig {
@@ -81,6 +89,7 @@ impl Default for ServiceConfig {
             ingest: IngestOptions::default(),
             security: security::SecurityConfig::default(),
             archive_time: std::time::Duration::from_secs(25 * 24 * 3600),
+            settings: HashMap::new(),
         }
     }
 }
@@ -101,6 +110,12 @@ struct Inner {
     queue_wakeup: Arc<tokio::sync::Notify>,
     /// Woken when this instance sets or deletes a TLS certificate.
     certs_changed: tokio::sync::Notify,
+    /// This process's copy of the stored runtime settings.
+    settings: Arc<settings::SettingsCache>,
+    /// Webhook delivery; None: events are not recorded.
+    webhooks: Option<Arc<webhooks::WebhookRuntime>>,
+    /// This process's copy of the registered webhooks.
+    hooks: Arc<webhooks::HookCache>,
 }
 
 impl Service {
@@ -113,6 +128,9 @@ impl Service {
                 outbound: None,
                 queue_wakeup: Arc::default(),
                 certs_changed: tokio::sync::Notify::new(),
+                settings: Arc::default(),
+                webhooks: None,
+                hooks: Arc::default(),
             }),
         }
     }
@@ -121,15 +139,26 @@ impl Service {
     /// queued (`queue_mail`) for the outbound workers, and `outbound` posts to HTTP
     /// targets. Call before sharing the service: clones made earlier keep none.
     pub fn with_outbound(self, outbound: Arc<dyn Outbound>) -> Self {
+        self.rebuild(|inner| inner.outbound = Some(outbound))
+    }
+
+    /// The same service with one part changed (the builders above).
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let i = &self.inner;
+        let mut inner = Inner {
+            store: i.store.clone(),
+            bus: i.bus.clone(),
+            config: i.config.clone(),
+            outbound: i.outbound.clone(),
+            settings: i.settings.clone(),
+            webhooks: i.webhooks.clone(),
+            hooks: i.hooks.clone(),
+            queue_wakeup: i.queue_wakeup.clone(),
+            certs_changed: tokio::sync::Notify::new(),
+        };
+        change(&mut inner);
         Self {
-            inner: Arc::new(Inner {
-                store: self.inner.store.clone(),
-                bus: self.inner.bus.clone(),
-                config: self.inner.config.clone(),
-                outbound: Some(outbound),
-                queue_wakeup: self.inner.queue_wakeup.clone(),
-                certs_changed: tokio::sync::Notify::new(),
-            }),
+            inner: Arc::new(inner),
         }
     }
 

@@ -10,9 +10,8 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::api::counter_keys;
-use super::delivery::{
-    parsed_message_json, ForwardTarget, Outbound, OutboundMessage, DEFAULT_MAX_FORWARDS,
-};
+use super::delivery::{parsed_message_json, ForwardTarget, Outbound, OutboundMessage};
+use super::settings::keys;
 use super::{AppendOptions, Service};
 use crate::flags::{DRAFT, SEEN};
 use crate::model::{FlagOp, Mailbox, SpecialUse, UidSet, User};
@@ -140,12 +139,10 @@ impl Service {
 
     /// Count `n` more envelope recipients against the user's daily limit.
     async fn reserve_recipients(&self, owner: &User, n: usize) -> Result<()> {
-        let limit = owner
-            .profile
-            .limits
-            .recipients
-            .filter(|l| *l > 0)
-            .unwrap_or(DEFAULT_MAX_RECIPIENTS);
+        let limit = match owner.profile.limits.recipients.filter(|l| *l > 0) {
+            Some(l) => l,
+            None => self.setting_u64(keys::MAX_RECIPIENTS).await,
+        };
         self.reserve(counter_keys::RECIPIENTS, owner.id, n, limit)
             .await
             .map_err(|_| {
@@ -187,6 +184,10 @@ impl Service {
                 .map_err(|_| Error::Validation(format!("invalid recipient address {r:?}")))?;
         }
         let n = to.len();
+        // One message may name at most `const:max:rcpt_to` recipients (WildDuck's text).
+        if n as u64 > self.setting_u64(keys::MAX_RCPT_TO).await {
+            return Err(Error::TooMany("Your email has too many recipients".into()));
+        }
         self.reserve_recipients(owner, n).await?;
         let message = OutboundMessage {
             from,
@@ -233,7 +234,7 @@ impl Service {
             }
         };
         // Refuse before sending rather than send and fail to keep the copy.
-        if owner.storage_used.saturating_add(size) > self.quota_limit(&owner) {
+        if owner.storage_used.saturating_add(size) > self.quota_limit(&owner).await {
             return Err(Error::OverQuota);
         }
         let recipients = if s.envelope_to.is_empty() {
@@ -411,12 +412,10 @@ impl Service {
                 "\"addresses\" or \"target\" must name a forwarding target".into(),
             ));
         }
-        let limit = owner
-            .profile
-            .limits
-            .forwards
-            .filter(|f| *f > 0)
-            .unwrap_or(DEFAULT_MAX_FORWARDS);
+        let limit = match owner.profile.limits.forwards.filter(|f| *f > 0) {
+            Some(l) => l,
+            None => self.setting_u64(keys::MAX_FORWARDS).await,
+        };
         self.reserve(counter_keys::FORWARDS, user, targets.len(), limit)
             .await
             .map_err(|_| {

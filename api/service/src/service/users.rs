@@ -217,7 +217,15 @@ impl Service {
             .create_user(&user, address.as_ref(), &mailboxes)
             .await
         {
-            Ok(()) => Ok(user),
+            Ok(()) => {
+                self.emit(
+                    super::webhooks::events::USER_CREATED,
+                    Some(user.id),
+                    serde_json::json!({ "username": user.username, "address": user.address }),
+                )
+                .await;
+                Ok(user)
+            }
             Err(StoreError::Conflict("username")) => Err(Error::UserExists),
             Err(StoreError::Conflict("address")) => Err(Error::AddressExists),
             Err(e) => Err(e.into()),
@@ -317,19 +325,24 @@ impl Service {
             // Its ASPs, 2FA, tokens and auth log go too; a user id is never reused.
             self.store().delete_user_auth(id).await?;
             self.bus().publish(crate::model::Beacon::logout(id));
+            self.emit(
+                super::webhooks::events::USER_DELETE_COMPLETED,
+                Some(id),
+                serde_json::json!({}),
+            )
+            .await;
             Ok(())
         } else {
             Err(Error::UserNotFound)
         }
     }
 
-    /// The quota limit in force for a user.
-    pub fn quota_limit(&self, user: &User) -> u64 {
+    /// The quota limit in force for a user: its own, else the `const:max:storage` setting.
+    pub async fn quota_limit(&self, user: &User) -> u64 {
         if user.quota > 0 {
-            user.quota
-        } else {
-            self.config().default_quota
+            return user.quota;
         }
+        self.setting_u64(super::settings::keys::MAX_STORAGE).await
     }
 
     /// Recount a user's storage from its messages.

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v10_deleted_users.sql"),
     include_str!("v11_queue.sql"),
     include_str!("v12_dkim_certs.sql"),
+    include_str!("v13_operator.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::autoreply::Autoreply;
-use super::filters::{Filter, FilterAction, FilterQuery, DEFAULT_MAX_FILTERS};
+use super::filters::{Filter, FilterAction, FilterQuery};
 use crate::model::{Page, User};
 use crate::service::Service;
 use crate::store_filters::FilterSearch;
@@ -152,13 +152,16 @@ fn limited(field: &str, v: String, max: usize) -> Result<Option<String>> {
 }
 
 impl Service {
-    /// How many filters `user` may have (`limits.filters`, else WildDuck's 400).
-    pub fn filter_limit(&self, user: &User) -> u64 {
-        user.profile
-            .limits
-            .filters
-            .filter(|n| *n > 0)
-            .unwrap_or(DEFAULT_MAX_FILTERS)
+    /// How many filters `user` may have (`limits.filters`, else the `const:max:filters`
+    /// setting).
+    pub async fn filter_limit(&self, user: &User) -> u64 {
+        match user.profile.limits.filters.filter(|n| *n > 0) {
+            Some(n) => n,
+            None => {
+                self.setting_u64(crate::service::settings::keys::MAX_FILTERS)
+                    .await
+            }
+        }
     }
 
     /// Check a filter against the user's mailboxes and the rules of the model.
@@ -192,7 +195,7 @@ impl Service {
             created: Utc::now(),
         };
         self.check_filter(&filter).await?;
-        let max = self.filter_limit(&account);
+        let max = self.filter_limit(&account).await;
         match self.store().create_filter(&filter, max).await {
             Ok(()) => Ok(filter),
             Err(StoreError::NotFound) => Err(Error::UserNotFound),
@@ -214,7 +217,7 @@ impl Service {
         let filters = self.store().list_user_filters(user).await?;
         Ok(UserFilters {
             filters,
-            allowed: self.filter_limit(&account),
+            allowed: self.filter_limit(&account).await,
         })
     }
 

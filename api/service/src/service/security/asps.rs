@@ -56,7 +56,9 @@ impl Service {
             None => eider_auth::generate_asp(),
         };
         let existing = self.store().list_asps(user).await?;
-        let max = self.security().max_asps;
+        let max = self
+            .setting_u64(crate::service::settings::keys::ASP_LIMIT)
+            .await as usize;
         if existing.iter().filter(|a| live(a)).count() >= max {
             return Err(Error::TooMany(format!(
                 "Maximum application password limit reached ({max})"
@@ -87,6 +89,12 @@ impl Service {
                 sess: new.sess,
                 ..AuthLogEntry::new("create asp", "success")
             },
+        )
+        .await;
+        self.emit(
+            crate::service::webhooks::events::ASP_CREATED,
+            Some(user),
+            serde_json::json!({ "asp": asp.id.to_hex(), "description": asp.description }),
         )
         .await;
         Ok(CreatedAsp { asp, password })
@@ -136,6 +144,12 @@ impl Service {
                 sess,
                 ..AuthLogEntry::new("delete asp", "success")
             },
+        )
+        .await;
+        self.emit(
+            crate::service::webhooks::events::ASP_DELETED,
+            Some(user),
+            serde_json::json!({ "asp": id.to_hex() }),
         )
         .await;
         Ok(())

@@ -42,7 +42,25 @@ impl Service {
     /// and None is returned.
     pub async fn log_auth_event(&self, user: ObjectId, entry: AuthLogEntry) -> Option<ObjectId> {
         let now = Utc::now();
+        if entry.action == "authentication" && entry.result != "success" {
+            self.emit(
+                crate::service::webhooks::events::AUTH_FAILED,
+                Some(user),
+                serde_json::json!({
+                    "result": entry.result,
+                    "protocol": entry.protocol,
+                    "ip": entry.ip,
+                }),
+            )
+            .await;
+        }
         let cfg = self.security();
+        // `const:authlog:time` (ms); `[auth] authlogDays` is its default.
+        let keep = std::time::Duration::from_millis(
+            self.setting_u64(crate::service::settings::keys::AUTHLOG_TIME)
+                .await
+                .max(1),
+        );
         let key_source = [
             entry.protocol.as_deref().unwrap_or(""),
             entry.ip.as_deref().unwrap_or(""),
@@ -66,7 +84,7 @@ impl Service {
             created: now,
             last: now,
             events: 1,
-            expires: now + chrono_duration(cfg.authlog_ttl),
+            expires: now + chrono_duration(keep),
             key: eider_auth::token_hash(&key_source)[..32].to_string(),
         };
         let since = now - chrono_duration(cfg.authlog_merge);

@@ -184,6 +184,12 @@ impl Service {
         self.enable_mechanism(user, &mut state, "totp").await?;
         self.log_auth_event(user, log("enable 2fa totp", "success", ip, sess))
             .await;
+        self.emit(
+            crate::service::webhooks::events::MFA_TOTP_ENABLED,
+            Some(user),
+            serde_json::json!({}),
+        )
+        .await;
         Ok(())
     }
 
@@ -206,6 +212,12 @@ impl Service {
         self.save_two_factor(user, &state).await?;
         self.log_auth_event(user, log("disable 2fa totp", "success", ip, sess))
             .await;
+        self.emit(
+            crate::service::webhooks::events::MFA_TOTP_DISABLED,
+            Some(user),
+            serde_json::json!({}),
+        )
+        .await;
         Ok(())
     }
 
