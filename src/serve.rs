@@ -431,7 +431,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
     }
 
     if outbound.enabled && outbound.workers {
-        let worker = eider_outbound::Worker::new(service.clone(), outbound.clone(), relay, None);
+        // Every message leaving through the queue is DKIM-signed when a /dkim key
+        // covers its From domain.
+        let signer: Arc<dyn eider_outbound::worker::MessageSigner> =
+            Arc::new(eider_outbound::DkimSigner::new(service.clone()));
+        let worker =
+            eider_outbound::Worker::new(service.clone(), outbound.clone(), relay, Some(signer));
         let stop = stop_rx.clone();
         tasks.spawn(async move {
             worker.run(stop).await;

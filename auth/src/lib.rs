@@ -17,7 +17,8 @@ pub use asp::{
     asp_selector, generate_asp, normalize_asp, normalize_scopes, scope_allowed, ASP_LEN, ASP_SCOPES,
 };
 pub use dkim::{
-    generate_dkim_key, parse_dkim_key, pem_encode, DkimAlgorithm, DkimKeyError, DkimKeyMaterial,
+    dkim_sign, generate_dkim_key, parse_dkim_key, pem_encode, DkimAlgorithm, DkimKeyError,
+    DkimKeyMaterial,
 };
 pub use password::{
     hash_format, hash_password, is_supported_hash, is_supported_hash_within, needs_rehash,

@@ -9,6 +9,7 @@
 //! hand permanent failures and expiries to the service, which writes the DSN.
 //! [`HttpPoster`] posts to users' `http(s)://` forwarding targets.
 
+pub mod dkim;
 pub mod http;
 pub mod lmtp;
 pub mod mx;
@@ -18,6 +19,7 @@ pub mod worker;
 
 use serde::Deserialize;
 
+pub use dkim::DkimSigner;
 pub use http::{HttpPoster, WebhookClient};
 pub use lmtp::{push_message, sample_message, PushResult};
 pub use worker::{Worker, WorkerStats};

@@ -377,3 +377,12 @@ pub fn build(raw: &[u8], opts: &IngestOptions) -> Result<MessageIndex, MessageEr
         root,
     })
 }
+
+/// The mailboxes of one address-list header value (e.g. a From line's value, folded
+/// or not), with decoded names; group markers are left out.
+pub fn parse_addresses(value: &[u8]) -> Vec<Address> {
+    address::decoded_addresses(&address::parse_list(value))
+        .into_iter()
+        .filter(|a| !a.address.is_empty())
+        .collect()
+}
