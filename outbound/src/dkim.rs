@@ -349,7 +349,7 @@ mod tests {
         }
         data.extend_from_slice(&relaxed_header(
             "DKIM-Signature",
-            sig_value[..b_at].as_bytes(),
+            &sig_value.as_bytes()[..b_at],
         ));
         let digest = ring::digest::digest(&ring::digest::SHA256, &data);
         let public = STANDARD.decode(&material.dns_public_key).expect("p=");
