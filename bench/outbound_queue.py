@@ -70,6 +70,7 @@ def main():
     ap.add_argument("--bin", default="target/release/eider")
     ap.add_argument("--messages", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=8, help="[outbound] concurrency")
+    ap.add_argument("--dkim", choices=["rsa", "ed25519"], help="sign with a /dkim key of this kind")
     args = ap.parse_args()
 
     sink = Sink()
@@ -97,6 +98,8 @@ def main():
         uid = api(base, "POST", "/users", {"username": "bench", "password": "bench-pass",
                                            "address": "bench@example.com"})["id"]
         api(base, "PUT", f"/users/{uid}", {"recipients": args.messages * 2})
+        if args.dkim:
+            api(base, "POST", "/dkim", {"domain": "example.com", "selector": "bench", "algorithm": args.dkim})
         release = time.time() + max(10, args.messages / 100)
         send_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(release))
         started = time.monotonic()
@@ -117,7 +120,8 @@ def main():
         if len(sink.times) < args.messages:
             sys.exit(f"only {len(sink.times)} of {args.messages} delivered")
         span = sink.times[-1] - sink.times[0]
-        print(f"eider queue -> sink: {args.messages} messages in {span:.2f}s = "
+        signed = " (DKIM " + args.dkim + ")" if args.dkim else ""
+        print(f"eider queue -> sink{signed}: {args.messages} messages in {span:.2f}s = "
               f"{args.messages / span:.0f} messages/s")
     finally:
         proc.terminate()
