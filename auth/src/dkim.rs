@@ -355,4 +355,44 @@ mod tests {
         // 44 characters that are not base64 of 32 bytes.
         assert!(parse_dkim_key(&"!".repeat(44)).is_err());
     }
+
+    /// dkim_sign makes PKCS#1 v1.5 SHA-256 signatures the public key verifies, on the
+    /// ring path (2048 bits) and the rsa-crate path (1024 bits, which ring refuses).
+    #[test]
+    fn dkim_sign_rsa_verifies_for_both_sizes() {
+        let big = generate_dkim_key(DkimAlgorithm::Rsa).expect("2048");
+        let mut rng = getrandom::rand_core::UnwrapErr(getrandom::SysRng);
+        let small = RsaPrivateKey::new(&mut rng, 1024).expect("1024");
+        let small = rsa_material(&small).expect("material");
+        for m in [&big, &small] {
+            let sig =
+                dkim_sign(DkimAlgorithm::Rsa, &m.private_key_pem, b"header data").expect("signs");
+            let der = STANDARD.decode(&m.dns_public_key).expect("p=");
+            let public = rsa::RsaPublicKey::from_public_key_der(&der).expect("spki");
+            let sig = Signature::try_from(sig.as_slice()).expect("sig");
+            let verifier = VerifyingKey::<Sha256>::new(public);
+            verifier.verify(b"header data", &sig).expect("verifies");
+            assert!(verifier.verify(b"header dat4", &sig).is_err());
+        }
+    }
+
+    /// Ed25519 (RFC 8463) signs the SHA-256 digest of the data.
+    #[test]
+    fn dkim_sign_ed25519_signs_the_digest() {
+        let m = generate_dkim_key(DkimAlgorithm::Ed25519).expect("key");
+        let sig =
+            dkim_sign(DkimAlgorithm::Ed25519, &m.private_key_pem, b"header data").expect("signs");
+        let public = STANDARD.decode(&m.dns_public_key).expect("p=");
+        let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public);
+        key.verify(&Sha256::digest(b"header data"), &sig)
+            .expect("verifies");
+        assert!(key.verify(b"header data", &sig).is_err());
+        assert!(dkim_sign(DkimAlgorithm::Ed25519, &big_rsa_pem(), b"x").is_err());
+    }
+
+    fn big_rsa_pem() -> String {
+        generate_dkim_key(DkimAlgorithm::Rsa)
+            .expect("rsa")
+            .private_key_pem
+    }
 }
