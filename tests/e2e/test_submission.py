@@ -135,6 +135,20 @@ def test_local_recipient_lands_in_inbox(start_eider, sink):
     assert sink.received == [], "a local recipient is not relayed"
 
 
+def test_disabled_local_recipient_is_refused_at_rcpt(start_eider, sink):
+    server = start(start_eider, sink)
+    user(server, "kate", password=PASSWORD)
+    lou = user(server, "lou", password=PASSWORD)
+    status, body = server.api("PUT", f"/users/{lou}", {"disabled": True})
+    assert status == 200, body
+    c = client(server)
+    c.login("kate", PASSWORD)
+    c.mail("kate@example.com")
+    code, text = c.rcpt("lou@example.com")
+    assert (code, text) == (550, b"5.2.1 Mailbox disabled")
+    c.quit()
+
+
 def test_wrong_password_and_asp_without_smtp_scope_get_535(start_eider, sink):
     server = start(start_eider, sink)
     uid = user(server, "gina", password=PASSWORD)

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use eider_service::{AuthMeta, AuthRequest, Deliverer, Error, ObjectId, Protocol, SmtpSubmission};
+use eider_service::{
+    AuthMeta, AuthRequest, Deliverer, Error, ObjectId, Protocol, RecipientCheck, SmtpSubmission,
+};
 use eider_smtp_proto::data::DotUnstuffer;
 use eider_smtp_proto::parser::{parse_command, Command, MailParams, ParseError};
 use eider_smtp_proto::reply::{self, Reply};
@@ -188,6 +190,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                         return Ok(SessionEnd::Closed);
                     }
                 }
+                Ok(Command::Rcpt { to }) => self.rcpt(to).await,
                 Ok(cmd) => self.command(cmd),
             }
             if self.too_many_errors().await {
@@ -267,18 +270,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             // LHLO is LMTP's greeting.
             Command::Lhlo(_) => self.fail(reply::unknown_command()),
             Command::Mail { from, params } => self.mail(from, params),
-            Command::Rcpt { to } => {
-                let Some(tx) = self.tx.as_mut() else {
-                    self.fail(reply::bad_sequence("Need MAIL command first"));
-                    return;
-                };
-                if tx.recipients.len() >= self.config.max_recipients {
-                    self.push(&reply::too_many_recipients());
-                    return;
-                }
-                tx.recipients.push(to);
-                self.push(&reply::recipient_ok());
-            }
             Command::Rset => {
                 self.tx = None;
                 self.push(&reply::ok());
@@ -292,7 +283,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             )),
             Command::Expn => self.fail(reply::not_implemented()),
             // Handled by the loop.
-            Command::Quit | Command::StartTls | Command::Data | Command::Auth { .. } => {}
+            Command::Quit
+            | Command::StartTls
+            | Command::Data
+            | Command::Auth { .. }
+            | Command::Rcpt { .. } => {}
+        }
+    }
+
+    /// RCPT: an address of this server that cannot take mail now is refused here
+    /// (the others, local or not, are sorted by the service after DATA).
+    async fn rcpt(&mut self, to: String) {
+        let Some(count) = self.tx.as_ref().map(|t| t.recipients.len()) else {
+            self.fail(reply::bad_sequence("Need MAIL command first"));
+            return;
+        };
+        if count >= self.config.max_recipients {
+            self.push(&reply::too_many_recipients());
+            return;
+        }
+        let refusal = match self.deliverer.check_recipient(&to).await {
+            Ok(RecipientCheck::Accepted(_) | RecipientCheck::Unknown) => None,
+            Ok(RecipientCheck::Disabled) => Some(Reply::new(550, "5.2.1", "Mailbox disabled")),
+            Ok(RecipientCheck::Suspended) => {
+                Some(Reply::new(450, "4.2.1", "Mailbox temporarily disabled"))
+            }
+            Ok(RecipientCheck::OverQuota) => Some(Reply::new(452, "4.2.2", "Mailbox full")),
+            Ok(RecipientCheck::ForwardingUnavailable) => Some(Reply::new(
+                451,
+                "4.3.0",
+                "Forwarding is not available, try again later",
+            )),
+            Err(e) => {
+                warn!(peer = %self.peer, "recipient check failed: {e}");
+                Some(reply::temp_failure())
+            }
+        };
+        match refusal {
+            Some(r) => self.fail(r),
+            None => {
+                if let Some(tx) = self.tx.as_mut() {
+                    tx.recipients.push(to);
+                }
+                self.push(&reply::recipient_ok());
+            }
         }
     }
 
