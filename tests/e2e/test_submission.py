@@ -44,6 +44,13 @@ def asp(server, uid, scopes):
     return body["password"]
 
 
+def password_id(server, uid):
+    status, body = server.api("GET", f"/users/{uid}/asps")
+    assert status == 200, body
+    [entry] = body["results"]
+    return entry["id"]
+
+
 def client(server):
     host, port = server.hostport("Submission")
     c = smtplib.SMTP(host, port, timeout=30)
@@ -198,3 +205,26 @@ def test_swaks_submits_over_starttls(start_eider, sink):
     mail_from, rcpts, data = sink.received[0]
     assert (mail_from, rcpts) == ("ivy@example.com", ["jack@example.org"])
     assert b"Subject: via swaks" in data
+
+
+def test_master_password_refused_with_2fa_and_logins_logged_as_smtp(start_eider, sink):
+    from test_auth_2fa import enable_totp
+
+    server = start(start_eider, sink)
+    uid = user(server, "mia", password=PASSWORD)
+    c = client(server)
+    c.login("mia", PASSWORD)
+    c.quit()
+    enable_totp(server, uid)
+    password = asp(server, uid, ["smtp"])
+    c = client(server)
+    with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+        c.login("mia", PASSWORD)
+    assert refused.value.smtp_code == 535
+    c.login("mia", password)
+    c.quit()
+    status, log = server.api("GET", f"/users/{uid}/authlog?limit=100")
+    assert status == 200, log
+    # Repeated successes from one address are folded into one entry (as WildDuck).
+    smtp = {(e["result"], e.get("asp")) for e in log["results"] if e.get("protocol") == "SMTP"}
+    assert ("fail", None) in smtp and ("success", password_id(server, uid)) in smtp, log["results"]
