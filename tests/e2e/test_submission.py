@@ -228,3 +228,18 @@ def test_master_password_refused_with_2fa_and_logins_logged_as_smtp(start_eider,
     # Repeated successes from one address are folded into one entry (as WildDuck).
     smtp = {(e["result"], e.get("asp")) for e in log["results"] if e.get("protocol") == "SMTP"}
     assert ("fail", None) in smtp and ("success", password_id(server, uid)) in smtp, log["results"]
+
+
+def test_deleting_the_asp_ends_the_session(start_eider, sink):
+    server = start(start_eider, sink)
+    uid = user(server, "ned", password=PASSWORD)
+    password = asp(server, uid, ["smtp"])
+    c = client(server)
+    c.login("ned", password)
+    assert c.noop()[0] == 250
+    status, body = server.api("DELETE", f"/users/{uid}/asps/{password_id(server, uid)}")
+    assert status == 200, body
+    # The server says 421 and closes without waiting for a command.
+    assert c.getreply()[0] == 421
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        c.noop()

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use eider_service::model::Beacon;
+use eider_service::AuthSource;
 use eider_service::{
     AuthMeta, AuthRequest, Deliverer, Error, ObjectId, Protocol, RecipientCheck, SmtpSubmission,
 };
@@ -18,7 +20,7 @@ use eider_smtp_proto::data::DotUnstuffer;
 use eider_smtp_proto::parser::{parse_command, Command, MailParams, ParseError};
 use eider_smtp_proto::reply::{self, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -74,6 +76,10 @@ enum Data {
 struct Login {
     user: ObjectId,
     username: String,
+    /// The secret the login used and the user's beacons: a beacon revoking it
+    /// (logout, password change, ASP deleted, account disabled) ends the session.
+    source: AuthSource,
+    beacons: broadcast::Receiver<Beacon>,
 }
 
 pub struct Session<S> {
@@ -214,6 +220,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                 self.push(&reply::shutting_down());
+                let _ = self.flush().await;
+                Ok(None)
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                info!(peer = %self.peer, "submission session revoked");
+                self.push(&Reply::new(
+                    421,
+                    "4.7.0",
+                    "Session ended: the credentials were revoked",
+                ));
                 let _ = self.flush().await;
                 Ok(None)
             }
@@ -422,9 +438,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         {
             Ok(ok) => {
                 info!(peer = %self.peer, user = %ok.user.id, "submission login");
+                let beacons = service.bus().subscribe(ok.user.id);
                 self.login = Some(Login {
                     user: ok.user.id,
                     username,
+                    source: ok.source,
+                    beacons,
                 });
                 self.push(&Reply::new(235, "2.7.0", "Authentication successful"));
             }
@@ -574,9 +593,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
         }
         let read = tokio::time::timeout_at(deadline, self.io.read_buf(&mut self.rbuf));
         if for_command {
+            let revoked = async {
+                match self.login.as_mut() {
+                    Some(l) => l.source.revoked(&mut l.beacons).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 r = read => r.map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?,
                 _ = wait_true(&mut self.shutdown) => Err(io::ErrorKind::Interrupted.into()),
+                _ = revoked => Err(io::ErrorKind::PermissionDenied.into()),
             }
         } else {
             read.await
