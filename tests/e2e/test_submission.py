@@ -243,3 +243,19 @@ def test_deleting_the_asp_ends_the_session(start_eider, sink):
     assert c.getreply()[0] == 421
     with pytest.raises(smtplib.SMTPServerDisconnected):
         c.noop()
+
+
+def test_from_whitelist_is_not_rewritten(start_eider, sink):
+    server = start(start_eider, sink)
+    uid = user(server, "olga", password=PASSWORD)
+    status, body = server.api("PUT", f"/users/{uid}", {"fromWhitelist": ["*@partner.test"]})
+    assert status == 200, body
+    c = client(server)
+    c.login("olga", PASSWORD)
+    c.sendmail("team@partner.test", ["p@example.org"], message("team@partner.test", "p@example.org", "allowed"))
+    c.quit()
+    assert wait_for(lambda: sink.received, timeout=20)
+    mail_from, _, data = sink.received[0]
+    assert mail_from == "team@partner.test"
+    assert b"From: Alice Sender <team@partner.test>\r\n" in data
+    assert b"X-Original-From" not in data

@@ -207,6 +207,35 @@ pub(crate) fn rewrite_from(raw: &[u8], from: &str) -> Vec<u8> {
     out
 }
 
+/// Does `address` match a `fromWhitelist` entry (case-insensitive, `*` for any
+/// run of characters, e.g. `*@example.com`)?
+fn wildcard_match(pattern: &str, address: &str) -> bool {
+    let p: Vec<char> = pattern.trim().to_lowercase().chars().collect();
+    let a: Vec<char> = address.trim().to_lowercase().chars().collect();
+    if p.is_empty() {
+        return false;
+    }
+    // Greedy matching with backtracking to the last star.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < a.len() {
+        if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == a[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
 /// The From value for `address` keeping a plain display name (one needing
 /// encoding is left out rather than sent mangled).
 fn from_value(name: &str, address: &str) -> String {
@@ -244,8 +273,10 @@ impl super::delivery::Deliverer {
         }
         let content = service.ingest(s.raw.clone()).await?;
         let header_from = content.index.from.first().cloned();
+        let whitelist = &owner.profile.from_whitelist;
         let own = |addr: Option<String>| async move {
             match addr {
+                Some(a) if whitelist.iter().any(|p| wildcard_match(p, &a)) => Ok(true),
                 Some(a) if !a.is_empty() => service
                     .lookup_address(&a)
                     .await
@@ -278,13 +309,14 @@ impl super::delivery::Deliverer {
                 _ => remote.push(r.clone()),
             }
         }
+        // The server's switch, or the user's own (WildDuck's `uploadSentMessages`).
+        let sent_copy = s.sent_copy || owner.profile.upload_sent_messages;
         let size = raw.len() as u64;
-        if s.sent_copy
-            && owner.storage_used.saturating_add(size) > service.quota_limit(&owner).await
+        if sent_copy && owner.storage_used.saturating_add(size) > service.quota_limit(&owner).await
         {
             return Err(Error::OverQuota);
         }
-        let sent = if s.sent_copy {
+        let sent = if sent_copy {
             Some(service.find_special_mailbox(user, SpecialUse::Sent).await?)
         } else {
             None
@@ -741,6 +773,22 @@ mod tests {
             "From: \"Someone\" <me@example.com>\r\nX-Original-From: Someone <x@elsewhere.test>, y@elsewhere.test\r\nSubject: hi\r\nTo: b@example.com\r\n\r\nFrom: body\r\n"
         );
         assert_eq!(from_value("Jü", "me@example.com"), "<me@example.com>");
+    }
+
+    #[test]
+    fn from_whitelist_patterns() {
+        assert!(wildcard_match("*@Example.com", "boss@example.COM"));
+        assert!(wildcard_match(
+            "sales+*@example.com",
+            "sales+eu@example.com"
+        ));
+        assert!(wildcard_match("a@b.test", "A@B.test"));
+        assert!(!wildcard_match(
+            "*@example.com",
+            "boss@example.com.evil.test"
+        ));
+        assert!(!wildcard_match("", "x@y.test"));
+        assert!(wildcard_match("*", "anyone@anywhere.test"));
     }
 
     #[test]
