@@ -450,8 +450,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         if let Some(addr) = server.local_addr() {
+            // RFC 8314 names implicit-TLS submission "submissions".
             let name = if server.is_secure() {
-                "Submission (implicit TLS)"
+                "Submissions"
             } else {
                 "Submission"
             };

@@ -259,3 +259,20 @@ def test_from_whitelist_is_not_rewritten(start_eider, sink):
     assert mail_from == "team@partner.test"
     assert b"From: Alice Sender <team@partner.test>\r\n" in data
     assert b"X-Original-From" not in data
+
+
+def test_implicit_tls_port(start_eider, sink):
+    server = start_eider(extra_args=queue_args(
+        sink.port, "--set", "submission.enabled=true", "--set", "submission.port=0",
+        "--set", "submission.secure=true"))
+    assert wait_for(lambda: "Submissions" in server.addresses, timeout=10), server.log_lines[-20:]
+    user(server, "pia", password=PASSWORD)
+    host, port = server.hostport("Submissions")
+    c = smtplib.SMTP_SSL(host, port, context=trusted_context(server), timeout=30)
+    c.ehlo("client.test")
+    assert c.has_extn("auth") and not c.has_extn("starttls")
+    c.login("pia", PASSWORD)
+    c.sendmail("pia@example.com", ["q@example.org"], message("pia@example.com", "q@example.org", "over tls"))
+    c.quit()
+    assert wait_for(lambda: sink.received, timeout=20)
+    assert b"Subject: over tls" in sink.received[0][2]
