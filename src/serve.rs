@@ -185,6 +185,7 @@ fn fit_caps_to_limit(
     imap: &mut eider_imap::ImapConfig,
     pop3: &mut eider_pop3::Pop3Config,
     lmtp: &mut eider_lmtp::LmtpConfig,
+    submission: &mut eider_submission::SubmissionConfig,
 ) {
     if let Some(n) = lmtp.legacy_max_connections.take() {
         lmtp.max_clients = n;
@@ -201,6 +202,9 @@ fn fit_caps_to_limit(
     }
     if lmtp.enabled {
         caps.push(("LMTP", &mut lmtp.max_clients));
+    }
+    if submission.enabled {
+        caps.push(("Submission", &mut submission.max_clients));
     }
     let budget = limit.saturating_sub(eider_net::nofile::reserve(limit));
     let budget = usize::try_from(budget).unwrap_or(usize::MAX);
@@ -224,8 +228,17 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let mut imap: eider_imap::ImapConfig = cfg.section("imap").map_err(|e| e.to_string())?;
     let mut pop3: eider_pop3::Pop3Config = cfg.section("pop3").map_err(|e| e.to_string())?;
     let mut lmtp: eider_lmtp::LmtpConfig = cfg.section("lmtp").map_err(|e| e.to_string())?;
+    let mut submission: eider_submission::SubmissionConfig =
+        cfg.section("submission").map_err(|e| e.to_string())?;
     if let Some(limit) = nofile {
-        fit_caps_to_limit(limit, &mut api, &mut imap, &mut pop3, &mut lmtp);
+        fit_caps_to_limit(
+            limit,
+            &mut api,
+            &mut imap,
+            &mut pop3,
+            &mut lmtp,
+            &mut submission,
+        );
     }
     let storage: StorageConfig = cfg.section("storage").map_err(|e| e.to_string())?;
     let dbs: DbsConfig = cfg.section("dbs").map_err(|e| e.to_string())?;
@@ -425,6 +438,25 @@ async fn serve(cfg: Config) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         if let Some(addr) = server.local_addr() {
             info!("LMTP listening on {addr}");
+        }
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });
+    }
+
+    if submission.enabled {
+        // Local recipients go through the delivery pipeline, with LMTP's [spam] rules.
+        submission.spam = cfg.section("spam").map_err(|e| e.to_string())?;
+        let server = eider_submission::bind(service.clone(), &submission, tls.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(addr) = server.local_addr() {
+            // RFC 8314 names implicit-TLS submission "submissions".
+            let name = if server.is_secure() {
+                "Submissions"
+            } else {
+                "Submission"
+            };
+            info!("{name} listening on {addr}");
         }
         let stop = stopped(stop_rx.clone());
         tasks.spawn(async move { server.run(stop).await.map_err(|e| e.to_string()) });

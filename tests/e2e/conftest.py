@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("EIDER_BIN", ROOT / "target" / "debug" / "eider"))
-LISTEN_RE = re.compile(r"(API|IMAP|IMAPS|POP3|POP3S|LMTP) listening on (?:http://)?(\S+)")
+LISTEN_RE = re.compile(r"(API|IMAP|IMAPS|POP3|POP3S|LMTP|Submissions|Submission) listening on (?:http://)?(\S+)")
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
 
 

@@ -89,8 +89,8 @@ pub use service::{
 pub use service::{DkimSigningKey, NewCert, NewDkimKey, ServedCert};
 /// Sending mail for users (submit, stored drafts, forwards) and the address register.
 pub use service::{
-    ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT,
-    MAX_REGISTER_QUERY,
+    ForwardedTo, SmtpSubmission, SmtpSubmitted, StoredForward, Submission, Submitted,
+    DEFAULT_MAX_RECIPIENTS, MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY, ORIGINAL_FROM_HEADER,
 };
 /// The mail lifecycle: archive, deferred user deletion and restore.
 pub use service::{RestoreInfo, UserDeletion, UserRestore};

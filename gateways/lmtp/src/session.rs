@@ -335,7 +335,9 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
                 self.lhlo = Some(name);
                 self.tx = None;
             }
-            Command::Helo => self.fail(reply::use_lhlo()),
+            Command::Helo | Command::Ehlo(_) => self.fail(reply::use_lhlo()),
+            // No authentication in LMTP: as if the verb were unknown.
+            Command::Auth { .. } => self.fail(reply::unknown_command()),
             Command::Mail { from, params } => {
                 if self.lhlo.is_none() {
                     self.fail(reply::bad_sequence("Send LHLO first"));

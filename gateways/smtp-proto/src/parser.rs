@@ -23,8 +23,15 @@ pub struct MailParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Lhlo(String),
-    /// HELO or EHLO: not LMTP.
+    /// HELO: not LMTP.
     Helo,
+    /// EHLO with the client's name (SMTP submission; LMTP answers it with "use LHLO").
+    Ehlo(String),
+    /// AUTH (RFC 4954): the mechanism (uppercase) and the optional initial response.
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
     Mail {
         /// None for the null reverse-path `<>`.
         from: Option<String>,
@@ -49,6 +56,8 @@ impl Command {
         match self {
             Command::Lhlo(_) => "LHLO",
             Command::Helo => "HELO",
+            Command::Ehlo(_) => "EHLO",
+            Command::Auth { .. } => "AUTH",
             Command::Mail { .. } => "MAIL",
             Command::Rcpt { .. } => "RCPT",
             Command::Data => "DATA",
@@ -98,7 +107,30 @@ pub fn parse_command(line: &[u8]) -> Result<Command, ParseError> {
                 ))
             }
         }
-        "HELO" | "EHLO" => Ok(Command::Helo),
+        "HELO" => Ok(Command::Helo),
+        "EHLO" => {
+            if rest.is_empty() {
+                Err(ParseError::Syntax(
+                    "EHLO requires a domain or address literal",
+                ))
+            } else {
+                Ok(Command::Ehlo(
+                    rest.split(' ').next().unwrap_or(rest).to_string(),
+                ))
+            }
+        }
+        "AUTH" => {
+            let mut words = rest.split(' ').filter(|w| !w.is_empty());
+            let mechanism = words
+                .next()
+                .ok_or(ParseError::Syntax("AUTH requires a mechanism"))?
+                .to_ascii_uppercase();
+            let initial = words.next().map(str::to_string);
+            if words.next().is_some() {
+                return Err(ParseError::Syntax("too many arguments to AUTH"));
+            }
+            Ok(Command::Auth { mechanism, initial })
+        }
         "MAIL" => parse_mail(rest),
         "RCPT" => parse_rcpt(rest),
         "DATA" => no_args(rest, Command::Data),
@@ -294,7 +326,15 @@ mod tests {
             Ok(Command::Lhlo("[127.0.0.1]".into()))
         );
         assert!(matches!(p("LHLO"), Err(ParseError::Syntax(_))));
-        assert_eq!(p("EHLO x"), Ok(Command::Helo));
+        assert_eq!(p("EHLO x"), Ok(Command::Ehlo("x".into())));
+        assert_eq!(
+            p("auth plain AGEAYg=="),
+            Ok(Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial: Some("AGEAYg==".into())
+            })
+        );
+        assert!(p("AUTH").is_err());
         assert_eq!(p("data"), Ok(Command::Data));
         assert!(matches!(p("DATA now"), Err(ParseError::Syntax(_))));
         assert_eq!(p("NOOP whatever"), Ok(Command::Noop));

@@ -56,7 +56,10 @@ pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;
 pub use outbound::{queue_key, FailedRecipient, SmtpJob, SMTP_QUEUE};
 pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
-pub use submit::{ForwardedTo, StoredForward, Submission, Submitted, DEFAULT_MAX_RECIPIENTS};
+pub use submit::{
+    ForwardedTo, SmtpSubmission, SmtpSubmitted, StoredForward, Submission, Submitted,
+    DEFAULT_MAX_RECIPIENTS, ORIGINAL_FROM_HEADER,
+};
 pub use users::{NewUser, UserUpdate};
 
 /// Server-wide rules the service applies.

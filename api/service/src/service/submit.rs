@@ -123,6 +123,275 @@ pub(crate) fn without_bcc(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A message an authenticated user hands over on the submission port.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpSubmission {
+    /// MAIL FROM as given (None for `<>`).
+    pub envelope_from: Option<String>,
+    /// RCPT TO, in order.
+    pub recipients: Vec<String>,
+    /// The message as received (after dot-unstuffing).
+    pub raw: Vec<u8>,
+    /// The client (name and address), for logs.
+    pub origin: Option<String>,
+    /// Store a copy in the user's \Sent mailbox.
+    pub sent_copy: bool,
+}
+
+/// What became of a submitted message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmtpSubmitted {
+    /// Queue id of the part for remote recipients (None when all were local).
+    pub queue_id: Option<String>,
+    /// Recipients delivered into this server's mailboxes.
+    pub local: usize,
+    /// Recipients queued for the relay or their MX.
+    pub remote: usize,
+    /// The header From was not the user's and was replaced.
+    pub from_rewritten: bool,
+    /// Local recipients the delivery refused (over quota, disabled, failed), with why.
+    pub local_failures: Vec<(String, String)>,
+}
+
+/// The header for the original From kept when it is rewritten.
+pub const ORIGINAL_FROM_HEADER: &str = "X-Original-From";
+
+/// `raw` with its From header field replaced by `from` and the old value kept
+/// in [`ORIGINAL_FROM_HEADER`] (a header-level edit, as [`without_bcc`]).
+pub(crate) fn rewrite_from(raw: &[u8], from: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(raw.len() + from.len() + 64);
+    let mut original: Vec<u8> = Vec::new();
+    let mut pos = 0;
+    let mut in_from = false;
+    let mut body_at = raw.len();
+    while pos < raw.len() {
+        let end = raw[pos..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |i| pos + i + 1);
+        let line = &raw[pos..end];
+        if line == b"\r\n" || line == b"\n" {
+            body_at = pos;
+            break;
+        }
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            in_from = line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"from:");
+            if in_from && original.is_empty() {
+                original.extend_from_slice(&line[5..]);
+                pos = end;
+                continue;
+            }
+        }
+        if in_from {
+            // A continuation of the From field (or a second From): folded into the kept value.
+            original.extend_from_slice(line);
+        } else {
+            head.extend_from_slice(line);
+        }
+        pos = end;
+    }
+    let kept: String = String::from_utf8_lossy(&original)
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut out = Vec::with_capacity(raw.len() + from.len() + 64);
+    out.extend_from_slice(format!("From: {from}\r\n").as_bytes());
+    if !kept.is_empty() {
+        out.extend_from_slice(format!("{ORIGINAL_FROM_HEADER}: {kept}\r\n").as_bytes());
+    }
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&raw[body_at..]);
+    out
+}
+
+/// Does `address` match a `fromWhitelist` entry (case-insensitive, `*` for any
+/// run of characters, e.g. `*@example.com`)?
+fn wildcard_match(pattern: &str, address: &str) -> bool {
+    let p: Vec<char> = pattern.trim().to_lowercase().chars().collect();
+    let a: Vec<char> = address.trim().to_lowercase().chars().collect();
+    if p.is_empty() {
+        return false;
+    }
+    // Greedy matching with backtracking to the last star.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < a.len() {
+        if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i] == a[j] {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// The From value for `address` keeping a plain display name (one needing
+/// encoding is left out rather than sent mangled).
+fn from_value(name: &str, address: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| (' '..='~').contains(&c) && c != '"' && c != '\\');
+    if plain {
+        format!("\"{name}\" <{address}>")
+    } else {
+        format!("<{address}>")
+    }
+}
+
+impl super::delivery::Deliverer {
+    /// Send a message `user` submitted over SMTP (after AUTH): the API's sending
+    /// rules (From must be one of the user's addresses, else it is rewritten to
+    /// the main address with the original kept; the daily recipient limit; a
+    /// copy in \Sent), local recipients delivered through this pipeline (filters,
+    /// quota, autoreply), the others queued durably. Ok only once all of that is
+    /// stored.
+    pub async fn submit_smtp(&self, user: ObjectId, s: SmtpSubmission) -> Result<SmtpSubmitted> {
+        let service = self.service();
+        let owner = service.sender_account(user).await?;
+        if s.raw.is_empty() {
+            return Err(Error::EmptyMessage);
+        }
+        if s.recipients.is_empty() {
+            return Err(Error::Validation("the message has no recipients".into()));
+        }
+        if owner.address.is_empty() {
+            return Err(Error::Validation(
+                "the account has no address to send from".into(),
+            ));
+        }
+        let content = service.ingest(s.raw.clone()).await?;
+        let header_from = content.index.from.first().cloned();
+        let whitelist = &owner.profile.from_whitelist;
+        let own = |addr: Option<String>| async move {
+            match addr {
+                Some(a) if whitelist.iter().any(|p| wildcard_match(p, &a)) => Ok(true),
+                Some(a) if !a.is_empty() => service
+                    .lookup_address(&a)
+                    .await
+                    .map(|found| found.and_then(|f| f.user) == Some(owner.id)),
+                _ => Ok(false),
+            }
+        };
+        let from_ok = own(header_from.as_ref().map(|a| a.address.clone())).await?;
+        let (raw, content) = if from_ok {
+            (s.raw, content)
+        } else {
+            let name = header_from.as_ref().map_or("", |a| a.name.as_str());
+            let raw = rewrite_from(&s.raw, &from_value(name, &owner.address));
+            let content = service.ingest(raw.clone()).await?;
+            (raw, content)
+        };
+        let envelope_from = if own(s.envelope_from.clone()).await? {
+            s.envelope_from.clone()
+        } else {
+            Some(owner.address.clone())
+        };
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
+        for r in &s.recipients {
+            parse_address(r)
+                .map_err(|_| Error::Validation(format!("invalid recipient address {r:?}")))?;
+            match self.check_recipient(r).await? {
+                super::delivery::RecipientCheck::Accepted(rcpt) => local.push(*rcpt),
+                // Not one of ours (or not deliverable here now): the relay or MX decides.
+                _ => remote.push(r.clone()),
+            }
+        }
+        // The server's switch, or the user's own (WildDuck's `uploadSentMessages`).
+        let sent_copy = s.sent_copy || owner.profile.upload_sent_messages;
+        let size = raw.len() as u64;
+        if sent_copy && owner.storage_used.saturating_add(size) > service.quota_limit(&owner).await
+        {
+            return Err(Error::OverQuota);
+        }
+        let sent = if sent_copy {
+            Some(service.find_special_mailbox(user, SpecialUse::Sent).await?)
+        } else {
+            None
+        };
+        // Local recipients count against the daily limit too; remote ones are
+        // counted by queue_message.
+        if !local.is_empty() {
+            service.reserve_recipients(&owner, local.len()).await?;
+        }
+        let queue_id = if remote.is_empty() {
+            None
+        } else {
+            match service
+                .queue_message(
+                    &owner,
+                    envelope_from.clone(),
+                    remote.clone(),
+                    raw.clone(),
+                    None,
+                )
+                .await
+            {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    service
+                        .release(counter_keys::RECIPIENTS, owner.id, local.len())
+                        .await;
+                    return Err(e);
+                }
+            }
+        };
+        let mut local_failures = Vec::new();
+        if !local.is_empty() {
+            let envelope = super::delivery::MailEnvelope {
+                sender: envelope_from,
+                origin: s.origin.clone(),
+            };
+            let outcomes = self.deliver(&envelope, without_bcc(&raw), &local).await?;
+            for (r, o) in local.iter().zip(outcomes) {
+                use super::delivery::DeliveryOutcome as D;
+                let why = match o {
+                    D::Stored { .. } | D::Forwarded { .. } | D::Dropped => continue,
+                    D::OverQuota => "mailbox full".to_string(),
+                    D::Refused { reason, .. } => reason,
+                    D::Failed(e) => e,
+                };
+                warn!(user = %owner.id, rcpt = %r.rcpt, "submitted message not delivered locally: {why}");
+                local_failures.push((r.rcpt.clone(), why));
+            }
+        }
+        if let Some(sent) = sent {
+            service
+                .append_content(
+                    user,
+                    sent.id,
+                    content,
+                    AppendOptions {
+                        flags: vec![SEEN.to_string()],
+                        // Sent already: the copy is kept even if quota moved meanwhile.
+                        ignore_quota: true,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+        }
+        Ok(SmtpSubmitted {
+            queue_id,
+            local: local.len(),
+            remote: remote.len(),
+            from_rewritten: !from_ok,
+            local_failures,
+        })
+    }
+}
+
 impl Service {
     fn outbound_for_sending(&self) -> Result<Arc<dyn Outbound>> {
         self.outbound().cloned().ok_or(Error::SendingDisabled)
@@ -494,6 +763,33 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_is_replaced_and_the_original_kept() {
+        let raw = b"Subject: hi\r\nFrom: Someone <x@elsewhere.test>,\r\n  y@elsewhere.test\r\nTo: b@example.com\r\n\r\nFrom: body\r\n";
+        let out = rewrite_from(raw, &from_value("Someone", "me@example.com"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "From: \"Someone\" <me@example.com>\r\nX-Original-From: Someone <x@elsewhere.test>, y@elsewhere.test\r\nSubject: hi\r\nTo: b@example.com\r\n\r\nFrom: body\r\n"
+        );
+        assert_eq!(from_value("Jü", "me@example.com"), "<me@example.com>");
+    }
+
+    #[test]
+    fn from_whitelist_patterns() {
+        assert!(wildcard_match("*@Example.com", "boss@example.COM"));
+        assert!(wildcard_match(
+            "sales+*@example.com",
+            "sales+eu@example.com"
+        ));
+        assert!(wildcard_match("a@b.test", "A@B.test"));
+        assert!(!wildcard_match(
+            "*@example.com",
+            "boss@example.com.evil.test"
+        ));
+        assert!(!wildcard_match("", "x@y.test"));
+        assert!(wildcard_match("*", "anyone@anywhere.test"));
+    }
 
     #[test]
     fn bcc_is_removed_from_the_header_only() {
