@@ -2,6 +2,7 @@
 //! SIGTERM or Ctrl-C (exit status 0).
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -323,6 +324,42 @@ async fn serve(cfg: Config) -> Result<(), String> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    {
+        // Queue depths for /metrics: a scrape must not wait on the store, so a task
+        // counts the entries every few seconds and the gauge reads the last count.
+        let depths = Arc::new(QUEUE_KINDS.map(|_| AtomicU64::new(0)));
+        let read = depths.clone();
+        eider_net::metrics::register_gauge(
+            "eider_queue_entries",
+            "Entries waiting in the store's durable queue, by kind (sampled every 5 s).",
+            move || {
+                QUEUE_KINDS
+                    .iter()
+                    .zip(read.iter())
+                    .map(|(kind, n)| (vec![("kind", kind.to_string())], n.load(Relaxed) as f64))
+                    .collect()
+            },
+        );
+        let sampler = service.clone();
+        let stop = stopped(stop_rx.clone());
+        tasks.spawn(async move {
+            let sample = async {
+                loop {
+                    for (kind, n) in QUEUE_KINDS.iter().zip(depths.iter()) {
+                        if let Ok(count) = sampler.count_queued(kind, None).await {
+                            n.store(count, Relaxed);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            };
+            tokio::select! {
+                _ = sample => {}
+                _ = stop => {}
+            }
+            Ok(())
+        });
+    }
     if let Some(poster) = poster {
         let sender = service.clone();
         let stop = stopped(stop_rx.clone());
@@ -555,6 +592,12 @@ async fn sni_certs(service: &Service) -> Result<Vec<eider_tls::SniCert>, String>
     }
     Ok(out)
 }
+
+/// The kinds of the store's queue entries (outbound mail, webhook deliveries).
+const QUEUE_KINDS: [&str; 2] = [
+    eider_service::SMTP_QUEUE,
+    eider_service::webhooks::QUEUE_KIND,
+];
 
 async fn stopped(mut rx: watch::Receiver<bool>) {
     while !*rx.borrow() {

@@ -105,3 +105,33 @@ def test_behind_access_control(start_eider):
     assert status == 403 or status == 401, (status, body)
     samples, _ = scrape(server, token=SECRET)
     assert any(name == "eider_api_requests_total" for name, _ in samples)
+
+
+def test_queue_depth_gauge(eider):
+    """A submission held by a future sendTime shows in `eider_queue_entries{kind="smtp"}`
+    (sampled every 5 s); cancelling it empties the gauge again."""
+    import time
+
+    uid = eider.create_user("queuegauge", address="queuegauge@example.com")
+    status, body = eider.api("POST", f"/users/{uid}/submit", {
+        "to": [{"address": "someone@example.org"}], "subject": "held", "text": "later",
+        "sendTime": "2099-01-01T00:00:00Z",
+    })
+    assert status == 200, body
+    queue_id = body["message"]["queueId"]
+
+    def depth():
+        samples, types = scrape(eider)
+        assert types["eider_queue_entries"] == "gauge"
+        return value(samples, "eider_queue_entries", kind="smtp")
+
+    deadline = time.time() + 20
+    while depth() < 1 and time.time() < deadline:
+        time.sleep(0.5)
+    assert depth() == 1
+    status, body = eider.api("DELETE", f"/users/{uid}/outbound/{queue_id}")
+    assert status == 200 and body["deleted"] >= 1, body
+    deadline = time.time() + 20
+    while depth() > 0 and time.time() < deadline:
+        time.sleep(0.5)
+    assert depth() == 0
