@@ -116,7 +116,11 @@ fn service_config(cfg: &Config, storage: &StorageConfig) -> Result<ServiceConfig
         .or_else(|| machine_hostname().filter(|h| is_domain_name(h)));
     sc.email_domain = domain.map(|d| d.to_lowercase());
     let archive: ArchiveConfig = cfg.section("archive").map_err(|e| e.to_string())?;
-    sc.archive_time = Duration::from_millis(archive.time);
+    // The default of the runtime setting `const:archive:time` (POST /settings).
+    sc.settings.insert(
+        eider_service::settings::keys::ARCHIVE_TIME.into(),
+        archive.time.into(),
+    );
     Ok(sc)
 }
 

@@ -213,6 +213,26 @@ def test_no_archive_when_the_time_is_zero(start_eider):
     assert archived(server, uid)["total"] == 0
 
 
+def test_archive_time_is_a_runtime_setting(eider):
+    """`const:archive:time` (POST /settings) overrides `[archive] time` without a restart:
+    0 stops archiving, and the setting shows the configured default until then."""
+    status, body = eider.api("GET", "/settings/const:archive:time")
+    assert status == 200 and body["value"] == 25 * 24 * 3600 * 1000, body
+    uid = eider.create_user("archset", address="archset@example.com")
+    inbox = mailboxes(eider, uid)["INBOX"]
+    first = upload(eider, uid, inbox, message("Kept"))
+    eider.api("DELETE", f"/users/{uid}/mailboxes/{inbox}/messages/{first}")
+    assert archived(eider, uid)["total"] == 1
+    status, body = eider.api("POST", "/settings/const:archive:time", {"value": 0})
+    assert status == 200, body
+    try:
+        second = upload(eider, uid, inbox, message("Not kept"))
+        eider.api("DELETE", f"/users/{uid}/mailboxes/{inbox}/messages/{second}")
+        assert archived(eider, uid)["total"] == 1, "no archive once the setting is 0"
+    finally:
+        eider.api("POST", "/settings/const:archive:time", {"value": 25 * 24 * 3600 * 1000})
+
+
 def login_fails(eider, username, password=PASSWORD):
     status, body = eider.api("POST", "/authenticate", {"username": username, "password": password})
     return status, body.get("code")

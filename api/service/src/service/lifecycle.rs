@@ -74,9 +74,12 @@ impl Service {
         Arc::new(Leases(self.clone()))
     }
 
-    /// Whether deleted messages go to the archive (`[archive] time` > 0).
-    pub fn archiving(&self) -> bool {
-        !self.config().archive_time.is_zero()
+    /// How long deleted messages stay in the archive: the runtime setting
+    /// `const:archive:time` (ms; its default is `[archive] time`); zero: no archive.
+    pub async fn archive_time(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.setting_u64(super::settings::keys::ARCHIVE_TIME).await,
+        )
     }
 
     /// Remove messages from a mailbox through the archive when archiving is on (the
@@ -88,10 +91,10 @@ impl Service {
         uids: &crate::model::UidSet,
         only_deleted: bool,
     ) -> Result<Vec<u32>> {
-        if self.archiving() {
+        let archive_time = self.archive_time().await;
+        if !archive_time.is_zero() {
             let now = Utc::now();
-            let keep = chrono::Duration::from_std(self.config().archive_time)
-                .unwrap_or(chrono::Duration::MAX);
+            let keep = chrono::Duration::from_std(archive_time).unwrap_or(chrono::Duration::MAX);
             let purge_after = now
                 .checked_add_signed(keep)
                 .unwrap_or(DateTime::<Utc>::MAX_UTC);

@@ -75,9 +75,6 @@ pub struct ServiceConfig {
     pub ingest: IngestOptions,
     /// Logins, rate limits, 2FA, tokens, auth log (`[auth]`).
     pub security: security::SecurityConfig,
-    /// How long deleted messages stay in the archive (`[archive] time`, WildDuck's
-    /// `const:archive:time`); zero: deleted messages are gone at once.
-    pub archive_time: std::time::Duration,
     /// Defaults of runtime settings that configuration gives (`const:max:storage` from
     /// `maxStorage`, …), over WildDuck's constants; stored settings override both.
     pub settings: HashMap<String, serde_json::Value>,
@@ -91,7 +88,6 @@ impl Default for ServiceConfig {
             email_domain: None,
             ingest: IngestOptions::default(),
             security: security::SecurityConfig::default(),
-            archive_time: std::time::Duration::from_secs(25 * 24 * 3600),
             settings: HashMap::new(),
         }
     }
