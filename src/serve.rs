@@ -235,6 +235,12 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let mut lmtp: eider_lmtp::LmtpConfig = cfg.section("lmtp").map_err(|e| e.to_string())?;
     let mut submission: eider_submission::SubmissionConfig =
         cfg.section("submission").map_err(|e| e.to_string())?;
+    // The profile's outgoing server is the submission gateway unless set otherwise.
+    let profile = &mut api.mobileconfig;
+    if profile.smtp_port == 0 {
+        profile.smtp_port = submission.port;
+    }
+    profile.smtp_secure.get_or_insert(submission.secure);
     if let Some(limit) = nofile {
         fit_caps_to_limit(
             limit,

@@ -4,6 +4,7 @@ scope enforcement on IMAP/POP3/API, and the Apple mobileconfig profile."""
 
 import base64
 import plistlib
+import socket
 import time
 
 from auth_util import authenticate, imap_login, pop3_login
@@ -170,3 +171,21 @@ def test_mobileconfig_profile(start_eider):
     status, body = server.api("POST", f"/users/{uid}/asps",
                               {"description": "x", "generateMobileconfig": True, "address": "nobody@example.com"})
     assert status == 404 and body["code"] == "AddressNotFound"
+
+
+def test_mobileconfig_outgoing_server_follows_submission(start_eider):
+    """Without smtpPort/smtpSecure of its own, the profile's outgoing server is the
+    submission gateway's port and TLS mode."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_eider(extra_args=[
+        "--set", "submission.enabled=true", "--set", f"submission.port={port}",
+        "--set", "submission.secure=true",
+    ])
+    assert server.hostport("Submissions")[1] == port
+    uid = server.create_user("mobsub", password="master password", address="mobsub@example.com")
+    created = create_asp(server, uid, description="iPhone", generateMobileconfig=True)
+    account = plistlib.loads(base64.b64decode(created["mobileconfig"]))["PayloadContent"][0]
+    assert account["OutgoingMailServerPortNumber"] == port
+    assert account["OutgoingMailServerUseSSL"] is True

@@ -115,10 +115,12 @@ pub struct MobileconfigConfig {
     pub pop3_secure: bool,
     #[serde(rename = "smtpHostname")]
     pub smtp_hostname: String,
+    /// 0: the submission gateway's port (`[submission] port`), set by `eider serve`.
     #[serde(rename = "smtpPort")]
     pub smtp_port: u16,
+    /// None: as the submission gateway (`[submission] secure`).
     #[serde(rename = "smtpSecure")]
-    pub smtp_secure: bool,
+    pub smtp_secure: Option<bool>,
 }
 
 impl Default for MobileconfigConfig {
@@ -138,7 +140,7 @@ impl Default for MobileconfigConfig {
             pop3_secure: false,
             smtp_hostname: "localhost".into(),
             smtp_port: 587,
-            smtp_secure: false,
+            smtp_secure: None,
         }
     }
 }

@@ -324,7 +324,7 @@ async fn create_asp(
             outgoing: MailServer {
                 host: cfg.smtp_hostname.clone(),
                 port: cfg.smtp_port,
-                secure: cfg.smtp_secure,
+                secure: cfg.smtp_secure.unwrap_or(false),
             },
         },
     );
