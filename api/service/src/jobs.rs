@@ -15,7 +15,7 @@
 //! dropped), and the next holder carries on where it left off.
 //!
 //! Adding a job (e.g. journal pruning, a webhook or outbound worker):
-//! ```ignore
+//! ```text
 //! let mut runner = JobRunner::new(service.leases(), instance_id);
 //! runner.add("journal-prune", Duration::from_secs(300), move || {
 //!     let service = service.clone();
