@@ -20,7 +20,7 @@ use tracing::debug;
 
 use crate::backend::{Backend, Transaction};
 use crate::data::DotUnstuffer;
-use crate::parser::{parse_command, Command, MailParams, ParseError};
+use crate::parser::{parse_command, Command, MailParams};
 use crate::reply::{self, Reply};
 
 /// Longest command line accepted, CRLF included (RFC 5321 asks for 512; SMTPUTF8
@@ -30,9 +30,8 @@ pub const MAX_COMMAND_LINE: usize = 4096;
 const READ_CHUNK: usize = 16 * 1024;
 /// A read buffer grown past this is released when idle.
 const KEEP_BUFFER: usize = 64 * 1024;
-/// The slowest DATA transfer allowed after the first `timeout`, in bytes per second
-/// (a 64 MB message may take `timeout` plus about 68 minutes).
-pub const MIN_DATA_RATE: u64 = 16 * 1024;
+use crate::data::data_allowance;
+pub use crate::data::MIN_DATA_RATE;
 
 /// Settings shared by every session of a listener.
 #[derive(Debug, Clone)]
@@ -175,7 +174,7 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
             }
             match parsed {
                 Err(e) => {
-                    self.fail(parse_error_reply(&e));
+                    self.fail(reply::for_parse_error(&e));
                     if self.too_many_errors().await {
                         return Ok(SessionEnd::Closed);
                     }
@@ -468,11 +467,6 @@ impl<B: Backend, S: AsyncRead + AsyncWrite + Unpin + Send> Session<B, S> {
     }
 }
 
-/// The time `received` bytes of DATA may take beyond the base timeout.
-fn data_allowance(received: u64) -> Duration {
-    Duration::from_millis(received.saturating_mul(1000) / MIN_DATA_RATE)
-}
-
 async fn wait_true(rx: &mut watch::Receiver<bool>) {
     loop {
         if *rx.borrow() {
@@ -482,17 +476,5 @@ async fn wait_true(rx: &mut watch::Receiver<bool>) {
             // The sender is gone: no shutdown will ever be signalled.
             std::future::pending::<()>().await;
         }
-    }
-}
-
-fn parse_error_reply(e: &ParseError) -> Reply {
-    match e {
-        ParseError::Unknown => reply::unknown_command(),
-        ParseError::NotUtf8 => reply::bad_encoding(),
-        ParseError::Syntax(m) => reply::syntax(*m),
-        ParseError::UnsupportedParam(p) => {
-            reply::param_unsupported(format!("Unsupported parameter {p}"))
-        }
-        ParseError::BadParamValue(p) => reply::syntax(format!("Invalid value for {p}")),
     }
 }

@@ -184,6 +184,16 @@ pub fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b".\r\n");
 }
 
+/// The slowest DATA a client may send, in bytes per second: beyond the base timeout a
+/// message may take the time its bytes need at this rate, so a client dripping a byte
+/// at a time cannot hold a connection for ever.
+pub const MIN_DATA_RATE: u64 = 16 * 1024;
+
+/// The time `received` bytes of DATA may take beyond the base timeout.
+pub fn data_allowance(received: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(received.saturating_mul(1000) / MIN_DATA_RATE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,18 @@ pub fn temp_failure() -> Reply {
     Reply::new(451, "4.3.0", "Temporary server failure, try again later")
 }
 
+/// The answer to a command line the parser refused (the same for LMTP and SMTP).
+pub fn for_parse_error(e: &crate::parser::ParseError) -> Reply {
+    use crate::parser::ParseError;
+    match e {
+        ParseError::Unknown => unknown_command(),
+        ParseError::NotUtf8 => bad_encoding(),
+        ParseError::Syntax(m) => syntax(*m),
+        ParseError::UnsupportedParam(p) => param_unsupported(format!("Unsupported parameter {p}")),
+        ParseError::BadParamValue(p) => syntax(format!("Invalid value for {p}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use eider_service::{
     AuthMeta, AuthRequest, Deliverer, Error, ObjectId, Protocol, RecipientCheck, SmtpSubmission,
 };
 use eider_smtp_proto::data::DotUnstuffer;
-use eider_smtp_proto::parser::{parse_command, Command, MailParams, ParseError};
+use eider_smtp_proto::parser::{parse_command, Command, MailParams};
 use eider_smtp_proto::reply::{self, Reply};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, watch};
@@ -29,8 +29,8 @@ use tracing::{debug, info, warn};
 pub const MAX_COMMAND_LINE: usize = 4096;
 const READ_CHUNK: usize = 16 * 1024;
 const KEEP_BUFFER: usize = 64 * 1024;
-/// The slowest DATA transfer allowed after the first `timeout`, in bytes per second.
-pub const MIN_DATA_RATE: u64 = 16 * 1024;
+use eider_smtp_proto::data::data_allowance;
+pub use eider_smtp_proto::data::MIN_DATA_RATE;
 
 /// Settings shared by every session of a listener.
 #[derive(Debug, Clone)]
@@ -167,7 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 );
             }
             match parsed {
-                Err(e) => self.fail(parse_error_reply(&e)),
+                Err(e) => self.fail(reply::for_parse_error(&e)),
                 Ok(Command::Quit) => {
                     self.push(&reply::bye());
                     self.flush().await?;
@@ -726,10 +726,6 @@ fn decode_text(b64: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-fn data_allowance(received: u64) -> Duration {
-    Duration::from_millis(received.saturating_mul(1000) / MIN_DATA_RATE)
-}
-
 async fn wait_true(rx: &mut watch::Receiver<bool>) {
     loop {
         if *rx.borrow() {
@@ -738,18 +734,6 @@ async fn wait_true(rx: &mut watch::Receiver<bool>) {
         if rx.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
-    }
-}
-
-fn parse_error_reply(e: &ParseError) -> Reply {
-    match e {
-        ParseError::Unknown => reply::unknown_command(),
-        ParseError::NotUtf8 => reply::bad_encoding(),
-        ParseError::Syntax(m) => reply::syntax(*m),
-        ParseError::UnsupportedParam(p) => {
-            reply::param_unsupported(format!("Unsupported parameter {p}"))
-        }
-        ParseError::BadParamValue(p) => reply::syntax(format!("Invalid value for {p}")),
     }
 }
 
