@@ -1,15 +1,18 @@
 //! Eider's service layer: the one place where the rules live. The HTTP API and
 //! the IMAP, POP3 and LMTP gateways call it; it calls the Store and the Bus.
 
-/// Runs conformance rules in turn against one store, naming each as it passes, so a
-/// failure's output shows the last rule that held. Shared by every `conformance_*` module.
+/// Lists conformance rules as named [`conformance::Rule`]s (module path + function
+/// name), so a backend's harness runs each as its own test. Used by every area's
+/// `rules()` in `conformance/`.
 #[cfg(feature = "conformance")]
 macro_rules! conformance_rules {
-    ($store:expr; $($rule:ident),+ $(,)?) => {
-        $(
-            $rule($store).await;
-            eprintln!("conformance: {} ok", stringify!($rule));
-        )+
+    ($($rule:ident),+ $(,)?) => {
+        vec![$(
+            $crate::conformance::Rule {
+                name: concat!(module_path!(), "::", stringify!($rule)),
+                run: |store| Box::pin($rule(store)),
+            },
+        )+]
     };
 }
 #[cfg(feature = "conformance")]
@@ -18,24 +21,6 @@ pub(crate) use conformance_rules;
 mod bus;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-#[cfg(feature = "conformance")]
-mod conformance_audit;
-#[cfg(feature = "conformance")]
-pub mod conformance_auth;
-#[cfg(feature = "conformance")]
-mod conformance_certs;
-#[cfg(feature = "conformance")]
-mod conformance_dkim;
-#[cfg(feature = "conformance")]
-mod conformance_files;
-#[cfg(feature = "conformance")]
-mod conformance_filters;
-#[cfg(feature = "conformance")]
-mod conformance_operator;
-#[cfg(feature = "conformance")]
-mod conformance_queue;
-#[cfg(feature = "conformance")]
-mod conformance_register;
 mod error;
 pub mod flags;
 mod id;
