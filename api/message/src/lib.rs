@@ -19,7 +19,7 @@ pub use index::{
     MessageIndex, PartKind,
 };
 pub use layout::{read_range, reassemble, BlobEncoding, BlobHash, Encoder, Layout, Piece, Segment};
-pub use transfer::decode_body;
+pub use transfer::{decode_body, decode_transfer};
 
 /// Limits applied while ingesting untrusted input.
 #[derive(Debug, Clone)]

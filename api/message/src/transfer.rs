@@ -12,10 +12,19 @@ use crate::index::BodyPart;
 /// Content-Transfer-Encoding. Identity encodings (7bit, 8bit, binary, unknown)
 /// return the bytes unchanged.
 pub fn decode_body(part: &BodyPart, body: &[u8]) -> Vec<u8> {
-    match part.encoding.as_str() {
-        "BASE64" => decode_base64(body),
-        "QUOTED-PRINTABLE" => decode_qp(body),
-        _ => body.to_vec(),
+    decode_transfer(&part.encoding, body)
+}
+
+/// Decode `body` under a Content-Transfer-Encoding name (any case). The one decoder
+/// of the project: the index, the API's attachment downloads and IMAP `BINARY[]`
+/// all come here, so a part decodes to the same bytes through every route.
+pub fn decode_transfer(encoding: &str, body: &[u8]) -> Vec<u8> {
+    if encoding.eq_ignore_ascii_case("BASE64") {
+        decode_base64(body)
+    } else if encoding.eq_ignore_ascii_case("QUOTED-PRINTABLE") {
+        decode_qp(body)
+    } else {
+        body.to_vec()
     }
 }
 
@@ -208,6 +217,28 @@ pub(crate) fn decoded_len(encoding: &str, body: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_leniently_whatever_the_case_of_the_encoding() {
+        assert_eq!(decode_transfer("BASE64", b"aGVs\r\nbG8=\r\n"), b"hello");
+        assert_eq!(decode_transfer("base64", b"aGVsbG8"), b"hello");
+        assert_eq!(decode_transfer("BASE64", b"YQ"), b"a");
+        assert_eq!(decode_transfer("BASE64", b"!!"), b"");
+        assert_eq!(
+            decode_transfer("QUOTED-PRINTABLE", b"caf=C3=A9=\r\n!=zz"),
+            "caf\u{e9}!=zz".as_bytes()
+        );
+        assert_eq!(
+            decode_transfer("quoted-printable", b"a=3Db=\r\nc= \r\nd=ZZ"),
+            b"a=bcd=ZZ"
+        );
+        // Transport padding before a line end goes; line ends stay as written.
+        assert_eq!(
+            decode_transfer("QUOTED-PRINTABLE", b"hello  \r\nfoo\t \nx=\ny"),
+            b"hello\r\nfoo\nxy"
+        );
+        assert_eq!(decode_transfer("7BIT", b"plain  \r\n"), b"plain  \r\n");
+    }
 
     #[test]
     fn base64_fast_and_slow_agree() {

@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::io;
 
-use base64::Engine;
 use eider_service::message::{BodyPart, PartKind};
 use eider_service::model::{
     FetchWant, FetchedMessage, FlagOp, JournalKind, MessageBody, MessageMeta, UidSet,
@@ -180,77 +179,6 @@ pub fn filter_headers(raw: &[u8], names: &[String], not: bool) -> Vec<u8> {
     }
     out.extend_from_slice(b"\r\n");
     out
-}
-
-/// Decode quoted-printable (RFC 2045 6.7), leniently: trailing whitespace on a
-/// line is dropped, "=" at a line end is a soft break, invalid escapes stay as is.
-pub fn decode_qp(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut rest = input;
-    while !rest.is_empty() {
-        let (line, eol, next) = match memchr::memchr(b'\n', rest) {
-            Some(p) => {
-                let body = &rest[..p];
-                match body.strip_suffix(b"\r") {
-                    Some(b) => (b, &b"\r\n"[..], &rest[p + 1..]),
-                    None => (body, &b"\n"[..], &rest[p + 1..]),
-                }
-            }
-            None => (rest, &b""[..], &b""[..]),
-        };
-        rest = next;
-        let mut end = line.len();
-        while end > 0 && (line[end - 1] == b' ' || line[end - 1] == b'\t') {
-            end -= 1;
-        }
-        let line = &line[..end];
-        let (line, soft) = match line.strip_suffix(b"=") {
-            Some(l) => (l, true),
-            None => (line, false),
-        };
-        let mut i = 0;
-        while i < line.len() {
-            if line[i] == b'=' {
-                if let (Some(h), Some(l)) = (
-                    line.get(i + 1).and_then(|&c| hex(c)),
-                    line.get(i + 2).and_then(|&c| hex(c)),
-                ) {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(line[i]);
-            i += 1;
-        }
-        if !soft {
-            out.extend_from_slice(eol);
-        }
-    }
-    out
-}
-
-/// Decode base64, ignoring line breaks and other non-alphabet bytes.
-pub fn decode_base64(input: &[u8]) -> Vec<u8> {
-    let clean: Vec<u8> = input
-        .iter()
-        .copied()
-        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
-        .collect();
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    );
-    let usable = clean.len() - clean.len() % 4
-        + if clean.len() % 4 >= 2 {
-            clean.len() % 4
-        } else {
-            0
-        };
-    engine.decode(&clean[..usable]).unwrap_or_default()
 }
 
 async fn read_range(
@@ -597,13 +525,11 @@ impl Session {
         let encoding = p.encoding.to_ascii_uppercase();
         match encoding.as_str() {
             "7BIT" | "8BIT" | "BINARY" | "" => Ok(Content::Range(p.body_start, p.body_end)),
-            "BASE64" => {
+            "BASE64" | "QUOTED-PRINTABLE" => {
                 let raw = read_range(service, msg, p.body_start, p.body_end).await?;
-                Ok(Content::Bytes(decode_base64(&raw)))
-            }
-            "QUOTED-PRINTABLE" => {
-                let raw = read_range(service, msg, p.body_start, p.body_end).await?;
-                Ok(Content::Bytes(decode_qp(&raw)))
+                Ok(Content::Bytes(eider_service::message::decode_transfer(
+                    &encoding, &raw,
+                )))
             }
             _ => Err(Abort::Reply(
                 Reply::no("Unknown Content-Transfer-Encoding").with_code("UNKNOWN-CTE"),
@@ -678,17 +604,5 @@ mod tests {
             filter_headers(b"X-A: 1\nX-B: 2\n\n", &["X-B".into()], false),
             b"X-B: 2\n\r\n".to_vec()
         );
-    }
-
-    #[test]
-    fn decoders() {
-        assert_eq!(decode_qp(b"a=3Db=\r\nc= \r\nd=ZZ"), b"a=bcd=ZZ".to_vec());
-        assert_eq!(
-            decode_qp(b"hello  \r\nfoo\t \nx=\ny"),
-            b"hello\r\nfoo\nxy".to_vec()
-        );
-        assert_eq!(decode_base64(b"aGVs\r\nbG8=\r\n"), b"hello".to_vec());
-        assert_eq!(decode_base64(b"aGVsbG8"), b"hello".to_vec());
-        assert_eq!(decode_base64(b"!!"), Vec::<u8>::new());
     }
 }

@@ -5,7 +5,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use eider_message::{AttachmentInfo, BlobHash};
 
-use super::decode::decode_transfer;
 use super::paging::{parse_uid_cursor, uid_cursor, window, PageRequest};
 use crate::flags::{DELETED, DRAFT, FLAGGED, SEEN};
 use crate::model::{FlagOp, Mailbox, SearchKey, SearchQuery, SortOrder, StoredMessage, UidSet};
@@ -339,7 +338,7 @@ impl Service {
             .body_reader(&message, part.body_start, part.body_end)
             .read_all()
             .await?;
-        let decoded = decode_transfer(&part.encoding, &raw);
+        let decoded = eider_message::decode_transfer(&part.encoding, &raw);
         Ok(Some(AttachmentReader {
             info,
             source: AttachmentSource::Memory(Some(Bytes::from(decoded))),

@@ -5,7 +5,6 @@
 mod access;
 mod accounts;
 mod addresses;
-mod decode;
 mod messages;
 mod paging;
 mod rights;
