@@ -227,10 +227,11 @@ impl Session {
     /// The CAPABILITY list for the current state.
     pub fn capabilities(&self) -> String {
         let mut caps = vec!["IMAP4rev1".to_string()];
-        if self.starttls_available() {
-            caps.push("STARTTLS".into());
-        }
         if self.state == State::NotAuthenticated {
+            // STARTTLS is a command of the not-authenticated state only (RFC 3501 6.2.1).
+            if self.starttls_available() {
+                caps.push("STARTTLS".into());
+            }
             if self.login_disabled() {
                 caps.push("LOGINDISABLED".into());
             } else {
