@@ -18,7 +18,7 @@ use crate::{ObjectId, Store, StoreError};
 
 mod imap_rules;
 mod lifecycle_rules;
-pub use imap_rules::{sent_day_search, subscriptions};
+pub use imap_rules::{sent_day_search, sort_rows, subscriptions};
 pub use lifecycle_rules::{archive, archive_paging, deleted_users, leases};
 
 /// Run every rule in turn; panics (with the rule's message) on the first violation.
@@ -44,6 +44,7 @@ pub async fn run_all<S: Store>(store: &S) {
         attributes_and_expiry,
         recalculate_storage,
         sent_day_search,
+        sort_rows,
         subscriptions,
         leases,
         archive,
