@@ -104,6 +104,32 @@ pub fn metric_defs(p: &Params) -> Vec<MetricDef> {
         d("imap_search_text", "UID SEARCH TEXT".into(), "ms", false),
         d("imap_search_since", "UID SEARCH SINCE".into(), "ms", false),
         d(
+            "imap_sort_arrival",
+            "UID SORT (ARRIVAL)".into(),
+            "ms",
+            false,
+        ),
+        d(
+            "imap_sort_subject",
+            "UID SORT (SUBJECT)".into(),
+            "ms",
+            false,
+        ),
+        d("imap_sort_from", "UID SORT (FROM)".into(), "ms", false),
+        d("imap_sort_date", "UID SORT (DATE)".into(), "ms", false),
+        d(
+            "imap_thread_references",
+            "UID THREAD REFERENCES".into(),
+            "ms",
+            false,
+        ),
+        d(
+            "imap_thread_orderedsubject",
+            "UID THREAD ORDEREDSUBJECT".into(),
+            "ms",
+            false,
+        ),
+        d(
             "imap_store",
             "STORE 1:* +FLAGS (\\Flagged)".into(),
             "ms",
@@ -340,6 +366,25 @@ pub async fn run(
         (
             "imap_search_since",
             "UID SEARCH SINCE 1-Jan-2020".to_string(),
+        ),
+        // SORT and THREAD over the whole mailbox (RFC 5256).
+        (
+            "imap_sort_arrival",
+            "UID SORT (ARRIVAL) UTF-8 ALL".to_string(),
+        ),
+        (
+            "imap_sort_subject",
+            "UID SORT (SUBJECT) UTF-8 ALL".to_string(),
+        ),
+        ("imap_sort_from", "UID SORT (FROM) UTF-8 ALL".to_string()),
+        ("imap_sort_date", "UID SORT (DATE) UTF-8 ALL".to_string()),
+        (
+            "imap_thread_references",
+            "UID THREAD REFERENCES UTF-8 ALL".to_string(),
+        ),
+        (
+            "imap_thread_orderedsubject",
+            "UID THREAD ORDEREDSUBJECT UTF-8 ALL".to_string(),
         ),
     ] {
         log(kind, &cmd);

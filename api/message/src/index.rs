@@ -7,8 +7,11 @@ mod envelope;
 mod fields;
 mod lines;
 mod mime;
+mod sort;
 mod text;
 mod thread;
+
+pub use sort::{base_subject, SortKeys, MAX_SORT_KEY, MAX_SORT_REFS};
 
 use serde::{Deserialize, Serialize};
 

@@ -79,6 +79,8 @@ pub use service::{
 };
 /// The mail lifecycle: archive, deferred user deletion and restore.
 pub use service::{RestoreInfo, UserDeletion, UserRestore};
+/// SORT and THREAD (RFC 5256, 5957).
+pub use service::{SortCriterion, SortKey, ThreadAlgorithm, ThreadNode};
 pub use store::{
     AddressRegisterStore, AddressStore, AuditStore, AuthStore, BlobStore, FilterSearch,
     FilterStore, MailboxStore, MessageStore, QueueStore, Store, StoreResult, UserStore,

@@ -218,6 +218,14 @@ pub trait MessageStore: Send + Sync {
     /// UIDs (or, with no mailbox, message rows across the user) matching the query.
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<MessageMeta>>;
 
+    /// The SORT/THREAD rows of the messages with UIDs in `uids`, ascending by UID:
+    /// one range read of the message rows, no content.
+    async fn sort_rows(&self, mailbox: ObjectId, uids: &UidSet) -> StoreResult<Vec<SortRow>>;
+
+    /// Store computed sort keys on rows that lack them (the lazy backfill of rows
+    /// written before the keys existed). Rows gone meanwhile are skipped.
+    async fn set_sort_keys(&self, mailbox: ObjectId, keys: &[(u32, SortKeys)]) -> StoreResult<()>;
+
     /// Journal entries of a mailbox with modseq > `since`, in order.
     async fn journal_since(&self, mailbox: ObjectId, since: u64) -> StoreResult<Vec<JournalEntry>>;
     /// Journal entries of a user with id > `after`, in order, at most `limit`.

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use eider_service::model::{
     AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
-    FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage,
-    ThreadRef, UidSet,
+    FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortKeys, SortOrder,
+    SortRow, StoredMessage, ThreadRef, UidSet,
 };
 use eider_service::{MessageStore, ObjectId, StoreError, StoreResult};
 use futures::TryStreamExt;
@@ -75,6 +75,11 @@ pub(crate) fn retention_expiry(
             .checked_add_signed(keep)
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
     })
+}
+
+/// SORT/THREAD keys as the `sortk` subdocument.
+fn sort_doc(k: &SortKeys) -> Result<Document> {
+    mongodb::bson::to_document(k).map_err(|e| Error::corrupt(format!("sort keys: {e}")))
 }
 
 fn uid_filter(mailbox: ObjectId, lo: u32, hi: u32) -> Document {
@@ -171,6 +176,8 @@ struct NewMessage {
     dedupe_message_id: bool,
     /// The Date: header's day as written, for SENT* searches (`sday`).
     sent_day: Option<i32>,
+    /// SORT/THREAD keys (`sortk`).
+    sort_keys: Document,
 }
 
 fn over_quota(used: u64, size: u64, limit: Option<u64>) -> bool {
@@ -203,6 +210,7 @@ impl MongoStore {
         };
         let m = NewMessage {
             sent_day: content.index.sent_day(),
+            sort_keys: sort_doc(&content.index.sort_keys())?,
             id,
             user,
             mailbox,
@@ -332,6 +340,7 @@ impl MongoStore {
                 "subject": &c.subject,
                 "ha": c.has_attachments,
                 "meta": &m.meta_data,
+                "sortk": m.sort_keys.clone(),
             };
             d.extend(flag_fields(&m.flags));
             if let Some(h) = c.header_date {
@@ -707,6 +716,49 @@ impl MongoStore {
         }
     }
 
+    async fn sort_rows_inner(&self, mailbox: ObjectId, uids: &UidSet) -> Result<Vec<SortRow>> {
+        let mut out = Vec::new();
+        for (lo, hi, filter) in plan(uids) {
+            let mut cursor = self
+                .coll(MESSAGES)
+                .find(uid_filter(mailbox, lo, hi))
+                .projection(doc! { "uid": 1, "idate": 1, "size": 1, "msgid": 1, "sortk": 1 })
+                .sort(doc! { "uid": 1 })
+                .await?;
+            while let Some(d) = cursor.try_next().await? {
+                let uid = d.u32("uid")?;
+                if filter && !uids.contains(uid) {
+                    continue;
+                }
+                // Keys that do not decode count as missing: the service rewrites them.
+                let keys = match d.get("sortk") {
+                    Some(Bson::Document(k)) => mongodb::bson::from_document(k.clone()).ok(),
+                    _ => None,
+                };
+                out.push(SortRow {
+                    uid,
+                    internal_date: d.time("idate")?,
+                    size: d.u64("size")?,
+                    message_id: d.opt_str("msgid")?,
+                    keys,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_sort_keys_inner(&self, mailbox: ObjectId, keys: &[(u32, SortKeys)]) -> Result<()> {
+        for (uid, k) in keys {
+            self.coll(MESSAGES)
+                .update_one(
+                    doc! { "mailbox": oid(mailbox), "uid": i64::from(*uid) },
+                    doc! { "$set": { "sortk": sort_doc(k)? } },
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn list_inner(
         &self,
         mailbox: ObjectId,
@@ -945,6 +997,14 @@ impl MessageStore for MongoStore {
             .await
             .map_err(Error::from)?;
         Ok(d.as_ref().map(meta).transpose()?)
+    }
+
+    async fn sort_rows(&self, mailbox: ObjectId, uids: &UidSet) -> StoreResult<Vec<SortRow>> {
+        Ok(self.sort_rows_inner(mailbox, uids).await?)
+    }
+
+    async fn set_sort_keys(&self, mailbox: ObjectId, keys: &[(u32, SortKeys)]) -> StoreResult<()> {
+        Ok(self.set_sort_keys_inner(mailbox, keys).await?)
     }
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<MessageMeta>> {

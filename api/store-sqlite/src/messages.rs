@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use eider_message::BlobHash;
 use eider_service::model::{
     AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
-    FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortOrder, StoredMessage,
-    ThreadRef, UidSet,
+    FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortKeys, SortOrder,
+    SortRow, StoredMessage, ThreadRef, UidSet,
 };
 use eider_service::{MessageStore, ObjectId, StoreError, StoreResult};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
@@ -123,6 +123,8 @@ struct NewMessage {
     dedupe_message_id: bool,
     /// The Date: header's day as written (schema v5), for SENT* searches.
     sent_day: Option<i32>,
+    /// SORT/THREAD keys as JSON (schema v14).
+    sort_keys: String,
 }
 
 fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Result<Appended> {
@@ -165,9 +167,9 @@ fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Resu
     tx.prepare_cached(
         "INSERT INTO messages (oid, user, mailbox, uid, modseq, flags, seen, deleted, flagged,
              internal_date, header_date, size, thread, content, content_oid, subject, message_id,
-             has_attachments, expires, meta_data, sent_day)
+             has_attachments, expires, meta_data, sent_day, sort_keys)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21)",
+             ?18, ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         &m.id.0,
@@ -191,6 +193,7 @@ fn append(tx: &Transaction<'_>, m: &NewMessage, c: &mut PreparedContent) -> Resu
         m.expires.map(ms),
         &m.meta_data,
         m.sent_day,
+        &m.sort_keys,
     ])?;
     mailboxes::apply(
         tx,
@@ -260,10 +263,10 @@ fn transfer(
         let mut copy = tx.prepare_cached(
             "INSERT OR FAIL INTO messages (oid, user, mailbox, uid, modseq, flags, seen, deleted, flagged,
                  internal_date, header_date, size, thread, content, content_oid, subject,
-                 message_id, has_attachments, expires, meta_data, sent_day)
+                 message_id, has_attachments, expires, meta_data, sent_day, sort_keys)
              SELECT ?2, user, ?3, ?4, ?5, flags, seen, deleted, flagged, internal_date,
                  header_date, size, thread, content, content_oid, subject, message_id,
-                 has_attachments, ?6, meta_data, sent_day
+                 has_attachments, ?6, meta_data, sent_day, sort_keys
              FROM messages WHERE id = ?1",
         )?;
         // A move re-homes the row: its content reference simply carries over.
@@ -652,6 +655,48 @@ fn fetch(
     Ok(out)
 }
 
+fn sort_rows(tx: &Transaction<'_>, mailbox: ObjectId, uids: &UidSet) -> Result<Vec<SortRow>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT uid, internal_date, size, message_id, sort_keys FROM messages
+         WHERE mailbox = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+    )?;
+    let mut out = Vec::new();
+    for &(lo, hi) in uids.ranges() {
+        let rows = stmt.query_map(params![&mailbox.0, lo, hi], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                get_time(r, 1)?,
+                get_u64(r, 2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (uid, internal_date, size, message_id, keys) = row?;
+            // A row whose keys do not decode is treated as one without keys: the
+            // service recomputes and rewrites them.
+            let keys = keys.and_then(|k| serde_json::from_str::<SortKeys>(&k).ok());
+            out.push(SortRow {
+                uid,
+                internal_date,
+                size,
+                message_id,
+                keys,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn set_sort_keys(tx: &Transaction<'_>, mailbox: ObjectId, keys: &[(u32, SortKeys)]) -> Result<()> {
+    let mut stmt =
+        tx.prepare_cached("UPDATE messages SET sort_keys = ?3 WHERE mailbox = ?1 AND uid = ?2")?;
+    for (uid, k) in keys {
+        stmt.execute(params![&mailbox.0, uid, json(k)?])?;
+    }
+    Ok(())
+}
+
 fn get_by_id(tx: &Transaction<'_>, user: ObjectId, id: ObjectId) -> Result<Option<MessageMeta>> {
     let sql = format!("SELECT {COLS} FROM messages WHERE oid = ?1 AND user = ?2");
     Ok(tx
@@ -713,6 +758,7 @@ impl MessageStore for SqliteStore {
         } = req;
         let m = NewMessage {
             sent_day: content.index.sent_day(),
+            sort_keys: json(&content.index.sort_keys()).map_err(StoreError::from)?,
             id,
             user,
             mailbox,
@@ -837,6 +883,17 @@ impl MessageStore for SqliteStore {
         id: ObjectId,
     ) -> StoreResult<Option<MessageMeta>> {
         self.read(move |tx| get_by_id(tx, user, id)).await
+    }
+
+    async fn sort_rows(&self, mailbox: ObjectId, uids: &UidSet) -> StoreResult<Vec<SortRow>> {
+        let uids = uids.clone();
+        self.read(move |tx| sort_rows(tx, mailbox, &uids)).await
+    }
+
+    async fn set_sort_keys(&self, mailbox: ObjectId, keys: &[(u32, SortKeys)]) -> StoreResult<()> {
+        let keys = keys.to_vec();
+        self.write(move |tx| set_sort_keys(tx, mailbox, &keys))
+            .await
     }
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<MessageMeta>> {

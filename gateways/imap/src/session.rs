@@ -61,6 +61,8 @@ pub struct Selected {
     pub pending_expunge: BTreeSet<u32>,
     /// Flag changes this session already reported: uid -> modseq.
     pub reported: HashMap<u32, u64>,
+    /// The saved search result (RFC 5182 `$`), as UIDs, ascending.
+    pub saved: Vec<u32>,
 }
 
 /// Why a sequence set could not be resolved.
@@ -80,6 +82,15 @@ impl Selected {
     /// here and the ranges merged before any UID is listed, so the work is
     /// O(r log r + r log n + answer) whatever the set repeats.
     pub fn resolve(&self, set: &SequenceSet, uid_mode: bool) -> Result<Vec<u32>, BadSequence> {
+        if set.is_saved() {
+            // `$`: the saved messages that still exist (RFC 5182 2.1).
+            return Ok(self
+                .saved
+                .iter()
+                .copied()
+                .filter(|u| self.uids.binary_search(u).is_ok())
+                .collect());
+        }
         let mut out: Vec<u32> = Vec::new();
         if uid_mode {
             // `*` is the highest UID in use (nothing to name in an empty mailbox).
@@ -136,6 +147,8 @@ pub struct Session {
     pub condstore: bool,
     pub qresync: bool,
     pub utf8: bool,
+    /// Live SEARCH/SORT results (RFC 5267 CONTEXT), of the selected mailbox.
+    pub(crate) contexts: Vec<crate::commands::context::SearchContext>,
     errors: u32,
     /// Until login, every read and command must finish by then (`loginTimeout`).
     login_deadline: tokio::time::Instant,
@@ -194,6 +207,7 @@ pub(crate) async fn serve_connection(
         auth_source: AuthSource::Master,
         beacons: None,
         selected: None,
+        contexts: Vec::new(),
         condstore: false,
         qresync: false,
         utf8: false,
@@ -255,6 +269,15 @@ impl Session {
             "LIST-EXTENDED",
             "LIST-STATUS",
             "ESEARCH",
+            "SEARCHRES",
+            "SORT",
+            "SORT=DISPLAY",
+            "ESORT",
+            "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
+            "PARTIAL",
             "BINARY",
             "CONDSTORE",
             "QRESYNC",
@@ -517,6 +540,9 @@ impl Session {
                         }
                     }
                 }
+                if !matches!(tail, Tail::None) {
+                    self.update_contexts().await?;
+                }
             }
             reply.write(&tag, self.conn.out());
             if reply.status != Status::Ok {
@@ -597,6 +623,23 @@ impl Session {
                 criteria,
                 ret,
             } => self.cmd_search(tag, uid, charset, criteria, ret).await?,
+            C::Sort {
+                uid,
+                ret,
+                program,
+                charset,
+                criteria,
+            } => {
+                self.cmd_sort(tag, uid, ret, program, charset, criteria)
+                    .await?
+            }
+            C::Thread {
+                uid,
+                algorithm,
+                charset,
+                criteria,
+            } => self.cmd_thread(uid, algorithm, charset, criteria).await?,
+            C::CancelUpdate(tags) => self.cmd_cancel_update(tags),
             C::Fetch {
                 uid,
                 set,
@@ -686,6 +729,7 @@ impl Session {
 
     /// Leave the selected state.
     pub fn deselect(&mut self) {
+        self.contexts.clear();
         if self.selected.take().is_some() {
             self.state = State::Authenticated;
         }
@@ -716,6 +760,7 @@ impl Session {
 
     /// Report expunged UIDs the client knows: `* n EXPUNGE` (or VANISHED with QRESYNC).
     pub fn report_expunged(&mut self, removed: &[u32]) {
+        self.context_expunged(removed);
         let qresync = self.qresync;
         let Some(sel) = self.selected.as_mut() else {
             return;
@@ -893,9 +938,11 @@ fn tail_rule(c: &Command) -> Tail {
         | Command::Login { .. }
         | Command::Authenticate { .. } => Tail::None,
         // RFC 3501 7.4.1: no EXPUNGE during FETCH, STORE or SEARCH (UID versions may).
-        Command::Fetch { uid, .. } | Command::Store { uid, .. } | Command::Search { uid, .. } => {
-            Tail::IfChanged { expunge: *uid }
-        }
+        Command::Fetch { uid, .. }
+        | Command::Store { uid, .. }
+        | Command::Search { uid, .. }
+        | Command::Sort { uid, .. }
+        | Command::Thread { uid, .. } => Tail::IfChanged { expunge: *uid },
         _ => Tail::IfChanged { expunge: true },
     }
 }
@@ -925,6 +972,7 @@ mod tests {
             keywords: BTreeSet::new(),
             pending_expunge: BTreeSet::new(),
             reported: HashMap::new(),
+            saved: Vec::new(),
         }
     }
 

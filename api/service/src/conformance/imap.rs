@@ -229,3 +229,89 @@ pub async fn subscriptions<S: Store>(s: &S) {
     assert!(s.list_subscriptions(uid).await.expect("list").is_empty());
     s.delete_user(b.user.id).await.expect("cleanup");
 }
+
+/// SORT/THREAD rows: one per message in UID order with the keys computed at append
+/// (base subject, first From/To/Cc mailbox, display names, sent date, parent ids);
+/// copies and moves carry them; `set_sort_keys` replaces them; a UID set limits the
+/// rows; rows of other mailboxes never appear.
+pub async fn sort_rows<S: Store>(s: &S) {
+    let a = account(s, "sortrows").await;
+    let (uid, inbox, archive) = (a.user.id, a.inbox.id, a.archive.id);
+    let first = text_message(
+        "Re: [list] Fwd: Plans (fwd)",
+        "body",
+        &unique("sr."),
+        "Mon, 1 Jan 2024 23:30:00 -0500",
+        "Cc: \"Carol C\" <carol@example.net>\r\nReferences: <a@x> <b@x>\r\n",
+    );
+    let second = b"From: zed@example.com\r\nSubject: plain\r\nIn-Reply-To: <p@x>\r\n\r\nx\r\n";
+    append(s, uid, inbox, &first, &[]).await;
+    append(s, uid, inbox, second, &[]).await;
+    let rows = s.sort_rows(inbox, &UidSet::all()).await.expect("sort rows");
+    assert_eq!(rows.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![1, 2]);
+    let k = rows[0].keys.clone().expect("keys stored at append");
+    assert_eq!(k.subject, "PLANS");
+    assert!(k.reply, "a reply marker was removed");
+    assert_eq!(
+        (k.from.as_str(), k.to.as_str(), k.cc.as_str()),
+        ("ALICE", "BOB", "CAROL")
+    );
+    assert_eq!(
+        (k.display_from.as_str(), k.display_to.as_str()),
+        ("ALICE", "BOB")
+    );
+    // 2 Jan 2024 04:30 UTC.
+    assert_eq!(k.date, Some(1_704_169_800));
+    assert_eq!(k.refs, vec!["a@x".to_string(), "b@x".to_string()]);
+    assert!(rows[0].message_id.is_some());
+    assert!(rows[0].size > 0);
+    let k2 = rows[1].keys.clone().expect("keys");
+    assert_eq!(
+        (k2.subject.as_str(), k2.to.as_str(), k2.cc.as_str()),
+        ("PLAIN", "", "")
+    );
+    assert_eq!(k2.date, None);
+    assert!(!k2.reply);
+    assert_eq!(
+        k2.refs,
+        vec!["p@x".to_string()],
+        "In-Reply-To without References"
+    );
+    assert_eq!(rows[1].message_id, None);
+
+    // A UID set limits the rows.
+    let one = s
+        .sort_rows(inbox, &UidSet::from_uids([2]))
+        .await
+        .expect("rows");
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].uid, 2);
+
+    // Copies and moves keep the keys.
+    s.copy_messages(uid, inbox, &UidSet::from_uids([1]), archive, None)
+        .await
+        .expect("copy");
+    s.move_messages(uid, inbox, &UidSet::from_uids([2]), archive)
+        .await
+        .expect("move");
+    let copied = s.sort_rows(archive, &UidSet::all()).await.expect("rows");
+    assert_eq!(copied.len(), 2);
+    assert_eq!(copied[0].keys.as_ref(), Some(&k));
+    assert_eq!(copied[1].keys.as_ref(), Some(&k2));
+    let left = s.sort_rows(inbox, &UidSet::all()).await.expect("rows");
+    assert_eq!(left.iter().map(|r| r.uid).collect::<Vec<_>>(), vec![1]);
+
+    // Replaced keys are read back; a vanished UID is skipped without error.
+    let mut changed = k.clone();
+    changed.subject = "OTHER".into();
+    s.set_sort_keys(inbox, &[(1, changed.clone()), (99, changed.clone())])
+        .await
+        .expect("set keys");
+    let back = s.sort_rows(inbox, &UidSet::all()).await.expect("rows");
+    assert_eq!(back[0].keys.as_ref(), Some(&changed));
+    let other = s
+        .sort_rows(archive, &UidSet::from_uids([1]))
+        .await
+        .expect("rows");
+    assert_eq!(other[0].keys.as_ref(), Some(&k), "other mailbox untouched");
+}

@@ -28,7 +28,7 @@ mod operator;
 mod queue;
 mod register;
 
-use imap::{sent_day_search, subscriptions};
+use imap::{sent_day_search, sort_rows, subscriptions};
 use lifecycle::{archive, archive_paging, deleted_users, leases};
 
 /// One rule of the suite: its name (`area::rule`, or the rule alone for the core
@@ -70,6 +70,7 @@ pub fn all_rules<S: Store>() -> Vec<Rule<S>> {
         attributes_and_expiry,
         recalculate_storage,
         sent_day_search,
+        sort_rows,
         subscriptions,
         leases,
         archive,

@@ -5,6 +5,7 @@ mod journal;
 mod mailbox;
 mod message;
 mod search;
+mod sort;
 mod uidset;
 mod user;
 
@@ -16,6 +17,7 @@ pub use message::{
     FlagsChanged, ImapStrings, MessageBody, MessageMeta, NewContent, StoredMessage, ThreadRef,
 };
 pub use search::{epoch_day, DateField, SearchKey, SearchQuery, SortOrder};
+pub use sort::{SortKeys, SortRow};
 pub use uidset::UidSet;
 pub use user::{User, UserLimits, UserProfile, UserQuery};
 

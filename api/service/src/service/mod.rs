@@ -20,6 +20,7 @@ mod pop3_support;
 mod register;
 pub mod security;
 pub mod settings;
+mod sort;
 mod submit;
 mod users;
 pub mod webhooks;
@@ -56,6 +57,7 @@ pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;
 pub use outbound::{queue_key, FailedRecipient, SmtpJob, SMTP_QUEUE};
 pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
+pub use sort::{SortCriterion, SortKey, ThreadAlgorithm, ThreadNode};
 pub use submit::{
     ForwardedTo, SmtpSubmission, SmtpSubmitted, StoredForward, Submission, Submitted,
     DEFAULT_MAX_RECIPIENTS, ORIGINAL_FROM_HEADER,

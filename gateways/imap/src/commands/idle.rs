@@ -57,6 +57,7 @@ impl Session {
                             while rx.try_recv().is_ok() {}
                         }
                         self.sync(true).await?;
+                        self.update_contexts().await?;
                         self.conn.flush().await?;
                         if self.state == State::Logout {
                             break Ok(Reply::ok("IDLE terminated"));

@@ -252,7 +252,10 @@ impl Session {
             keywords: snap.keywords.into_iter().collect::<BTreeSet<_>>(),
             pending_expunge: BTreeSet::new(),
             reported: HashMap::new(),
+            saved: Vec::new(),
         };
+        // Live searches and the saved result belong to the mailbox left behind.
+        self.contexts.clear();
         let first_unseen = snap.first_unseen.and_then(|u| sel.seq_of(u));
         let lines = [
             format!("FLAGS {}", sel.flags_line()),

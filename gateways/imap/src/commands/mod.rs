@@ -2,6 +2,8 @@
 //! handlers write untagged answers to the connection and return the tagged one.
 
 mod auth;
+pub(crate) mod context;
 mod idle;
 mod mailbox;
 mod message;
+mod sort;

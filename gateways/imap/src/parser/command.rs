@@ -143,6 +143,18 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
         "APPEND" => append(c)?,
         "EXPUNGE" => Command::Expunge { uids: None },
         "SEARCH" => search(c, false)?,
+        "SORT" => sort(c, false)?,
+        "THREAD" => thread(c, false)?,
+        "CANCELUPDATE" => {
+            let mut tags = Vec::new();
+            while c.eat(b' ') {
+                tags.push(String::from_utf8_lossy(&c.astring()?).into_owned());
+            }
+            if tags.is_empty() {
+                return err("CANCELUPDATE needs tags");
+            }
+            Command::CancelUpdate(tags)
+        }
         "FETCH" => fetch(c, false)?,
         "STORE" => store(c, false)?,
         "COPY" => copy_move(c, false, false)?,
@@ -153,6 +165,8 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
             match sub.as_str() {
                 "FETCH" => fetch(c, true)?,
                 "SEARCH" => search(c, true)?,
+                "SORT" => sort(c, true)?,
+                "THREAD" => thread(c, true)?,
                 "STORE" => store(c, true)?,
                 "COPY" => copy_move(c, true, false)?,
                 "MOVE" => copy_move(c, true, true)?,
@@ -404,46 +418,149 @@ fn append(c: &mut Cursor<'_>) -> PResult<Command> {
     })
 }
 
+/// `RETURN (...) SP` if present: ESEARCH (RFC 4731), SAVE (RFC 5182), UPDATE and
+/// CONTEXT (RFC 5267), PARTIAL (RFC 9394). An empty list means ALL.
+fn search_return(c: &mut Cursor<'_>) -> PResult<Option<SearchReturn>> {
+    if !c.eat_word("RETURN") {
+        return Ok(None);
+    }
+    c.sp()?;
+    c.expect(b'(', "expected return options")?;
+    let mut r = SearchReturn::default();
+    if !c.eat(b')') {
+        loop {
+            match c.keyword()?.as_str() {
+                "MIN" => r.min = true,
+                "MAX" => r.max = true,
+                "ALL" => r.all = true,
+                "COUNT" => r.count = true,
+                "SAVE" => r.save = true,
+                "UPDATE" => r.update = true,
+                "CONTEXT" => r.context = true,
+                "PARTIAL" => {
+                    c.sp()?;
+                    r.partial = Some(partial_range(c)?);
+                }
+                _ => return err("unknown SEARCH return option"),
+            }
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+        }
+    }
+    if r == SearchReturn::default() {
+        r.all = true;
+    }
+    c.sp()?;
+    Ok(Some(r))
+}
+
+/// One partial-range (RFC 9394): `n:m` or `-n:-m`, ordered low to high.
+fn partial_range(c: &mut Cursor<'_>) -> PResult<(i64, i64)> {
+    let neg = c.peek() == Some(b'-');
+    let one = |c: &mut Cursor<'_>| -> PResult<i64> {
+        if neg && !c.eat(b'-') {
+            return err("partial range mixes signs");
+        }
+        let n = i64::from(c.nz_number()?);
+        Ok(if neg { -n } else { n })
+    };
+    let a = one(c)?;
+    c.expect(b':', "expected a partial range n:m")?;
+    let b = one(c)?;
+    // Ordered by magnitude, as answers echo it: 4:2 is 2:4, -3:-1 is -1:-3.
+    Ok(if a.abs() <= b.abs() { (a, b) } else { (b, a) })
+}
+
+fn charset(c: &mut Cursor<'_>) -> PResult<String> {
+    Ok(String::from_utf8_lossy(&c.astring()?).to_ascii_uppercase())
+}
+
 fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     c.sp()?;
-    let mut ret = None;
-    if c.eat_word("RETURN") {
-        c.sp()?;
-        c.expect(b'(', "expected return options")?;
-        let mut r = SearchReturn::default();
-        if !c.eat(b')') {
-            loop {
-                match c.keyword()?.as_str() {
-                    "MIN" => r.min = true,
-                    "MAX" => r.max = true,
-                    "ALL" => r.all = true,
-                    "COUNT" => r.count = true,
-                    _ => return err("unknown SEARCH return option"),
-                }
-                if c.eat(b')') {
-                    break;
-                }
-                c.sp()?;
-            }
-        }
-        if r == SearchReturn::default() {
-            r.all = true;
-        }
-        ret = Some(r);
-        c.sp()?;
-    }
-    let mut charset = None;
+    let ret = search_return(c)?;
+    let mut cs = None;
     if c.eat_word("CHARSET") {
         c.sp()?;
-        charset = Some(String::from_utf8_lossy(&c.astring()?).to_ascii_uppercase());
+        cs = Some(charset(c)?);
         c.sp()?;
     }
     let criteria = search_program(c)?;
     Ok(Command::Search {
         uid,
-        charset,
+        charset: cs,
         criteria,
         ret,
+    })
+}
+
+/// SORT (RFC 5256, 5267 RETURN, 5957 DISPLAYFROM/DISPLAYTO).
+fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    use eider_service::{SortCriterion, SortKey};
+    c.sp()?;
+    let ret = search_return(c)?;
+    c.expect(b'(', "expected sort criteria")?;
+    let mut program = Vec::new();
+    loop {
+        let mut word = c.keyword()?;
+        let reverse = word == "REVERSE";
+        if reverse {
+            c.sp()?;
+            word = c.keyword()?;
+        }
+        let key = match word.as_str() {
+            "ARRIVAL" => SortKey::Arrival,
+            "CC" => SortKey::Cc,
+            "DATE" => SortKey::Date,
+            "FROM" => SortKey::From,
+            "SIZE" => SortKey::Size,
+            "SUBJECT" => SortKey::Subject,
+            "TO" => SortKey::To,
+            "DISPLAYFROM" => SortKey::DisplayFrom,
+            "DISPLAYTO" => SortKey::DisplayTo,
+            _ => return err("unknown sort key"),
+        };
+        program.push(SortCriterion { key, reverse });
+        if program.len() > 32 {
+            return err("too many sort keys (max 32)");
+        }
+        if c.eat(b')') {
+            break;
+        }
+        c.sp()?;
+    }
+    c.sp()?;
+    let charset = charset(c)?;
+    c.sp()?;
+    let criteria = search_program(c)?;
+    Ok(Command::Sort {
+        uid,
+        ret,
+        program,
+        charset,
+        criteria,
+    })
+}
+
+/// THREAD (RFC 5256): ORDEREDSUBJECT or REFERENCES.
+fn thread(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    use eider_service::ThreadAlgorithm;
+    c.sp()?;
+    let algorithm = match c.keyword()?.as_str() {
+        "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+        "REFERENCES" => ThreadAlgorithm::References,
+        _ => return err("unknown threading algorithm"),
+    };
+    c.sp()?;
+    let charset = charset(c)?;
+    c.sp()?;
+    let criteria = search_program(c)?;
+    Ok(Command::Thread {
+        uid,
+        algorithm,
+        charset,
+        criteria,
     })
 }
 

@@ -320,6 +320,10 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn sequence_set(&mut self) -> PResult<SequenceSet> {
+        // RFC 5182: `$` alone names the saved search result.
+        if self.eat(b'$') {
+            return Ok(SequenceSet::saved());
+        }
         let mut out = Vec::new();
         loop {
             let a = self.seq_bound()?;
@@ -334,9 +338,9 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// True when a sequence set starts here (digit or `*`).
+    /// True when a sequence set starts here (digit, `*` or `$`).
     pub fn at_sequence_set(&self) -> bool {
-        matches!(self.peek(), Some(b'0'..=b'9') | Some(b'*'))
+        matches!(self.peek(), Some(b'0'..=b'9') | Some(b'*') | Some(b'$'))
     }
 
     fn month(&mut self) -> PResult<u32> {

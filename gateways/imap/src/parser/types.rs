@@ -16,6 +16,9 @@ pub struct Request {
 pub enum SeqBound {
     Num(u32),
     Star,
+    /// `$` (RFC 5182): the saved search result; only as the whole set
+    /// ([`SequenceSet::saved`]), resolved by the session.
+    Saved,
 }
 
 /// A sequence set (`1:3,5,7:*`) of sequence numbers or UIDs, unresolved.
@@ -28,6 +31,15 @@ pub enum SeqBound {
 pub struct SequenceSet(pub Vec<(SeqBound, SeqBound)>);
 
 impl SequenceSet {
+    /// `$`: the last saved search result (RFC 5182).
+    pub fn saved() -> Self {
+        SequenceSet(vec![(SeqBound::Saved, SeqBound::Saved)])
+    }
+
+    pub fn is_saved(&self) -> bool {
+        self.0.first().is_some_and(|r| r.0 == SeqBound::Saved)
+    }
+
     /// The same set with numeric ranges sorted and merged and `*` ranges reduced.
     ///
     /// `a:*` stands for `min(a,*)..=max(a,*)`, which always holds `*` itself; so
@@ -45,6 +57,8 @@ impl SequenceSet {
                     star_from = Some(star_from.map_or((a, a), |(lo, hi)| (lo.min(a), hi.max(a))));
                 }
                 (SeqBound::Star, SeqBound::Star) => bare_star = true,
+                // Never mixed with numbers: the lexer reads `$` only alone.
+                (SeqBound::Saved, _) | (_, SeqBound::Saved) => return SequenceSet::saved(),
             }
         }
         let mut out: Vec<(SeqBound, SeqBound)> = merge_ranges(nums)
@@ -73,6 +87,8 @@ impl SequenceSet {
             let value = |x: SeqBound| match x {
                 SeqBound::Num(n) => Some(n),
                 SeqBound::Star => star,
+                // The session substitutes the saved result before asking.
+                SeqBound::Saved => None,
             };
             if let (Some(a), Some(b)) = (value(a), value(b)) {
                 v.push((a.min(b), a.max(b)));
@@ -334,13 +350,26 @@ pub enum SearchKey {
     And(Vec<SearchKey>),
 }
 
-/// ESEARCH return options (RFC 4731).
+/// ESEARCH return options (RFC 4731), SAVE (RFC 5182), UPDATE/CONTEXT (RFC 5267)
+/// and PARTIAL (RFC 9394).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SearchReturn {
     pub min: bool,
     pub max: bool,
     pub all: bool,
     pub count: bool,
+    pub save: bool,
+    pub update: bool,
+    pub context: bool,
+    /// Positions in the result, 1-based, low <= high; negative counts from the end.
+    pub partial: Option<(i64, i64)>,
+}
+
+impl SearchReturn {
+    /// Whether an ESEARCH answer is sent at all: not for SAVE alone (RFC 5182 2.1).
+    pub fn answers(&self) -> bool {
+        self.min || self.max || self.all || self.count || self.update || self.partial.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -398,6 +427,21 @@ pub enum Command {
         /// Some for `SEARCH RETURN (...)` (ESEARCH answers).
         ret: Option<SearchReturn>,
     },
+    Sort {
+        uid: bool,
+        ret: Option<SearchReturn>,
+        program: Vec<eider_service::SortCriterion>,
+        charset: String,
+        criteria: SearchKey,
+    },
+    Thread {
+        uid: bool,
+        algorithm: eider_service::ThreadAlgorithm,
+        charset: String,
+        criteria: SearchKey,
+    },
+    /// CANCELUPDATE (RFC 5267): the tags of searches whose updates stop.
+    CancelUpdate(Vec<String>),
     Fetch {
         uid: bool,
         set: SequenceSet,
@@ -463,6 +507,9 @@ impl Command {
             Command::Unselect => "UNSELECT",
             Command::Expunge { .. } => "EXPUNGE",
             Command::Search { .. } => "SEARCH",
+            Command::Sort { .. } => "SORT",
+            Command::Thread { .. } => "THREAD",
+            Command::CancelUpdate(_) => "CANCELUPDATE",
             Command::Fetch { .. } => "FETCH",
             Command::Store { .. } => "STORE",
             Command::Copy { .. } => "COPY",
