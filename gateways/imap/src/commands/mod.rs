@@ -5,3 +5,4 @@ mod auth;
 mod idle;
 mod mailbox;
 mod message;
+pub(crate) mod notify;
