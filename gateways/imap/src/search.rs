@@ -226,6 +226,14 @@ impl Session {
                 ));
             }
         }
+        // IMAP4rev2 answers SEARCH with ESEARCH, ALL by default (RFC 9051 6.4.4).
+        let ret = match ret {
+            None if self.rev2 => Some(SearchReturn {
+                all: true,
+                ..SearchReturn::default()
+            }),
+            r => r,
+        };
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Err(Reply::bad("No mailbox selected")));
         };

@@ -149,6 +149,10 @@ pub struct Session {
     pub utf8: bool,
     /// Live SEARCH/SORT results (RFC 5267 CONTEXT), of the selected mailbox.
     pub(crate) contexts: Vec<crate::commands::context::SearchContext>,
+    /// ENABLE IMAP4rev2 was given: RFC 9051 answers (no \Recent, ESEARCH, ...).
+    pub rev2: bool,
+    /// NOTIFY SET in force (RFC 5465).
+    pub(crate) notify: Option<crate::commands::notify::Notify>,
     errors: u32,
     /// Until login, every read and command must finish by then (`loginTimeout`).
     login_deadline: tokio::time::Instant,
@@ -211,6 +215,8 @@ pub(crate) async fn serve_connection(
         condstore: false,
         qresync: false,
         utf8: false,
+        rev2: false,
+        notify: None,
         errors: 0,
         login_deadline,
     };
@@ -240,7 +246,7 @@ impl Session {
 
     /// The CAPABILITY list for the current state.
     pub fn capabilities(&self) -> String {
-        let mut caps = vec!["IMAP4rev1".to_string()];
+        let mut caps = vec!["IMAP4rev1".to_string(), "IMAP4rev2".to_string()];
         if self.state == State::NotAuthenticated {
             // STARTTLS is a command of the not-authenticated state only (RFC 3501 6.2.1).
             if self.starttls_available() {
@@ -278,6 +284,8 @@ impl Session {
             "CONTEXT=SEARCH",
             "CONTEXT=SORT",
             "PARTIAL",
+            "STATUS=SIZE",
+            "NOTIFY",
             "BINARY",
             "CONDSTORE",
             "QRESYNC",
@@ -333,6 +341,40 @@ impl Session {
             let mut deadline = tokio::time::Instant::now() + idle;
             if unauthenticated {
                 deadline = deadline.min(self.login_deadline);
+            }
+            // With NOTIFY, events are sent while the client is quiet: wait for input
+            // (cancel-safe, nothing is consumed) or a beacon, whichever comes first.
+            if self.notify.is_some() && !self.conn.has_buffered_input() {
+                let Some(rx) = self.notify.as_mut().map(|n| &mut n.rx) else {
+                    continue;
+                };
+                let woke = tokio::select! {
+                    r = tokio::time::timeout_at(deadline, self.conn.fill()) => match r {
+                        Ok(Ok(0)) | Ok(Err(_)) => break,
+                        Ok(Ok(_)) => false,
+                        Err(_) => {
+                            self.untagged("BYE Autologout; idle for too long");
+                            break;
+                        }
+                    },
+                    // A closed Bus (shutdown) wakes nothing: read the command.
+                    r = rx.recv() => self.notify.as_mut().is_some_and(|n| n.woken_by(&r)),
+                    _ = stop.changed() => {
+                        self.untagged("BYE Server shutting down");
+                        break;
+                    }
+                    _ = wait_logout(&mut logout, &source) => {
+                        self.untagged("BYE Logged out");
+                        break;
+                    }
+                };
+                if woke {
+                    match self.notify_deliver().await {
+                        Ok(()) if self.state == State::Logout => break,
+                        Ok(()) => continue,
+                        Err(_) => break,
+                    }
+                }
             }
             let framed = tokio::select! {
                 r = tokio::time::timeout_at(deadline, self.read_command()) => r,
@@ -611,6 +653,7 @@ impl Session {
             C::GetQuota(root) => self.cmd_getquota(root).await,
             C::GetQuotaRoot(mailbox) => self.cmd_getquotaroot(mailbox).await,
             C::SetQuota(_) => Reply::no("Quotas are set through the API").with_code("CANNOT"),
+            C::Notify(n) => self.cmd_notify(n).await?,
             C::Idle => return self.cmd_idle(tag).await,
             _ if !selected => Reply::bad("No mailbox selected"),
             C::Check => Reply::ok("CHECK completed"),
@@ -868,8 +911,11 @@ impl Session {
         // New messages.
         if !new_uids.is_empty() {
             new_uids.sort_unstable();
-            let recent = self.shared.claim_recent(sel.id, &new_uids, !sel.readonly);
-            sel.recent.extend(recent);
+            // IMAP4rev2 has no \Recent (RFC 9051 appendix E): such a session claims none.
+            if !self.rev2 {
+                let recent = self.shared.claim_recent(sel.id, &new_uids, !sel.readonly);
+                sel.recent.extend(recent);
+            }
             let start = sel.uids.len();
             sel.uids.extend(new_uids);
             if sel.uids[..start].last() > sel.uids.get(start) {
@@ -878,7 +924,9 @@ impl Session {
             let exists = format!("{} EXISTS", sel.uids.len());
             let recent = format!("{} RECENT", sel.recent.len());
             self.untagged(&exists);
-            self.untagged(&recent);
+            if !self.rev2 {
+                self.untagged(&recent);
+            }
         }
         self.note_keywords(&new_flags);
         // Flag changes, in sequence order.

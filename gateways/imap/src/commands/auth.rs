@@ -192,6 +192,13 @@ impl Session {
                     self.utf8 = true;
                     enabled.push(cap);
                 }
+                "IMAP4REV2" => {
+                    // RFC 9051 5.1: rev2 mailbox names and quoted strings are UTF-8,
+                    // as with UTF8=ACCEPT.
+                    self.rev2 = true;
+                    self.utf8 = true;
+                    enabled.push("IMAP4rev2".into());
+                }
                 _ => {}
             }
         }

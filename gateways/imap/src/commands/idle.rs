@@ -51,6 +51,11 @@ impl Session {
                             false
                         }
                     };
+                    // NOTIFY's events for other mailboxes come during IDLE too.
+                    if self.notify.is_some() && beacons.is_some() {
+                        self.notify_deliver().await?;
+                        self.conn.flush().await?;
+                    }
                     if relevant {
                         // Coalesce a burst of beacons into one journal read.
                         if let Some(rx) = beacons.as_mut() {

@@ -217,7 +217,8 @@ impl Session {
     ) -> io::Result<Reply> {
         if self.selected.is_some() {
             self.deselect();
-            if self.qresync {
+            // RFC 9051 6.3.2 makes [CLOSED] part of IMAP4rev2; with rev1, of QRESYNC.
+            if self.qresync || self.rev2 {
                 self.untagged("OK [CLOSED] Previous mailbox closed");
             }
         }
@@ -236,11 +237,15 @@ impl Session {
             Ok(s) => s,
             Err(e) => return Ok(service_error(&e)),
         };
-        let recent: HashSet<u32> = self
-            .shared
-            .claim_recent(mailbox.id, &snap.uids, !readonly)
-            .into_iter()
-            .collect();
+        // IMAP4rev2 has no \Recent: a rev2 session neither sees nor claims it.
+        let recent: HashSet<u32> = if self.rev2 {
+            HashSet::new()
+        } else {
+            self.shared
+                .claim_recent(mailbox.id, &snap.uids, !readonly)
+                .into_iter()
+                .collect()
+        };
         let sel = Selected {
             id: mailbox.id,
             path: snap.mailbox.path.clone(),
@@ -271,10 +276,12 @@ impl Session {
             format!("{} EXISTS", sel.exists()),
             format!("{} RECENT", sel.recent.len()),
         ];
-        for l in &lines {
+        // RFC 9051 dropped RECENT and the UNSEEN code from SELECT's answer.
+        let shown = if self.rev2 { &lines[..3] } else { &lines[..] };
+        for l in shown {
             self.untagged(l);
         }
-        if let Some(seq) = first_unseen {
+        if let (false, Some(seq)) = (self.rev2, first_unseen) {
             self.untagged(&format!("OK [UNSEEN {seq}] First unseen"));
         }
         self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", sel.uid_validity));
@@ -510,7 +517,7 @@ impl Session {
             out.extend_from_slice(b"\r\n");
             self.conn.out().extend_from_slice(&out);
             if let (Some(items), Some(m)) = (&status_items, &entry.mailbox) {
-                if let Ok(line) = self.status_line(m, items).await {
+                if let Ok(line) = self.status_line(m, items, true).await {
                     self.conn.out().extend_from_slice(&line);
                 }
             }
@@ -519,11 +526,14 @@ impl Session {
         Ok(Reply::ok(format!("{keyword} completed")))
     }
 
-    /// `* STATUS name (items)\r\n` for one mailbox.
-    async fn status_line(
+    /// `* STATUS name (items)\r\n` for one mailbox. `implicit` marks a client's
+    /// STATUS (or LIST-STATUS), where HIGHESTMODSEQ turns CONDSTORE on (RFC 7162
+    /// 3.1); a NOTIFY event is not the client's asking.
+    pub(crate) async fn status_line(
         &mut self,
         mailbox: &Mailbox,
         items: &[StatusItem],
+        implicit: bool,
     ) -> Result<Vec<u8>, ServiceError> {
         let user = self.user_id();
         let counters = self.service().mailbox_counters(user, mailbox.id).await?;
@@ -535,8 +545,18 @@ impl Session {
                 StatusItem::UidNext => u64::from(mailbox.uid_next),
                 StatusItem::UidValidity => u64::from(mailbox.uid_validity),
                 StatusItem::HighestModSeq => {
-                    self.enable_condstore();
+                    if implicit {
+                        self.enable_condstore();
+                    }
                     mailbox.modify_index
+                }
+                StatusItem::Deleted => {
+                    let query = eider_service::model::SearchQuery {
+                        user,
+                        mailbox: Some(mailbox.id),
+                        key: eider_service::model::SearchKey::Flag("\\Deleted".into(), true),
+                    };
+                    self.service().search(&query).await?.len() as u64
                 }
                 StatusItem::Size => counters.size,
                 StatusItem::AppendLimit => self.shared.max_message,
@@ -558,7 +578,7 @@ impl Session {
             Ok(m) => m,
             Err(r) => return r,
         };
-        match self.status_line(&mailbox, &items).await {
+        match self.status_line(&mailbox, &items, true).await {
             Ok(line) => {
                 self.conn.out().extend_from_slice(&line);
                 Reply::ok("STATUS completed")

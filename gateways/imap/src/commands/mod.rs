@@ -7,3 +7,4 @@ mod idle;
 mod mailbox;
 mod message;
 mod sort;
+pub(crate) mod notify;

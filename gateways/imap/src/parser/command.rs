@@ -218,6 +218,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
             }
             Command::SetQuota(root)
         }
+        "NOTIFY" => Command::Notify(super::notify::notify(c)?),
         "COMPRESS" => {
             c.sp()?;
             Command::Compress(c.atom()?.to_ascii_uppercase())
@@ -371,6 +372,7 @@ fn status_items(c: &mut Cursor<'_>) -> PResult<Vec<StatusItem>> {
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
             "SIZE" => StatusItem::Size,
             "APPENDLIMIT" => StatusItem::AppendLimit,
+            "DELETED" => StatusItem::Deleted,
             _ => return err("unknown status item"),
         };
         if !items.contains(&item) {
@@ -637,7 +639,7 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     })
 }
 
-fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAtt> {
+pub(super) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAtt> {
     Ok(if c.eat_word("ENVELOPE") {
         FetchAtt::Envelope
     } else if c.eat_word("FLAGS") {

@@ -5,6 +5,7 @@
 mod command;
 pub mod framing;
 mod lexer;
+mod notify;
 mod search;
 pub mod types;
 

@@ -127,6 +127,8 @@ pub enum StatusItem {
     HighestModSeq,
     Size,
     AppendLimit,
+    /// Messages with \Deleted (RFC 9051 6.3.11).
+    Deleted,
 }
 
 impl StatusItem {
@@ -140,6 +142,7 @@ impl StatusItem {
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
             StatusItem::Size => "SIZE",
             StatusItem::AppendLimit => "APPENDLIMIT",
+            StatusItem::Deleted => "DELETED",
         }
     }
 }
@@ -476,6 +479,7 @@ pub enum Command {
     GetQuotaRoot(Vec<u8>),
     SetQuota(Vec<u8>),
     Compress(String),
+    Notify(NotifyCommand),
 }
 
 impl Command {
@@ -522,6 +526,66 @@ impl Command {
             Command::GetQuotaRoot(_) => "GETQUOTAROOT",
             Command::SetQuota(_) => "SETQUOTA",
             Command::Compress(_) => "COMPRESS",
+            Command::Notify(_) => "NOTIFY",
         }
     }
+}
+
+/// Which mailboxes a NOTIFY event group covers (RFC 5465 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyFilter {
+    Selected,
+    SelectedDelayed,
+    Inboxes,
+    Personal,
+    Subscribed,
+    /// The named mailboxes and everything below them.
+    Subtree(Vec<Vec<u8>>),
+    Mailboxes(Vec<Vec<u8>>),
+}
+
+/// A NOTIFY event (RFC 5465 5; METADATA's two from RFC 5464).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyEvent {
+    /// With the FETCH attributes to send for each new message (selected mailbox only).
+    MessageNew(Vec<FetchAtt>),
+    MessageExpunge,
+    FlagChange,
+    AnnotationChange,
+    MailboxName,
+    SubscriptionChange,
+    MailboxMetadata,
+    ServerMetadata,
+}
+
+impl NotifyEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            NotifyEvent::MessageNew(_) => "MessageNew",
+            NotifyEvent::MessageExpunge => "MessageExpunge",
+            NotifyEvent::FlagChange => "FlagChange",
+            NotifyEvent::AnnotationChange => "AnnotationChange",
+            NotifyEvent::MailboxName => "MailboxName",
+            NotifyEvent::SubscriptionChange => "SubscriptionChange",
+            NotifyEvent::MailboxMetadata => "MailboxMetadata",
+            NotifyEvent::ServerMetadata => "ServerMetadata",
+        }
+    }
+}
+
+/// One `(filter events)` group; no events means NONE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySpec {
+    pub filter: NotifyFilter,
+    pub events: Vec<NotifyEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyCommand {
+    None,
+    Set {
+        /// Send the STATUS of the watched mailboxes now.
+        status: bool,
+        specs: Vec<NotifySpec>,
+    },
 }
