@@ -10,9 +10,11 @@ mod error;
 pub mod imap_render;
 pub mod index;
 pub mod layout;
+pub mod pgp_mime;
 mod transfer;
 
 pub use compose::{compose_dsn, Dsn, DsnRecipient};
+pub use pgp_mime::{is_encrypted, pgp_mime};
 pub use error::MessageError;
 pub use index::{
     parse_addresses, Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress, HeaderLine,
