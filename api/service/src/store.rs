@@ -182,6 +182,23 @@ pub trait MessageStore: Send + Sync {
 
     async fn get_message(&self, mailbox: ObjectId, uid: u32) -> StoreResult<Option<StoredMessage>>;
 
+    /// `get_message` for each of `uids`, in the order given; UIDs not (or no longer)
+    /// in the mailbox are left out. A page of the message list reads this way: a
+    /// remote backend answers in one query per collection instead of one per row.
+    async fn get_messages(
+        &self,
+        mailbox: ObjectId,
+        uids: &[u32],
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            if let Some(m) = self.get_message(mailbox, uid).await? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
     /// Messages with UIDs in `uids`, ascending, each with the parts of its content
     /// that `want` names: FETCH and POP3 read in batches of this without unpacking
     /// text, html or search text. The default reads whole messages one by one;

@@ -167,9 +167,8 @@ pub(crate) async fn insert(
     s: &mut ClientSession,
     p: &PreparedContent,
 ) -> Result<()> {
-    for b in &p.blobs {
-        blobs::acquire(store, s, b).await?;
-    }
+    let supplied: Vec<&PreparedBlob> = p.blobs.iter().collect();
+    blobs::acquire_all(store, s, &supplied).await?;
     for h in &p.borrowed {
         blobs::acquire_existing(store, s, h).await?;
     }
@@ -273,6 +272,33 @@ impl MongoStore {
             .find_one(doc! { "_id": oid(id) })
             .await?
             .ok_or_else(|| Error::corrupt(format!("message content {id} is missing")))?;
+        self.content_from_doc(&d).await
+    }
+
+    /// Contents by id, whole documents, in `$in` queries of bounded length.
+    pub(crate) async fn content_docs(
+        &self,
+        ids: &[ObjectId],
+    ) -> Result<HashMap<ObjectId, Document>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for batch in ids.chunks(256) {
+            let list: Vec<Bson> = batch.iter().map(|&id| Bson::ObjectId(oid(id))).collect();
+            let mut cursor = self
+                .coll(CONTENTS)
+                .find(doc! { "_id": { "$in": list } })
+                .await?;
+            while let Some(d) = futures::TryStreamExt::try_next(&mut cursor).await? {
+                out.insert(d.id("_id")?, d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The index (search text restored), layout and skeleton hash of a content document.
+    pub(crate) async fn content_from_doc(
+        &self,
+        d: &Document,
+    ) -> Result<(MessageIndex, Layout, BlobHash)> {
         let json = match d.get("ix") {
             Some(Bson::Binary(b)) => compress::decompress(&b.bytes)?,
             _ => self.whole_blob(&d.hash("ixb")?).await?,
@@ -287,7 +313,7 @@ impl MongoStore {
             index.imap_body = b;
         }
         let layout: Layout = serde_json::from_str(d.str("layout")?)?;
-        let (h, b) = self.content_text(&d).await?;
+        let (h, b) = self.content_text(d).await?;
         index.search_headers = h;
         index.search_body = b;
         Ok((index, layout, d.hash("skel")?))

@@ -71,7 +71,8 @@ impl MongoStore {
             Ok(())
         });
         if r.is_err() {
-            self.discard_unreferenced(&[f.hash]).await;
+            self.discard_unreferenced(&[(blob.hash, blob.chunk_count())])
+                .await;
         }
         r
     }

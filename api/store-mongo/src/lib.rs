@@ -29,6 +29,7 @@ mod journal;
 mod lifecycle;
 mod mailboxes;
 mod messages;
+mod observe;
 mod operator;
 mod paging;
 mod queue;
@@ -45,6 +46,7 @@ use mongodb::bson::{doc, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 
+pub use observe::{CommandLog, SentCommand};
 pub use redis_bus::{RedisBus, RedisBusOptions};
 
 use error::Result;
@@ -101,11 +103,24 @@ impl MongoStore {
     /// Connect with a `mongodb://` (or `mongodb+srv://`) URL, check the server answers,
     /// and create the collections' indexes (a no-op when they exist).
     pub async fn connect(url: &str) -> StoreResult<MongoStore> {
-        Self::connect_inner(url).await.map_err(StoreError::from)
+        Self::connect_inner(url, None)
+            .await
+            .map_err(StoreError::from)
     }
 
-    async fn connect_inner(url: &str) -> Result<MongoStore> {
+    /// Connect like `connect`, recording every command sent into `log` (round-trip
+    /// counts and query plans in measurements and tests).
+    pub async fn connect_logged(url: &str, log: &CommandLog) -> StoreResult<MongoStore> {
+        Self::connect_inner(url, Some(log))
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn connect_inner(url: &str, log: Option<&CommandLog>) -> Result<MongoStore> {
         let mut opts = ClientOptions::parse(url).await?;
+        if let Some(log) = log {
+            opts.command_event_handler = Some(log.handler());
+        }
         if opts.app_name.is_none() {
             opts.app_name = Some("eider".into());
         }

@@ -74,16 +74,15 @@ pub(crate) async fn require(
     id: ObjectId,
     user: Option<ObjectId>,
 ) -> Result<State> {
-    let mut filter = doc! { "_id": oid(id) };
-    if let Some(u) = user {
-        filter.insert("user", oid(u));
-    }
+    // By `_id` alone, then the owner: SecantusDB scans the collection when `_id`
+    // comes with another predicate.
     let d = store
         .coll(MAILBOXES)
-        .find_one(filter)
+        .find_one(doc! { "_id": oid(id) })
         .projection(doc! { "user": 1, "uidValidity": 1, "modifyIndex": 1, "retention": 1 })
         .session(&mut *s)
         .await?
+        .filter(|d| user.is_none_or(|u| d.get("user") == Some(&Bson::ObjectId(oid(u)))))
         .ok_or(Error::Store(StoreError::NotFound))?;
     Ok(State {
         user: d.id("user")?,
@@ -406,9 +405,11 @@ impl MailboxStore for MongoStore {
     async fn get_mailbox(&self, user: ObjectId, id: ObjectId) -> StoreResult<Option<Mailbox>> {
         let d = self
             .coll(MAILBOXES)
-            .find_one(doc! { "_id": oid(id), "user": oid(user) })
+            .find_one(doc! { "_id": oid(id) })
             .await
-            .map_err(Error::from)?;
+            .map_err(Error::from)?
+            // By `_id` alone (an index scan on every server), then the owner.
+            .filter(|d| d.get("user") == Some(&Bson::ObjectId(oid(user))));
         Ok(d.as_ref().map(mailbox).transpose()?)
     }
 

@@ -254,7 +254,7 @@ impl MongoStore {
             .filter(|b| !known.contains(&b.hash))
             .collect();
         self.write_chunks(&fresh).await?;
-        written.extend(fresh.iter().map(|b| b.hash));
+        written.extend(fresh.iter().map(|b| (b.hash, b.chunk_count())));
         let mut rewrites = 0;
         let result = loop {
             match self.append_txn(&m, &prepared).await {
@@ -263,7 +263,7 @@ impl MongoStore {
                     rewrites += 1;
                     if let Some(b) = prepared.blobs.iter().find(|b| b.hash == h) {
                         self.write_chunks(&[b]).await?;
-                        written.push(h);
+                        written.push((h, b.chunk_count()));
                     }
                 }
                 other => break other,
@@ -956,6 +956,53 @@ impl MessageStore for MongoStore {
         }))
     }
 
+    async fn get_messages(
+        &self,
+        mailbox: ObjectId,
+        uids: &[u32],
+    ) -> StoreResult<Vec<StoredMessage>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<Document> = self
+            .coll(MESSAGES)
+            .find(
+                doc! { "mailbox": oid(mailbox), "uid": { "$in": uid_list(uids.iter().copied()) } },
+            )
+            .await
+            .map_err(Error::from)?
+            .try_collect()
+            .await
+            .map_err(Error::from)?;
+        let mut rows: HashMap<u32, MessageMeta> = HashMap::with_capacity(docs.len());
+        for d in &docs {
+            let m = meta(d)?;
+            rows.insert(m.uid, m);
+        }
+        let mut ids: Vec<ObjectId> = rows.values().map(|m| m.content).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let contents = self.content_docs(&ids).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for uid in uids {
+            let Some(meta) = rows.remove(uid) else {
+                continue;
+            };
+            // Released since the row was read: the message is gone.
+            let Some(d) = contents.get(&meta.content) else {
+                continue;
+            };
+            let (index, layout, skeleton) = self.content_from_doc(d).await?;
+            out.push(StoredMessage {
+                meta,
+                index,
+                layout,
+                skeleton,
+            });
+        }
+        Ok(out)
+    }
+
     async fn fetch_messages(
         &self,
         mailbox: ObjectId,
@@ -993,9 +1040,11 @@ impl MessageStore for MongoStore {
     ) -> StoreResult<Option<MessageMeta>> {
         let d = self
             .coll(MESSAGES)
-            .find_one(doc! { "_id": oid(id), "user": oid(user) })
+            .find_one(doc! { "_id": oid(id) })
             .await
-            .map_err(Error::from)?;
+            .map_err(Error::from)?
+            // By `_id` alone (an index scan on every server), then the owner.
+            .filter(|d| d.get("user") == Some(&Bson::ObjectId(oid(user))));
         Ok(d.as_ref().map(meta).transpose()?)
     }
 

@@ -207,6 +207,18 @@ fn needs_text(k: &SearchKey) -> bool {
     }
 }
 
+/// Whether `k` reads the body text (BODY, TEXT); header keys read only the headers'
+/// text, which is a small part of a message's.
+fn needs_body(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::Body(_) | SearchKey::Text(_) => true,
+        SearchKey::And(v) => v.iter().any(needs_body),
+        SearchKey::Or(a, b) => needs_body(a) || needs_body(b),
+        SearchKey::Not(a) => needs_body(a),
+        _ => false,
+    }
+}
+
 /// Case-insensitive substring test (ASCII fast path, Unicode lower-casing otherwise).
 pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
     if needle.is_empty() {
@@ -369,7 +381,9 @@ impl MongoStore {
         contents.dedup();
         let mut words = Vec::new();
         required_words(&q.key, &mut words);
-        let texts = self.load_texts(&contents, &words).await?;
+        let texts = self
+            .load_texts(&contents, &words, needs_body(&q.key))
+            .await?;
         rows.retain(|c| match texts.get(&c.meta.content) {
             Some(t) => eval(&q.key, c, Some(t)),
             // Excluded by the $text pre-filter: lacks a word every match contains. Only
@@ -380,11 +394,13 @@ impl MongoStore {
     }
 
     /// Search text of `contents`; with `words` and a `$text` index, only of those
-    /// contents that hold all the words (or keep their text in a blob).
+    /// contents that hold all the words (or keep their text in a blob). Without
+    /// `body` the body text is left out (empty) unless it shares a blob with the headers.
     async fn load_texts(
         &self,
         contents: &[ObjectId],
         words: &[String],
+        body: bool,
     ) -> Result<HashMap<ObjectId, (String, String)>> {
         let mut out = HashMap::new();
         for batch in contents.chunks(TEXT_BATCH) {
@@ -430,7 +446,11 @@ impl MongoStore {
             let docs: Vec<Document> = self
                 .coll(CONTENTS)
                 .find(doc! { "_id": { "$in": wanted } })
-                .projection(doc! { "sh": 1, "sb": 1, "tb": 1 })
+                .projection(if body {
+                    doc! { "sh": 1, "sb": 1, "tb": 1 }
+                } else {
+                    doc! { "sh": 1, "tb": 1 }
+                })
                 .await?
                 .try_collect()
                 .await?;

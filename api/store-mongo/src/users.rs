@@ -254,9 +254,12 @@ impl UserStore for MongoStore {
     async fn get_user(&self, id: ObjectId) -> StoreResult<Option<User>> {
         let d = self
             .coll(USERS)
-            .find_one(doc! { "_id": oid(id), "deleted": Bson::Null })
+            .find_one(doc! { "_id": oid(id) })
             .await
-            .map_err(Error::from)?;
+            .map_err(Error::from)?
+            // By `_id` alone: SecantusDB scans the collection when `_id` comes with
+            // another predicate (see docs/scale-out.md).
+            .filter(|d| matches!(d.get("deleted"), None | Some(Bson::Null)));
         Ok(d.as_ref().map(user).transpose()?)
     }
 

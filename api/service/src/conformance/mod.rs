@@ -811,6 +811,19 @@ pub async fn append_allocates_uid_and_modseq<S: Store>(s: &S) {
         "bytes are reassembled exactly"
     );
     assert!(s.get_message(inbox, 99).await.expect("get").is_none());
+    // Several at once: in the order asked, absent UIDs left out, each whole.
+    let many = s
+        .get_messages(inbox, &[3, 99, 1, 2])
+        .await
+        .expect("get many");
+    assert_eq!(
+        many.iter().map(|m| m.meta.uid).collect::<Vec<_>>(),
+        vec![3, 1, 2]
+    );
+    assert_eq!(many[2].index.subject, "Message 2");
+    assert_eq!(many[2].layout.len(), raws[1].len() as u64);
+    assert!(many[2].index.search_body.contains("Body of message 2"));
+    assert!(s.get_messages(inbox, &[]).await.expect("none").is_empty());
     assert_eq!(
         s.get_message_meta_by_id(uid, ids[2])
             .await

@@ -11,8 +11,10 @@ use super::Service;
 use crate::model::{MessageBody, StoredMessage};
 use crate::{Error, ObjectId, Result};
 
-/// How much decoded blob data one read fetches.
-const READ_CHUNK: u64 = 256 * 1024;
+/// How much decoded blob data one read fetches: four of the stores' 256 KiB chunks,
+/// so a large attachment costs one store round trip per MiB (a remote store's
+/// round trip costs more than inflating the bytes), with a bounded buffer.
+const READ_CHUNK: u64 = 1024 * 1024;
 /// Skeleton bytes read at once, aligned: the store inflates whole 256 KiB chunks
 /// anyway, and a message with n attachments has 2n+1 skeleton pieces that would
 /// otherwise each inflate the same chunk again.

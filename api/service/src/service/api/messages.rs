@@ -182,13 +182,11 @@ impl Service {
                 a < b
             }
         })?;
-        let mut messages = Vec::with_capacity(end - start);
-        for &uid in &uids[start..end] {
-            // A message expunged meanwhile is simply left out.
-            if let Some(m) = self.store().get_message(mailbox, uid).await? {
-                messages.push(m);
-            }
-        }
+        // A message expunged meanwhile is simply left out.
+        let messages = self
+            .store()
+            .get_messages(mailbox, &uids[start..end])
+            .await?;
         let page = MessagePage {
             messages,
             total: uids.len() as u64,
