@@ -17,6 +17,7 @@ use crate::model::*;
 use crate::{ObjectId, Store, StoreError};
 
 mod imap_rules;
+mod journal_rules;
 mod lifecycle_rules;
 pub use imap_rules::{sent_day_search, subscriptions};
 pub use lifecycle_rules::{archive, archive_paging, deleted_users, leases};
@@ -59,6 +60,13 @@ pub async fn run_all<S: Store>(store: &S) {
     crate::conformance_dkim::run(store).await;
     crate::conformance_certs::run(store).await;
     crate::conformance_operator::run(store).await;
+    // Last: pruning and the orphan purge are store-wide.
+    crate::conformance_rules!(store;
+        journal_rules::journal_carries_mailbox_events,
+        journal_rules::parallel_thread_resolution,
+        journal_rules::journal_prune,
+        journal_rules::orphan_threads_purged,
+    );
 }
 
 // ---------------------------------------------------------------------------

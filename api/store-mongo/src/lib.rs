@@ -101,11 +101,28 @@ impl MongoStore {
     /// Connect with a `mongodb://` (or `mongodb+srv://`) URL, check the server answers,
     /// and create the collections' indexes (a no-op when they exist).
     pub async fn connect(url: &str) -> StoreResult<MongoStore> {
-        Self::connect_inner(url).await.map_err(StoreError::from)
+        Self::connect_inner(url, None)
+            .await
+            .map_err(StoreError::from)
     }
 
-    async fn connect_inner(url: &str) -> Result<MongoStore> {
+    /// `connect` with the driver's command monitoring: `handler` sees every command
+    /// sent (the shard-key test records them over the conformance run).
+    pub async fn connect_monitored(
+        url: &str,
+        handler: mongodb::event::EventHandler<mongodb::event::command::CommandEvent>,
+    ) -> StoreResult<MongoStore> {
+        Self::connect_inner(url, Some(handler))
+            .await
+            .map_err(StoreError::from)
+    }
+
+    async fn connect_inner(
+        url: &str,
+        monitor: Option<mongodb::event::EventHandler<mongodb::event::command::CommandEvent>>,
+    ) -> Result<MongoStore> {
         let mut opts = ClientOptions::parse(url).await?;
+        opts.command_event_handler = monitor;
         if opts.app_name.is_none() {
             opts.app_name = Some("eider".into());
         }
@@ -246,6 +263,8 @@ impl MongoStore {
                     sparse(doc! { "mailbox": 1, "msgid": 1 }, "mailbox_msgid"),
                     plain(doc! { "user": 1 }, "user"),
                     sparse(doc! { "exp": 1 }, "expires"),
+                    // The orphaned-thread purge asks whether a thread still has messages.
+                    plain(doc! { "user": 1, "thread": 1 }, "user_thread"),
                 ],
             ),
             (
@@ -264,7 +283,10 @@ impl MongoStore {
             ),
             (
                 THREAD_REFS,
-                vec![unique(doc! { "user": 1, "ref": 1 }, "user_ref")],
+                vec![
+                    unique(doc! { "user": 1, "ref": 1 }, "user_ref"),
+                    plain(doc! { "user": 1, "thread": 1 }, "user_thread"),
+                ],
             ),
             (
                 FILTERS,
