@@ -15,8 +15,20 @@ ROUNDS = 100  # STORE rounds over every message: 100,000 flag changes
 EXPUNGED = 10
 
 
-def journal_stats(server, mailbox_hex):
+def journal_stats(server, mailbox_hex, mongo=None):
     """(journal rows of the mailbox, its journal floor), read from the live database."""
+    if mongo:
+        import pymongo
+        from bson import ObjectId
+        client = pymongo.MongoClient(mongo, serverSelectionTimeoutMS=5000)
+        try:
+            db = client.get_default_database()
+            mb = ObjectId(mailbox_hex)
+            rows = db.journal.count_documents({"mailbox": mb})
+            floor = (db.mailboxes.find_one({"_id": mb}) or {}).get("jfloor", 0)
+            return rows, floor
+        finally:
+            client.close()
     db = sqlite3.connect(f"file:{server.data_dir / 'eider.sqlite3'}?mode=ro", uri=True, timeout=10)
     try:
         mb = bytes.fromhex(mailbox_hex)
@@ -36,11 +48,27 @@ def highest_modseq(lines):
 
 
 def test_journal_stays_within_retention_and_old_sessions_resync(start_eider):
+    run(start_eider, MESSAGES, ROUNDS)
+
+
+def test_journal_prune_on_mongodb(start_eider):
+    """The same on the MongoDB store (SecantusDB), with fewer changes: it is slower."""
+    import uuid
+
+    from test_scaleout_two_instances import service, with_database
+    mongo = with_database(service("EIDER_TEST_MONGO_URL"), "eider_e2e_" + uuid.uuid4().hex)
+    run(start_eider, MESSAGES, 2, mongo)
+
+
+def run(start_eider, messages, rounds, mongo=None):
     import imaplib
 
+    assert messages == MESSAGES  # the expected UID ranges below assume it
+    backend = ("--set", 'storage.backend="mongodb"', "--set", f'dbs.mongo="{mongo}"') if mongo else ()
     server = start_eider(extra_args=(
         "--set", f"journal.retention={RETENTION_MS}",
         "--set", "jobs.interval=300",
+        *backend,
     ))
     uid = server.create_user("prune", PASSWORD)
     status, body = server.api("GET", f"/users/{uid}/mailboxes")
@@ -74,24 +102,24 @@ def test_journal_stays_within_retention_and_old_sessions_resync(start_eider):
     qr.close()
 
     started = time.time()
-    for i in range(ROUNDS):
+    for i in range(rounds):
         op = "+FLAGS.SILENT" if i % 2 == 0 else "-FLAGS.SILENT"
         ok(writer.store("1:*", op, "($Round)"))
     ok(writer.store(f"1:{EXPUNGED}", "+FLAGS.SILENT", "(\\Deleted)"))
     ok(writer.expunge())
     ok(writer.store("20", "+FLAGS.SILENT", "(\\Flagged)"))
     changes_took = time.time() - started
-    rows_after_changes, _ = journal_stats(server, inbox)
+    rows_after_changes, _ = journal_stats(server, inbox, mongo)
 
     # The job runs every 300 ms; entries older than 1.5 s go.
     deadline = time.time() + 60
     while True:
-        rows, floor = journal_stats(server, inbox)
+        rows, floor = journal_stats(server, inbox, mongo)
         if rows == 0 and floor > old_modseq:
             break
         assert time.time() < deadline, (rows, floor, old_modseq)
         time.sleep(0.3)
-    print(f"{MESSAGES * ROUNDS} flag changes in {changes_took:.1f} s; journal rows of the "
+    print(f"{'mongodb' if mongo else 'sqlite'}: {MESSAGES * rounds} flag changes in {changes_took:.1f} s; journal rows of the "
           f"mailbox right after: {rows_after_changes}, after pruning: {rows} (floor {floor})")
 
     # The open session catches up from state: every expunge and flag change reported.
