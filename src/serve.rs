@@ -63,6 +63,22 @@ fn default_job_ms() -> u64 {
     60_000
 }
 
+/// `[journal]`: how long change-journal entries (and threads without messages) are kept.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JournalConfig {
+    /// Milliseconds a journal entry is kept; IMAP sessions whose MODSEQ is older
+    /// resynchronize from the mailbox's state.
+    #[serde(default = "default_journal_retention")]
+    retention: u64,
+}
+
+fn default_journal_retention() -> u64 {
+    // Three days: WildDuck keeps three hours; a laptop closed over a weekend should
+    // still resynchronize from the journal, which is cheaper than from state.
+    3 * 24 * 3600 * 1000
+}
+
 /// Entries each purge job handles per run (the next run goes on).
 const PURGE_BATCH: u32 = 1000;
 
@@ -278,11 +294,16 @@ async fn serve(cfg: Config) -> Result<(), String> {
     };
     // Instances sharing a MongoDB share their beacons and counters through Redis.
     let bus: Arc<dyn Bus> = if storage.backend == "mongodb" && !dbs.redis.trim().is_empty() {
-        Arc::new(
-            eider_store_mongo::RedisBus::connect(dbs.redis.trim())
-                .await
-                .map_err(|e| format!("cannot use Redis ([dbs] redis): {e}"))?,
-        )
+        let bus = eider_store_mongo::RedisBus::connect(dbs.redis.trim())
+            .await
+            .map_err(|e| format!("cannot use Redis ([dbs] redis): {e}"))?;
+        let reconnects = bus.reconnect_counter();
+        eider_net::metrics::register_gauge(
+            "eider_redis_reconnects_total",
+            "Times the Redis beacon subscriber lost its connection and subscribed again.",
+            move || vec![(Vec::new(), reconnects.load(Relaxed) as f64)],
+        );
+        Arc::new(bus)
     } else {
         if storage.backend == "mongodb" {
             warn!("[dbs] redis is empty: changes are announced within this instance only");
@@ -552,6 +573,30 @@ async fn serve(cfg: Config) -> Result<(), String> {
                 let n = s.purge_deleted_users(PURGE_BATCH).await?;
                 if n > 0 {
                     info!(purged = n, "deleted users purged");
+                }
+                Ok(())
+            }
+        });
+        let journal: JournalConfig = cfg.section("journal").map_err(|e| e.to_string())?;
+        let retention = Duration::from_millis(journal.retention);
+        let s = service.clone();
+        // Where the orphaned-thread walk goes on: kept in memory only (a restart
+        // walks from the start again, which is merely repeated work).
+        let thread_cursor = Arc::new(std::sync::Mutex::new(None));
+        runner.add("journal-prune", interval, move || {
+            let (s, cursor) = (s.clone(), thread_cursor.clone());
+            async move {
+                let n = s.prune_journal(retention, PURGE_BATCH).await?;
+                if n > 0 {
+                    info!(pruned = n, "journal entries pruned");
+                }
+                let after = *cursor.lock().unwrap_or_else(|e| e.into_inner());
+                let (purged, next) = s
+                    .purge_orphan_threads(retention, after, PURGE_BATCH)
+                    .await?;
+                *cursor.lock().unwrap_or_else(|e| e.into_inner()) = next;
+                if purged > 0 {
+                    info!(purged, "orphaned threads purged");
                 }
                 Ok(())
             }

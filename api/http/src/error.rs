@@ -118,7 +118,10 @@ fn status_of(e: &eider_service::Error) -> StatusCode {
         E::SendingDisabled => StatusCode::SERVICE_UNAVAILABLE,
         E::SendFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         E::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        E::Internal(_) | E::Database(_) | E::KeyGenerateError => StatusCode::INTERNAL_SERVER_ERROR,
+        // The store failed or is unreachable (a database outage, a failover): the same
+        // request may succeed later or on another instance, so 503 (WildDuck says 500).
+        E::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        E::Internal(_) | E::KeyGenerateError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     }
 }
@@ -192,7 +195,7 @@ mod tests {
             ),
             (
                 Error::Database("secret detail".into()),
-                500,
+                503,
                 "InternalDatabaseError",
             ),
             (Error::UserDisabled, 403, "UserDisabled"),

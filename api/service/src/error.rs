@@ -54,6 +54,10 @@ pub enum Error {
     AliasNotFound,
     #[error("This mailbox does not exist")]
     NoSuchMailbox,
+    /// The mailbox's journal no longer reaches back to the MODSEQ asked for (pruned
+    /// past its retention): the reader must resynchronize from the mailbox's state.
+    #[error("The change journal no longer reaches this MODSEQ")]
+    JournalPruned,
     #[error("This mailbox already exists")]
     MailboxExists,
     #[error("{0}")]
@@ -167,6 +171,7 @@ impl Error {
             Error::AliasExists => "AliasExists",
             Error::AliasNotFound => "AliasNotFound",
             Error::NoSuchMailbox => "NoSuchMailbox",
+            Error::JournalPruned => "JournalPruned",
             Error::MailboxExists => "MailboxExistsError",
             Error::MailboxNotAllowed(_) => "DisallowedMailboxMethod",
             Error::MessageNotFound => "MessageNotFound",

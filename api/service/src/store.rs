@@ -255,6 +255,30 @@ pub trait MessageStore: Send + Sync {
     /// Highest journal id written so far (for SSE starting points).
     async fn last_journal_id(&self) -> StoreResult<u64>;
 
+    /// The highest MODSEQ pruned from the mailbox's journal (0: nothing pruned):
+    /// `journal_since(mailbox, since)` is complete only when `since >= floor`.
+    async fn journal_floor(&self, mailbox: ObjectId) -> StoreResult<u64>;
+    /// Prune the journal: take the oldest `limit` entries store-wide (by id), keep
+    /// those written at or after `before`, and for each mailbox among the rest delete
+    /// its entries up to the highest MODSEQ seen, raising that mailbox's journal floor
+    /// to it first (a reader never misses entries without seeing the floor). Returns
+    /// how many entries went; idempotent, so a job can stop anywhere.
+    async fn prune_journal(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> StoreResult<u64>;
+    /// Delete threads (with their Message-ID links) that no message belongs to and that
+    /// were not updated since `before`, examining at most `limit` threads with ids
+    /// after `after` in id order. Returns (threads deleted, last id examined: None
+    /// when the end was reached), so a job can walk all threads over several runs.
+    async fn purge_orphan_threads(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> StoreResult<(u64, Option<ObjectId>)>;
+
     /// Messages whose `expires` has passed, at most `limit` (retention sweeps).
     async fn expired_messages(
         &self,

@@ -9,7 +9,7 @@
 //! writes the user's document (so a transaction of the same user committing after
 //! the snapshot makes this one conflict and start again, with new ids).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use eider_service::model::{JournalEntry, JournalKind};
 use eider_service::ObjectId;
 use futures::TryStreamExt;
@@ -19,7 +19,7 @@ use mongodb::ClientSession;
 
 use crate::codec::{date, int, oid, DocExt};
 use crate::error::{Error, Result};
-use crate::names::{COUNTERS, JOURNAL, USERS};
+use crate::names::{COUNTERS, JOURNAL, MAILBOXES, USERS};
 use crate::MongoStore;
 
 /// One journal entry to write.
@@ -257,6 +257,61 @@ impl MongoStore {
                 _ => d.u64("seq"),
             },
         }
+    }
+
+    /// The highest MODSEQ pruned from the mailbox's journal (`jfloor` on its document).
+    pub(crate) async fn journal_floor_of(&self, mailbox: ObjectId) -> Result<u64> {
+        let d = self
+            .coll(MAILBOXES)
+            .find_one(doc! { "_id": oid(mailbox) })
+            .projection(doc! { "jfloor": 1 })
+            .await?;
+        Ok(d.and_then(|d| d.opt_i64("jfloor").ok().flatten())
+            .unwrap_or(0)
+            .max(0) as u64)
+    }
+
+    /// One pruning batch (see `MessageStore::prune_journal`). No transaction: each
+    /// mailbox's floor is raised before its entries go, so a crash in between only
+    /// makes a reader resynchronize earlier than needed.
+    pub(crate) async fn journal_prune(&self, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+        // The oldest entries store-wide (the `_id` index; ids grow with time): a
+        // background scan without the shard key, on the shard-key allow-list.
+        let oldest: Vec<Document> = self
+            .coll(JOURNAL)
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .limit(i64::from(limit))
+            .projection(doc! { "mailbox": 1, "modseq": 1, "created": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        let mut tops: Vec<(ObjectId, u64)> = Vec::new();
+        for d in &oldest {
+            if d.time("created")? >= before {
+                break;
+            }
+            let (mailbox, modseq) = (d.id("mailbox")?, d.u64("modseq")?);
+            match tops.iter_mut().find(|(m, _)| *m == mailbox) {
+                Some((_, top)) => *top = (*top).max(modseq),
+                None => tops.push((mailbox, modseq)),
+            }
+        }
+        let mut n = 0;
+        for (mailbox, top) in tops {
+            self.coll(MAILBOXES)
+                .update_one(
+                    doc! { "_id": oid(mailbox) },
+                    doc! { "$max": { "jfloor": int(top) } },
+                )
+                .await?;
+            n += self
+                .coll(JOURNAL)
+                .delete_many(doc! { "mailbox": oid(mailbox), "modseq": { "$lte": int(top) } })
+                .await?
+                .deleted_count;
+        }
+        Ok(n)
     }
 
     /// Drop the journal of a mailbox (it was deleted) or of a user.

@@ -111,16 +111,26 @@ impl MongoStore {
     /// Connect like `connect`, recording every command sent into `log` (round-trip
     /// counts and query plans in measurements and tests).
     pub async fn connect_logged(url: &str, log: &CommandLog) -> StoreResult<MongoStore> {
-        Self::connect_inner(url, Some(log))
+        Self::connect_monitored(url, log.handler()).await
+    }
+
+    /// `connect` with the driver's command monitoring: `handler` sees every command
+    /// sent (the shard-key test records them over the conformance run).
+    pub async fn connect_monitored(
+        url: &str,
+        handler: mongodb::event::EventHandler<mongodb::event::command::CommandEvent>,
+    ) -> StoreResult<MongoStore> {
+        Self::connect_inner(url, Some(handler))
             .await
             .map_err(StoreError::from)
     }
 
-    async fn connect_inner(url: &str, log: Option<&CommandLog>) -> Result<MongoStore> {
+    async fn connect_inner(
+        url: &str,
+        monitor: Option<mongodb::event::EventHandler<mongodb::event::command::CommandEvent>>,
+    ) -> Result<MongoStore> {
         let mut opts = ClientOptions::parse(url).await?;
-        if let Some(log) = log {
-            opts.command_event_handler = Some(log.handler());
-        }
+        opts.command_event_handler = monitor;
         if opts.app_name.is_none() {
             opts.app_name = Some("eider".into());
         }
@@ -261,6 +271,8 @@ impl MongoStore {
                     sparse(doc! { "mailbox": 1, "msgid": 1 }, "mailbox_msgid"),
                     plain(doc! { "user": 1 }, "user"),
                     sparse(doc! { "exp": 1 }, "expires"),
+                    // The orphaned-thread purge asks whether a thread still has messages.
+                    plain(doc! { "user": 1, "thread": 1 }, "user_thread"),
                 ],
             ),
             (
@@ -279,7 +291,10 @@ impl MongoStore {
             ),
             (
                 THREAD_REFS,
-                vec![unique(doc! { "user": 1, "ref": 1 }, "user_ref")],
+                vec![
+                    unique(doc! { "user": 1, "ref": 1 }, "user_ref"),
+                    plain(doc! { "user": 1, "thread": 1 }, "user_thread"),
+                ],
             ),
             (
                 FILTERS,

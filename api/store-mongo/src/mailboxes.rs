@@ -12,6 +12,7 @@ use eider_service::model::{JournalKind, Mailbox, MailboxCounters, SpecialUse};
 use eider_service::{MailboxStore, ObjectId, StoreError, StoreResult};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
+use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
 use crate::codec::{date, int, oid, DocExt};
@@ -267,14 +268,25 @@ impl MongoStore {
             let mut entries = Vec::with_capacity(renames.len());
             for (id, path) in renames {
                 let on = is_subscribed(self, s, user, path).await?;
-                coll.update_one(
-                    doc! { "_id": oid(*id) },
-                    doc! { "$set": { "path": path, "subscribed": on } },
-                )
-                .session(&mut *s)
-                .await
-                .map_err(|e| conflict(e, "path"))?;
-                entries.push(Entry::mailbox(*id, JournalKind::MailboxRename, path));
+                // A rename takes the next MODSEQ so that readers of the mailbox's
+                // journal (journal_since) see it.
+                let after = coll
+                    .find_one_and_update(
+                        doc! { "_id": oid(*id) },
+                        doc! {
+                            "$set": { "path": path, "subscribed": on },
+                            "$inc": { "modifyIndex": 1_i64 },
+                        },
+                    )
+                    .return_document(ReturnDocument::After)
+                    .projection(doc! { "modifyIndex": 1 })
+                    .session(&mut *s)
+                    .await
+                    .map_err(|e| conflict(e, "path"))?
+                    .ok_or(Error::Store(StoreError::NotFound))?;
+                let mut e = Entry::mailbox(*id, JournalKind::MailboxRename, path);
+                e.modseq = after.u64("modifyIndex")?;
+                entries.push(e);
             }
             journal::write(self, s, user, entries, 0).await
         })
@@ -366,14 +378,11 @@ impl MongoStore {
             };
             journal::user_doc(self, s, user).await?;
             let path = d.str("path")?.to_string();
-            journal::write(
-                self,
-                s,
-                user,
-                vec![Entry::mailbox(id, JournalKind::MailboxDelete, &path)],
-                0,
-            )
-            .await?;
+            // The mailbox's last MODSEQ, so that journal_since(mailbox, any seen
+            // MODSEQ) ends with the deletion.
+            let mut e = Entry::mailbox(id, JournalKind::MailboxDelete, &path);
+            e.modseq = d.u64("modifyIndex")? + 1;
+            journal::write(self, s, user, vec![e], 0).await?;
             Ok(true)
         })?;
         if !deleted {

@@ -1077,6 +1077,25 @@ impl MessageStore for MongoStore {
         Ok(self.journal_last_id().await?)
     }
 
+    async fn journal_floor(&self, mailbox: ObjectId) -> StoreResult<u64> {
+        Ok(self.journal_floor_of(mailbox).await?)
+    }
+
+    async fn prune_journal(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        Ok(self.journal_prune(before, limit).await?)
+    }
+
+    async fn purge_orphan_threads(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> StoreResult<(u64, Option<ObjectId>)> {
+        Ok(self
+            .purge_orphan_threads_inner(before, after, limit)
+            .await?)
+    }
+
     async fn expired_messages(
         &self,
         now: DateTime<Utc>,

@@ -162,7 +162,8 @@ struct Inner {
     queue: mpsc::Sender<Beacon>,
     script: Script,
     /// Times the subscriber lost its connection and subscribed again.
-    reconnects: AtomicU64,
+    /// Shared so that /metrics can read it without keeping the bus alive.
+    reconnects: Arc<AtomicU64>,
     /// Dropped with the bus: stops the background tasks.
     _stop: watch::Sender<bool>,
 }
@@ -199,7 +200,7 @@ impl RedisBus {
             instance: hex::encode(rand::random::<[u8; 8]>()),
             queue,
             script: Script::new(COUNTER_SCRIPT),
-            reconnects: AtomicU64::new(0),
+            reconnects: Arc::new(AtomicU64::new(0)),
             _stop: stop,
         });
         // Unreachable now is not fatal (the tasks keep trying, counters stay local
@@ -235,6 +236,12 @@ impl RedisBus {
     /// again since this bus started (each one a window where beacons were missed).
     pub fn reconnects(&self) -> u64 {
         self.inner.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// The reconnect count itself, for a metrics gauge that must not hold the bus
+    /// (its background tasks end when the last bus clone goes).
+    pub fn reconnect_counter(&self) -> Arc<AtomicU64> {
+        self.inner.reconnects.clone()
     }
 }
 

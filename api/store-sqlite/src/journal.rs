@@ -1,10 +1,12 @@
 //! The write-ahead journal: one row per change, written in the transaction that
 //! makes the change. Sessions read it by (mailbox, modseq); the SSE stream by (user, id).
 
-use chrono::Utc;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use eider_service::model::{JournalEntry, JournalKind};
 use eider_service::ObjectId;
-use rusqlite::{params, Row, Transaction};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
 
 use crate::codec::{get_oid, get_opt_oid, get_time, get_u64, int, ms, parse_flags};
 use crate::error::Result;
@@ -152,4 +154,45 @@ pub(crate) fn last_id(tx: &Transaction<'_>) -> Result<u64> {
         |r| r.get(0),
     )?;
     Ok(v.max(0) as u64)
+}
+
+/// The highest MODSEQ pruned from the mailbox's journal (0 for an unknown mailbox).
+pub(crate) fn floor(tx: &Transaction<'_>, mailbox: ObjectId) -> Result<u64> {
+    let v: Option<i64> = tx
+        .prepare_cached("SELECT journal_floor FROM mailboxes WHERE id = ?1")?
+        .query_row([&mailbox.0], |r| r.get(0))
+        .optional()?;
+    Ok(v.unwrap_or(0).max(0) as u64)
+}
+
+/// One pruning batch (see `MessageStore::prune_journal`).
+pub(crate) fn prune(tx: &Transaction<'_>, before: DateTime<Utc>, limit: u32) -> Result<u64> {
+    let before = ms(before);
+    // The oldest entries by id (ids grow with time), up to the first one to keep.
+    let mut tops: HashMap<Vec<u8>, i64> = HashMap::new();
+    {
+        let mut oldest =
+            tx.prepare_cached("SELECT mailbox, modseq, created FROM journal ORDER BY id LIMIT ?1")?;
+        let mut rows = oldest.query([i64::from(limit)])?;
+        while let Some(r) = rows.next()? {
+            let created: i64 = r.get(2)?;
+            if created >= before {
+                break;
+            }
+            let modseq: i64 = r.get(1)?;
+            let top = tops.entry(r.get(0)?).or_insert(modseq);
+            *top = (*top).max(modseq);
+        }
+    }
+    let mut raise = tx.prepare_cached(
+        "UPDATE mailboxes SET journal_floor = MAX(journal_floor, ?2) WHERE id = ?1",
+    )?;
+    let mut delete =
+        tx.prepare_cached("DELETE FROM journal WHERE mailbox = ?1 AND modseq <= ?2")?;
+    let mut n = 0u64;
+    for (mailbox, top) in &tops {
+        raise.execute(params![mailbox, top])?;
+        n += delete.execute(params![mailbox, top])? as u64;
+    }
+    Ok(n)
 }

@@ -218,12 +218,17 @@ fn rename(tx: &Transaction<'_>, user: ObjectId, renames: &[(ObjectId, String)]) 
     for (id, _) in renames {
         park.execute(params![&id.0, format!("\u{0}rename\u{0}{}", id.to_hex())])?;
     }
+    // A rename takes the next MODSEQ so that readers of the mailbox's journal
+    // (journal_since) see it.
+    let mut bump = tx.prepare_cached(
+        "UPDATE mailboxes SET modify_index = modify_index + 1 WHERE id = ?1 RETURNING modify_index",
+    )?;
     for (id, path) in renames {
         park.execute(params![&id.0, path]).map_err(path_conflict)?;
-        journal::append(
-            tx,
-            &Entry::mailbox(user, *id, JournalKind::MailboxRename, path),
-        )?;
+        let modseq = bump.query_row([&id.0], |r| get_u64(r, 0))?;
+        let mut e = Entry::mailbox(user, *id, JournalKind::MailboxRename, path);
+        e.modseq = modseq;
+        journal::append(tx, &e)?;
     }
     Ok(())
 }
@@ -259,10 +264,11 @@ fn delete(tx: &Transaction<'_>, user: ObjectId, id: ObjectId) -> Result<bool> {
         .execute([&id.0])?;
     tx.prepare_cached("DELETE FROM mailboxes WHERE id = ?1")?
         .execute([&id.0])?;
-    journal::append(
-        tx,
-        &Entry::mailbox(user, id, JournalKind::MailboxDelete, &m.path),
-    )?;
+    // The mailbox's last MODSEQ, so that journal_since(mailbox, any seen MODSEQ) ends
+    // with the deletion.
+    let mut e = Entry::mailbox(user, id, JournalKind::MailboxDelete, &m.path);
+    e.modseq = m.modify_index + 1;
+    journal::append(tx, &e)?;
     Ok(true)
 }
 

@@ -920,6 +920,25 @@ impl MessageStore for SqliteStore {
         self.read(journal::last_id).await
     }
 
+    async fn journal_floor(&self, mailbox: ObjectId) -> StoreResult<u64> {
+        self.read(move |tx| journal::floor(tx, mailbox)).await
+    }
+
+    async fn prune_journal(&self, before: DateTime<Utc>, limit: u32) -> StoreResult<u64> {
+        self.write(move |tx| journal::prune(tx, before, limit))
+            .await
+    }
+
+    async fn purge_orphan_threads(
+        &self,
+        before: DateTime<Utc>,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> StoreResult<(u64, Option<ObjectId>)> {
+        self.write(move |tx| threads::purge_orphans(tx, before, after, limit))
+            .await
+    }
+
     async fn expired_messages(
         &self,
         now: DateTime<Utc>,

@@ -75,3 +75,39 @@ pub(crate) fn resolve(
     }
     Ok(thread)
 }
+
+/// Delete threads without messages not updated since `before`, examining `limit`
+/// threads after `after` in id order (see `MessageStore::purge_orphan_threads`).
+pub(crate) fn purge_orphans(
+    tx: &Transaction<'_>,
+    before: DateTime<Utc>,
+    after: Option<ObjectId>,
+    limit: u32,
+) -> Result<(u64, Option<ObjectId>)> {
+    let start = after.map(|a| a.0.to_vec()).unwrap_or_default();
+    let batch: Vec<(ObjectId, i64)> = tx
+        .prepare_cached("SELECT id, updated FROM threads WHERE id > ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![start, i64::from(limit)], |r| {
+            Ok((get_oid(r, 0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let last = if batch.len() < limit as usize {
+        None
+    } else {
+        batch.last().map(|(id, _)| *id)
+    };
+    let before = ms(before);
+    let mut used = tx.prepare_cached("SELECT 1 FROM messages WHERE thread = ?1 LIMIT 1")?;
+    let mut n = 0;
+    for (id, updated) in batch {
+        if updated >= before || used.exists([&id.0])? {
+            continue;
+        }
+        tx.prepare_cached("DELETE FROM thread_refs WHERE thread = ?1")?
+            .execute([&id.0])?;
+        tx.prepare_cached("DELETE FROM threads WHERE id = ?1")?
+            .execute([&id.0])?;
+        n += 1;
+    }
+    Ok((n, last))
+}

@@ -14,7 +14,9 @@ use eider_service::Service;
 use crate::parser::{
     ranges_contain, FetchAtt, FetchModifiers, Partial, Section, SectionText, SequenceSet,
 };
-use crate::response::{compress_set, flag_list, internal_date, service_error, Reply};
+use crate::response::{
+    absent_ranges, compress_set, flag_list, format_ranges, internal_date, service_error, Reply,
+};
 use crate::session::Session;
 
 /// Messages loaded per round trip to the store: rows with ENVELOPE/BODYSTRUCTURE
@@ -302,14 +304,25 @@ impl Session {
         let Some(sel) = self.selected.as_ref() else {
             return Ok(());
         };
-        let Ok(entries) = self
+        let ranges = set.ranges(Some(sel.uids.last().copied().unwrap_or(u32::MAX)));
+        let entries = match self
             .service()
             .journal_since(self.user_id(), sel.id, since)
             .await
-        else {
-            return Ok(());
+        {
+            Ok(entries) => entries,
+            // The journal no longer reaches `since`: every UID of the set that does
+            // not exist is reported (RFC 7162 allows UIDs the client never saw).
+            Err(eider_service::Error::JournalPruned) => {
+                let gone = absent_ranges(&ranges, &sel.uids);
+                if !gone.is_empty() {
+                    let l = format!("VANISHED (EARLIER) {}", format_ranges(&gone));
+                    self.untagged(&l);
+                }
+                return Ok(());
+            }
+            Err(_) => return Ok(()),
         };
-        let ranges = set.ranges(Some(sel.uids.last().copied().unwrap_or(u32::MAX)));
         let in_set = |uid: u32| ranges_contain(&ranges, uid);
         let mut gone: Vec<u32> = entries
             .into_iter()

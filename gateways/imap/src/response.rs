@@ -96,6 +96,11 @@ pub fn service_error(e: &Error) -> Reply {
             Reply::no(sanitize(m)).with_code("CANNOT")
         }
         Error::UserNotFound => Reply::no("Account is not available").with_code("UNAVAILABLE"),
+        // The store failed or is unreachable: the client may retry (RFC 5530).
+        Error::Database(m) => {
+            tracing::warn!("store error: {m}");
+            Reply::no("Storage is unavailable, try again later").with_code("UNAVAILABLE")
+        }
         e if e.is_internal() => {
             tracing::warn!("service error: {e}");
             Reply::no("Internal server error, try again later").with_code("SERVERBUG")
@@ -145,6 +150,44 @@ pub fn write_nstring(out: &mut Vec<u8>, s: Option<&[u8]>, utf8: bool) {
 }
 
 /// `1:3,5,9:10` from ascending numbers.
+/// The parts of `ranges` (sorted, disjoint, inclusive) that no UID of `present`
+/// (sorted) falls in: what VANISHED (EARLIER) reports when the journal cannot say
+/// which UIDs were expunged. Cost proportional to the ranges and the UIDs.
+pub fn absent_ranges(ranges: &[(u32, u32)], present: &[u32]) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    for &(lo, hi) in ranges {
+        // The first UID not yet accounted for; None once u32::MAX is present.
+        let mut next = Some(lo);
+        let start = present.partition_point(|&u| u < lo);
+        for &u in present[start..].iter().take_while(|&&u| u <= hi) {
+            if let Some(n) = next.filter(|&n| u > n) {
+                out.push((n, u - 1));
+            }
+            next = u.checked_add(1);
+        }
+        if let Some(n) = next.filter(|&n| n <= hi) {
+            out.push((n, hi));
+        }
+    }
+    out
+}
+
+/// `a:b,c,...` for inclusive ranges.
+pub fn format_ranges(ranges: &[(u32, u32)]) -> String {
+    let mut out = String::new();
+    for &(a, b) in ranges {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if a == b {
+            out.push_str(&a.to_string());
+        } else {
+            out.push_str(&format!("{a}:{b}"));
+        }
+    }
+    out
+}
+
 pub fn compress_set(nums: &[u32]) -> String {
     let mut out = String::new();
     let mut i = 0;
@@ -195,6 +238,24 @@ pub fn internal_date(d: &DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absent_ranges_are_the_gaps() {
+        assert_eq!(
+            absent_ranges(&[(1, 10)], &[3, 4, 8]),
+            vec![(1, 2), (5, 7), (9, 10)]
+        );
+        assert_eq!(absent_ranges(&[(1, 5)], &[]), vec![(1, 5)]);
+        assert_eq!(
+            absent_ranges(&[(2, 3), (6, 9)], &[1, 2, 3, 9]),
+            vec![(6, 8)]
+        );
+        assert_eq!(
+            absent_ranges(&[(u32::MAX - 1, u32::MAX)], &[u32::MAX]),
+            vec![(u32::MAX - 1, u32::MAX - 1)]
+        );
+        assert_eq!(format_ranges(&[(1, 2), (5, 5)]), "1:2,5");
+    }
 
     #[test]
     fn strings() {

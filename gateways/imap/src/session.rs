@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eider_service::model::{Beacon, JournalKind, SpecialUse};
+use eider_service::model::{Beacon, JournalEntry, JournalKind, SpecialUse, UidSet};
 use eider_service::{AuthSource, Error as ServiceError, ObjectId};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
@@ -840,12 +840,25 @@ impl Session {
             return Ok(());
         };
         let (mailbox, since) = (sel.id, sel.modseq);
+        let mut reach = 0;
         let entries = match self
             .service()
             .journal_since(self.user_id(), mailbox, since)
             .await
         {
             Ok(e) => e,
+            // The journal was pruned past this session's MODSEQ: rebuild the changes
+            // from the mailbox's state (what a fresh SELECT would see).
+            Err(ServiceError::JournalPruned) => match self.state_as_journal(mailbox, since).await {
+                Ok((e, modseq)) => {
+                    reach = modseq;
+                    e
+                }
+                Err(e) => {
+                    debug!("mailbox state read failed: {e}");
+                    return Ok(());
+                }
+            },
             Err(ServiceError::NoSuchMailbox) => {
                 self.untagged("BYE Selected mailbox was deleted");
                 self.state = State::Logout;
@@ -894,6 +907,7 @@ impl Session {
                 _ => {}
             }
         }
+        sel.modseq = sel.modseq.max(reach);
         sel.reported.clear();
         // Expunges: now, or held until a command that may report them.
         sel.pending_expunge.extend(expunged);
@@ -954,6 +968,79 @@ impl Session {
             self.conn.maybe_flush().await?;
         }
         Ok(())
+    }
+
+    /// The changes since `since` as journal entries rebuilt from the mailbox's current
+    /// state, for a session whose MODSEQ the pruned journal no longer reaches: Expunge
+    /// for the session's UIDs that are gone, Exists for new ones, Flags for messages
+    /// changed after `since`. Also returns the mailbox's MODSEQ (where the session is
+    /// then).
+    async fn state_as_journal(
+        &self,
+        mailbox: ObjectId,
+        since: u64,
+    ) -> eider_service::Result<(Vec<JournalEntry>, u64)> {
+        let user = self.user_id();
+        let service = self.service();
+        let mb = service.get_mailbox(user, mailbox).await?;
+        let metas = service
+            .list_messages(
+                user,
+                mailbox,
+                &UidSet::all(),
+                eider_service::model::SortOrder::Ascending,
+                0,
+            )
+            .await?;
+        let Some(sel) = self.selected.as_ref() else {
+            return Ok((Vec::new(), mb.modify_index));
+        };
+        let entry = |kind, uid, message, flags, modseq| JournalEntry {
+            id: 0,
+            user,
+            mailbox,
+            modseq,
+            kind,
+            uid: Some(uid),
+            message,
+            flags,
+            path: None,
+            created: chrono::Utc::now(),
+        };
+        let mut out = Vec::new();
+        let mut present: Vec<u32> = metas.iter().map(|m| m.uid).collect();
+        present.sort_unstable();
+        for &uid in &sel.uids {
+            if present.binary_search(&uid).is_err() {
+                out.push(entry(
+                    JournalKind::Expunge,
+                    uid,
+                    None,
+                    Vec::new(),
+                    mb.modify_index,
+                ));
+            }
+        }
+        for m in metas {
+            if sel.uids.binary_search(&m.uid).is_err() {
+                out.push(entry(
+                    JournalKind::Exists,
+                    m.uid,
+                    Some(m.id),
+                    m.flags,
+                    m.modseq,
+                ));
+            } else if m.modseq > since {
+                out.push(entry(
+                    JournalKind::Flags,
+                    m.uid,
+                    Some(m.id),
+                    m.flags,
+                    m.modseq,
+                ));
+            }
+        }
+        Ok((out, mb.modify_index))
     }
 
     /// Name of a special-use role in LIST answers.

@@ -23,6 +23,7 @@ mod dkim;
 mod files;
 mod filters;
 mod imap;
+mod journal;
 mod lifecycle;
 mod operator;
 mod queue;
@@ -86,6 +87,8 @@ pub fn all_rules<S: Store>() -> Vec<Rule<S>> {
     rules.extend(dkim::rules());
     rules.extend(certs::rules());
     rules.extend(operator::rules());
+    // Last: pruning and the orphan purge are store-wide.
+    rules.extend(journal::rules());
     rules
 }
 

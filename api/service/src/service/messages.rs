@@ -327,9 +327,52 @@ impl Service {
         mailbox: ObjectId,
         since: u64,
     ) -> Result<Vec<JournalEntry>> {
-        self.get_mailbox(user, mailbox).await?;
-        Ok(self
+        let mb = self.get_mailbox(user, mailbox).await?;
+        // Nothing committed past `since` when the mailbox was read: no journal read.
+        if since >= mb.modify_index {
+            return Ok(Vec::new());
+        }
+        let entries = self
             .timed("journal_since", self.store().journal_since(mailbox, since))
+            .await?;
+        // Entries starting right after `since` are complete; otherwise pruning may have
+        // removed the first ones. The floor is read after the entries (pruning raises it
+        // before deleting), so a concurrent prune is always noticed.
+        if entries.first().map(|e| e.modseq) != Some(since + 1)
+            && since < self.store().journal_floor(mailbox).await?
+        {
+            return Err(Error::JournalPruned);
+        }
+        Ok(entries)
+    }
+
+    /// One pass of the `journal-prune` job: remove journal entries older than
+    /// `retention`, `batch` at a time, until none is left; returns how many went.
+    pub async fn prune_journal(&self, retention: std::time::Duration, batch: u32) -> Result<u64> {
+        let before = cutoff(retention);
+        let mut total = 0;
+        loop {
+            let n = self.store().prune_journal(before, batch.max(1)).await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Part of the `journal-prune` job: delete threads without messages that were not
+    /// updated within `retention`, examining `batch` threads after `after`; returns
+    /// (deleted, where to go on: None when the walk reached the end).
+    pub async fn purge_orphan_threads(
+        &self,
+        retention: std::time::Duration,
+        after: Option<ObjectId>,
+        batch: u32,
+    ) -> Result<(u64, Option<ObjectId>)> {
+        let before = cutoff(retention);
+        Ok(self
+            .store()
+            .purge_orphan_threads(before, after, batch.max(1))
             .await?)
     }
 
@@ -379,4 +422,12 @@ fn retention_expiry(mailbox: &Mailbox, internal_date: DateTime<Utc>) -> Option<D
     (mailbox.retention > 0).then(|| {
         internal_date + Duration::milliseconds(mailbox.retention.min(i64::MAX as u64) as i64)
     })
+}
+
+/// The instant `retention` ago (the beginning of time for an absurd retention).
+fn cutoff(retention: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

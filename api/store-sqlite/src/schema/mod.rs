@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v12_dkim_certs.sql"),
     include_str!("v13_operator.sql"),
     include_str!("v14_sort_keys.sql"),
+    include_str!("v15_journal_prune.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that

@@ -10,7 +10,9 @@ use eider_service::Error as ServiceError;
 
 use crate::mailbox_names::{from_wire, to_wire, Pattern, DELIMITER};
 use crate::parser::{ranges_contain, ListCommand, SelectParams, SequenceSet, StatusItem};
-use crate::response::{compress_set, flag_list, service_error, write_string, Reply};
+use crate::response::{
+    absent_ranges, compress_set, flag_list, format_ranges, service_error, write_string, Reply,
+};
 use crate::session::{Selected, Session, State};
 
 /// Longest LIST pattern or reference accepted, in bytes.
@@ -295,7 +297,7 @@ impl Session {
         self.state = State::Selected;
         if let Some(q) = qresync {
             if q.uid_validity == snap.mailbox.uid_validity {
-                self.qresync_catch_up(q.modseq, q.known_uids.as_ref())
+                self.qresync_catch_up(q.modseq, q.known_uids.as_ref(), snap.mailbox.uid_next)
                     .await?;
             }
         }
@@ -313,6 +315,7 @@ impl Session {
         &mut self,
         modseq: u64,
         known: Option<&SequenceSet>,
+        snap_uid_next: u32,
     ) -> io::Result<()> {
         let Some(sel) = self.selected.as_ref() else {
             return Ok(());
@@ -321,21 +324,32 @@ impl Session {
         // Known UIDs: `*` is open-ended (the client's highest may be gone here).
         let known = known.map(|k| k.ranges(Some(u32::MAX)));
         let known = known.as_deref();
-        let mut vanished: Vec<u32> = match self.service().journal_since(user, mailbox, modseq).await
-        {
-            Ok(entries) => entries
-                .into_iter()
-                .filter(|e| e.kind == JournalKind::Expunge)
-                .filter_map(|e| e.uid)
-                .filter(|&u| known.is_none_or(|k| ranges_contain(k, u)))
-                .filter(|u| sel.uids.binary_search(u).is_err())
-                .collect(),
-            Err(_) => Vec::new(),
+        let vanished = match self.service().journal_since(user, mailbox, modseq).await {
+            Ok(entries) => {
+                let mut v: Vec<u32> = entries
+                    .into_iter()
+                    .filter(|e| e.kind == JournalKind::Expunge)
+                    .filter_map(|e| e.uid)
+                    .filter(|&u| known.is_none_or(|k| ranges_contain(k, u)))
+                    .filter(|u| sel.uids.binary_search(u).is_err())
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                compress_set(&v)
+            }
+            // The journal no longer reaches the client's MODSEQ: every known UID that
+            // does not exist now is reported (RFC 7162 3.2.5.2 allows UIDs the client
+            // never saw), computed as ranges so the answer stays as small as the gaps.
+            Err(eider_service::Error::JournalPruned) => {
+                let below = sel.uids.last().map_or(1, |&u| u.saturating_add(1));
+                let upto = below.max(snap_uid_next).saturating_sub(1);
+                let all = [(1, upto)];
+                format_ranges(&absent_ranges(known.unwrap_or(&all), &sel.uids))
+            }
+            Err(_) => String::new(),
         };
-        vanished.sort_unstable();
-        vanished.dedup();
         if !vanished.is_empty() {
-            let l = format!("VANISHED (EARLIER) {}", compress_set(&vanished));
+            let l = format!("VANISHED (EARLIER) {vanished}");
             self.untagged(&l);
         }
         let changed = self
