@@ -173,6 +173,12 @@ def test_esort_and_partial(server):
     assert untagged(lines, "ESEARCH") == '(TAG "e7") UID PARTIAL (-1:-1 5)'
     for bad in ["PARTIAL 1", "PARTIAL 1:*", "PARTIAL -1:2", "PARTIAL 0:2"]:
         assert tagged(r.cmd(f"SEARCH RETURN ({bad}) ALL"))[0] == "BAD", bad
+    # RFC 9394: PARTIAL as a FETCH modifier pages through the messages a set names.
+    lines = r.cmd("UID FETCH 1:* (FLAGS) (PARTIAL -1:-2)")
+    assert re.findall(rb"UID (\d+)", b" ".join(lines)) == [b"4", b"5"], lines
+    lines = r.cmd("FETCH 2:5 (UID) (PARTIAL 2:3)")
+    assert re.findall(rb"^\* (\d+) FETCH", b"\n".join(lines), re.M) == [b"3", b"4"], lines
+    assert tagged(r.cmd("FETCH 1:* (UID) (PARTIAL 1:*)"))[0] == "BAD"
 
 
 def test_thread_references_and_orderedsubject(server):

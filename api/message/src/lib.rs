@@ -17,8 +17,8 @@ pub use compose::{compose_dsn, Dsn, DsnRecipient};
 pub use pgp_mime::{is_encrypted, pgp_mime};
 pub use error::MessageError;
 pub use index::{
-    parse_addresses, Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress, HeaderLine,
-    MessageIndex, PartKind, SortKeys,
+    base_subject, parse_addresses, Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress,
+    HeaderLine, MessageIndex, PartKind, SortKeys,
 };
 pub use layout::{read_range, reassemble, BlobEncoding, BlobHash, Encoder, Layout, Piece, Segment};
 pub use transfer::{decode_body, decode_transfer};

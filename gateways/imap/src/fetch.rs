@@ -207,9 +207,12 @@ impl Session {
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Reply::bad("No mailbox selected"));
         };
-        let Ok(uids) = sel.resolve(&set, uid_mode) else {
+        let Ok(mut uids) = sel.resolve(&set, uid_mode) else {
             return Ok(Reply::bad("Invalid message sequence number"));
         };
+        if let Some(range) = modifiers.partial {
+            uids = uids[crate::search::partial_slice(range, uids.len())].to_vec();
+        }
         let (mailbox, readonly) = (sel.id, sel.readonly);
         if uid_mode && !items.contains(&FetchAtt::Uid) {
             items.insert(0, FetchAtt::Uid);

@@ -172,6 +172,11 @@ impl Session {
 mod tests {
     use super::*;
 
+    /// Messages numbered by their UIDs.
+    fn same(uid: u32) -> Option<u32> {
+        Some(uid)
+    }
+
     fn leaf(uid: u32) -> ThreadNode {
         ThreadNode {
             uid: Some(uid),
@@ -202,14 +207,14 @@ mod tests {
             }],
         };
         let mut s = String::new();
-        render_thread(&t, &Some, &mut s);
+        render_thread(&t, &same, &mut s);
         assert_eq!(s, "3 6 (4 23)(44 7 96)");
         let dummy = ThreadNode {
             uid: None,
             children: vec![leaf(2), leaf(3)],
         };
         let mut s = String::new();
-        render_thread(&dummy, &Some, &mut s);
+        render_thread(&dummy, &same, &mut s);
         assert_eq!(s, "(2)(3)");
     }
 }

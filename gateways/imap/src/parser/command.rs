@@ -619,6 +619,11 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
                     modifiers.changed_since = Some(c.number64()?);
                 }
                 "VANISHED" => modifiers.vanished = true,
+                // RFC 9394 3.3: a window of the messages the set names.
+                "PARTIAL" => {
+                    c.sp()?;
+                    modifiers.partial = Some(partial_range(c)?);
+                }
                 _ => return err("unknown FETCH modifier"),
             }
             if c.eat(b')') {

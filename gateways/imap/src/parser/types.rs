@@ -308,6 +308,8 @@ pub enum FetchAtt {
 pub struct FetchModifiers {
     pub changed_since: Option<u64>,
     pub vanished: bool,
+    /// PARTIAL (RFC 9394): positions within the messages the set names.
+    pub partial: Option<(i64, i64)>,
 }
 
 /// SEARCH criteria as sent (RFC 3501 6.4.4 plus RFC 7162 MODSEQ).
