@@ -14,13 +14,13 @@ pub mod pgp_mime;
 mod transfer;
 
 pub use compose::{compose_dsn, Dsn, DsnRecipient};
-pub use pgp_mime::{is_encrypted, pgp_mime};
 pub use error::MessageError;
 pub use index::{
     base_subject, parse_addresses, Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress,
     HeaderLine, MessageIndex, PartKind, SortKeys,
 };
 pub use layout::{read_range, reassemble, BlobEncoding, BlobHash, Encoder, Layout, Piece, Segment};
+pub use pgp_mime::{is_encrypted, pgp_mime};
 pub use transfer::{decode_body, decode_transfer};
 
 /// Limits applied while ingesting untrusted input.

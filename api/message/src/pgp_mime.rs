@@ -54,8 +54,14 @@ fn field_value(field: &[u8]) -> String {
 }
 
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |i| i + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
     &b[start..end]
 }
 
@@ -83,7 +89,13 @@ pub fn is_encrypted(raw: &[u8]) -> bool {
     let ctype = value_of(b"Content-Type");
     let media = ctype
         .as_deref()
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_else(|| "text/plain".into());
     match media.as_str() {
         "multipart/encrypted" => true,
@@ -100,7 +112,10 @@ pub fn is_encrypted(raw: &[u8]) -> bool {
                 .to_ascii_lowercase();
             let plain = matches!(encoding.as_str(), "" | "7bit" | "8bit" | "binary");
             let body = &raw[body_start.min(raw.len())..];
-            let text = &body[body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len())..];
+            let text = &body[body
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(body.len())..];
             plain && text.starts_with(b"-----BEGIN PGP MESSAGE-----")
         }
         _ => false,
@@ -165,7 +180,8 @@ mod tests {
     use super::*;
     use crate::{ingest, IngestOptions};
 
-    const ARMOR: &str = "-----BEGIN PGP MESSAGE-----\r\n\r\nhF4DAAAA\r\n=abcd\r\n-----END PGP MESSAGE-----\r\n";
+    const ARMOR: &str =
+        "-----BEGIN PGP MESSAGE-----\r\n\r\nhF4DAAAA\r\n=abcd\r\n-----END PGP MESSAGE-----\r\n";
 
     #[test]
     fn outer_header_keeps_all_but_content_fields() {
@@ -187,8 +203,15 @@ mod tests {
         assert_eq!(i.message_id.as_deref(), Some("m1@example.com"));
         assert_eq!(i.root.media_type, "multipart");
         assert_eq!(i.root.media_subtype, "encrypted");
-        let kinds: Vec<_> = i.attachments.iter().map(|a| a.content_type.as_str()).collect();
-        assert_eq!(kinds, ["application/pgp-encrypted", "application/octet-stream"]);
+        let kinds: Vec<_> = i
+            .attachments
+            .iter()
+            .map(|a| a.content_type.as_str())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["application/pgp-encrypted", "application/octet-stream"]
+        );
         assert_eq!(i.attachments[1].filename.as_deref(), Some("encrypted.asc"));
         assert!(i.text.is_none() && i.search_body.is_empty());
         assert!(is_encrypted(&out));
@@ -198,7 +221,9 @@ mod tests {
     fn bare_messages_get_a_mime_version() {
         let out = pgp_mime(b"Subject: x\nFrom: a@b.test\n\nhi\n", ARMOR, "b_1");
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("Subject: x\nFrom: a@b.test\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted;"));
+        assert!(text.starts_with(
+            "Subject: x\nFrom: a@b.test\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted;"
+        ));
         // No header at all (a body only).
         let out = pgp_mime(b"\r\njust a body\r\n", ARMOR, "b_1");
         assert!(out.starts_with(b"MIME-Version: 1.0\r\nContent-Type: multipart/encrypted;"));

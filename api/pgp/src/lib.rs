@@ -67,8 +67,8 @@ impl RecipientKey {
         if !prepared.starts_with("-----BEGIN PGP ") {
             return Err(PgpError::Armor);
         }
-        let (key, _headers) = SignedPublicKey::from_string(&prepared)
-            .map_err(|e| PgpError::Key(e.to_string()))?;
+        let (key, _headers) =
+            SignedPublicKey::from_string(&prepared).map_err(|e| PgpError::Key(e.to_string()))?;
         key.verify_bindings()
             .map_err(|e| PgpError::Key(e.to_string()))?;
         let subkey = key.public_subkeys.iter().position(|sk| {
@@ -140,7 +140,10 @@ fn primary_encrypts(key: &SignedPublicKey) -> bool {
         .chain(key.details.direct_signatures.iter())
         .map(|s| s.key_flags())
         .collect();
-    flags.iter().all(|f| *f == none) || flags.iter().any(|f| f.encrypt_comms() || f.encrypt_storage())
+    flags.iter().all(|f| *f == none)
+        || flags
+            .iter()
+            .any(|f| f.encrypt_comms() || f.encrypt_storage())
 }
 
 /// "Name (comment) <address>" into the name and the lower-cased address.
@@ -203,8 +206,14 @@ mod tests {
             split_user_id("A B (work) <a@b.test>"),
             ("A B".into(), "a@b.test".into())
         );
-        assert_eq!(split_user_id("a@b.test"), (String::new(), "a@b.test".into()));
-        assert_eq!(split_user_id("Just a name"), ("Just a name".into(), String::new()));
+        assert_eq!(
+            split_user_id("a@b.test"),
+            (String::new(), "a@b.test".into())
+        );
+        assert_eq!(
+            split_user_id("Just a name"),
+            ("Just a name".into(), String::new())
+        );
     }
 
     #[test]

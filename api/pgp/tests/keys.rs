@@ -13,8 +13,13 @@ fn gnupg_rsa_key_with_encryption_subkey() {
     assert_eq!(info.name, "User 2");
     assert_eq!(info.address, "user2@example.com");
     assert_eq!(info.fingerprint, "b54c6a0e1d027df8a830c306d436505bf8bfef95");
-    let armored = key.encrypt_armored(b"Subject: hi\r\n\r\nsecret\r\n").expect("encrypt");
-    assert!(armored.starts_with("-----BEGIN PGP MESSAGE-----\r\n"), "{armored}");
+    let armored = key
+        .encrypt_armored(b"Subject: hi\r\n\r\nsecret\r\n")
+        .expect("encrypt");
+    assert!(
+        armored.starts_with("-----BEGIN PGP MESSAGE-----\r\n"),
+        "{armored}"
+    );
     assert!(armored.ends_with("-----END PGP MESSAGE-----\r\n"));
     assert!(!armored.contains("secret"));
     // Every line ends in CRLF (it is stored inside a mail message).
@@ -35,7 +40,9 @@ fn keybase_key_with_armor_headers() {
 
 #[test]
 fn pasted_key_without_the_blank_line_is_read() {
-    let squeezed = USER2.replacen("-----\n\n", "-----\n", 1).replace('\n', "\r\n");
+    let squeezed = USER2
+        .replacen("-----\n\n", "-----\n", 1)
+        .replace('\n', "\r\n");
     assert!(!squeezed.contains("\r\n\r\n"));
     assert!(RecipientKey::from_armored(&squeezed).is_ok());
 }
@@ -53,7 +60,17 @@ fn damaged_keys_are_refused() {
     let flipped: String = bad[row]
         .chars()
         .enumerate()
-        .map(|(i, c)| if i == 10 { if c == 'A' { 'B' } else { 'A' } } else { c })
+        .map(|(i, c)| {
+            if i == 10 {
+                if c == 'A' {
+                    'B'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
         .collect();
     bad[row] = flipped;
     assert!(RecipientKey::from_armored(&bad.join("\n")).is_err());

@@ -254,8 +254,8 @@ async fn list_users(
             targets: u.profile.targets.clone(),
             enabled2fa: enabled2fa.get(&u.id).cloned().unwrap_or_default(),
             autoreply: false,
-            encrypt_messages: false,
-            encrypt_forwarded: false,
+            encrypt_messages: u.profile.encrypt_messages,
+            encrypt_forwarded: u.profile.encrypt_forwarded,
             quota: quota(&limits, u),
             meta_data: q.meta_data.then(|| u.meta_data.clone()),
             internal_data: (q.internal_data && caller.is_root()).then(|| u.internal_data.clone()),
@@ -425,14 +425,14 @@ pub struct UserSettings {
     #[serde(default, deserialize_with = "de::opt_list")]
     #[schema(value_type = Option<Vec<String>>)]
     pub disabled_scopes: Option<Vec<String>>,
-    /// Public PGP key (accepted; encryption is not supported)
+    /// Public PGP key for the User that is used for encryption. Use empty string to remove the key
     #[serde(default, deserialize_with = "de::opt_string")]
     pub pub_key: Option<String>,
-    /// Accepted; encryption is not supported
+    /// If true then received messages are encrypted
     #[serde(default, deserialize_with = "de::opt_bool")]
     #[schema(value_type = Option<bool>)]
     pub encrypt_messages: Option<bool>,
-    /// Accepted; encryption is not supported
+    /// If true then forwarded messages are encrypted
     #[serde(default, deserialize_with = "de::opt_bool")]
     #[schema(value_type = Option<bool>)]
     pub encrypt_forwarded: Option<bool>,
@@ -471,6 +471,16 @@ impl UserSettings {
         }
         if let Some(u) = self.upload_sent_messages {
             profile.upload_sent_messages = u;
+        }
+        // The key is checked by the service (WildDuck's texts); stored trimmed.
+        if let Some(k) = &self.pub_key {
+            profile.pub_key = k.trim().to_string();
+        }
+        if let Some(e) = self.encrypt_messages {
+            profile.encrypt_messages = e;
+        }
+        if let Some(e) = self.encrypt_forwarded {
+            profile.encrypt_forwarded = e;
         }
         if let Some(scopes) = &self.disabled_scopes {
             let mut out: Vec<String> = Vec::new();
@@ -653,7 +663,8 @@ pub struct GetUserResponse {
     /// Public PGP key for the User that is used for encryption
     pub pub_key: String,
     /// Information about public key or false if key is not available
-    pub key_info: bool,
+    #[schema(schema_with = key_info_schema)]
+    pub key_info: KeyInfoOrFalse,
     #[schema(schema_with = schema::any_object_schema)]
     pub meta_data: serde_json::Value,
     /// Not available for user-role tokens
@@ -675,6 +686,57 @@ pub struct GetUserResponse {
     pub upload_sent_messages: bool,
 }
 
+/// What a user's public key says (WildDuck's `keyInfo`).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// Name listed in public key
+    pub name: String,
+    /// E-mail address listed in public key
+    pub address: String,
+    /// Fingerprint of the public key
+    pub fingerprint: String,
+}
+
+/// [`KeyInfo`], or `false` when the user has no key.
+#[derive(Debug, Clone)]
+pub struct KeyInfoOrFalse(pub Option<KeyInfo>);
+
+impl Serialize for KeyInfoOrFalse {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(k) => k.serialize(s),
+            None => s.serialize_bool(false),
+        }
+    }
+}
+
+fn key_info_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType, Type};
+    let text = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::String));
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Object))
+                .property(
+                    "name",
+                    text().description(Some("Name listed in public key")),
+                )
+                .property(
+                    "address",
+                    text().description(Some("E-mail address listed in public key")),
+                )
+                .property(
+                    "fingerprint",
+                    text().description(Some("Fingerprint of the public key")),
+                )
+                .required("name")
+                .required("address")
+                .required("fingerprint"),
+        )
+        .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Boolean)))
+        .into()
+}
+
 fn window(allowed: Option<u64>, default: u64, used: u64) -> LimitWindow {
     LimitWindow {
         allowed: allowed.unwrap_or(default),
@@ -689,6 +751,14 @@ fn user_response(
     u: User,
     usage: UsageCounters,
 ) -> GetUserResponse {
+    let key_info =
+        KeyInfoOrFalse(
+            eider_service::security::encryption::key_info(&u).map(|k| KeyInfo {
+                name: k.name,
+                address: k.address,
+                fingerprint: k.fingerprint,
+            }),
+        );
     let l = &u.profile.limits;
     let limits = UserLimits {
         quota: quota(d, &u),
@@ -720,10 +790,10 @@ fn user_response(
         retention: NumberOrFalse(Some(u.profile.retention).filter(|r| *r > 0)),
         enabled2fa: Vec::new(),
         autoreply: false,
-        encrypt_messages: false,
-        encrypt_forwarded: false,
-        pub_key: String::new(),
-        key_info: false,
+        encrypt_messages: u.profile.encrypt_messages,
+        encrypt_forwarded: u.profile.encrypt_forwarded,
+        key_info,
+        pub_key: u.profile.pub_key.clone(),
         meta_data: u.meta_data,
         internal_data: caller.is_root().then_some(u.internal_data),
         targets: u.profile.targets.clone(),

@@ -469,6 +469,12 @@ pub async fn users_crud<S: Store>(s: &S) {
     upd.meta_data = json!({"k": "v"});
     upd.profile.language = Some("et".into());
     upd.profile.retention = 5000;
+    // Encryption at rest: the key (multi-line text) and both switches are kept.
+    upd.profile.pub_key =
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----"
+            .into();
+    upd.profile.encrypt_messages = true;
+    upd.profile.encrypt_forwarded = true;
     s.update_user(&upd).await.expect("update");
     let after = s.get_user(a.user.id).await.expect("get").expect("exists");
     assert_eq!(after.name.as_deref(), Some("Renamed"));
@@ -478,6 +484,8 @@ pub async fn users_crud<S: Store>(s: &S) {
     assert_eq!(after.meta_data, json!({"k": "v"}));
     assert_eq!(after.profile.language.as_deref(), Some("et"));
     assert_eq!(after.profile.retention, 5000);
+    assert_eq!(after.profile.pub_key, upd.profile.pub_key);
+    assert!(after.profile.encrypt_messages && after.profile.encrypt_forwarded);
     assert_eq!(
         after.storage_used, 0,
         "update_user must not touch storage_used"

@@ -49,6 +49,12 @@ pub struct UserProfile {
     pub password_changed: Option<DateTime<Utc>>,
     /// A reset password works only from this time on (WildDuck's `validAfter`).
     pub password_valid_after: Option<DateTime<Utc>>,
+    /// Armored OpenPGP public key stored messages are encrypted to; empty: none.
+    pub pub_key: String,
+    /// Encrypt every message stored for the user (needs `pub_key`).
+    pub encrypt_messages: bool,
+    /// Encrypt the copies sent to the user's forwarding targets (needs `pub_key`).
+    pub encrypt_forwarded: bool,
 }
 
 /// Per-user limits; None means the server default.

@@ -412,7 +412,7 @@ impl Deliverer {
             dedupe_message_id: true,
             ..Default::default()
         };
-        let content = self.delivered_to(prepared, rcpt).await?;
+        let content = self.delivered_to(prepared, rcpt, &user).await?;
         let mut appended = self
             .service
             .append_content(user_id, target.id, content.clone(), options.clone())
@@ -449,18 +449,34 @@ impl Deliverer {
         })
     }
 
-    /// The stored form of a local delivery: the received bytes with a
-    /// `Delivered-To:` line for this recipient in front, as WildDuck adds. The
-    /// prefixed message is ingested again so offsets and sizes hold; its
+    /// The stored form of a local delivery: the received bytes (encrypted to the
+    /// user's key when they asked for it) with a `Delivered-To:` line for this
+    /// recipient in front, as WildDuck adds (outside the encryption, as there).
+    /// The prefixed message is ingested again so offsets and sizes hold; its
     /// attachments hash to the same blobs, so the store still shares them.
-    async fn delivered_to(&self, prepared: &Prepared, rcpt: &str) -> Result<NewContent> {
+    async fn delivered_to(
+        &self,
+        prepared: &Prepared,
+        rcpt: &str,
+        user: &User,
+    ) -> Result<NewContent> {
+        let sealed;
+        let body: &[u8] = if Service::encrypts_storage(user, false) {
+            sealed = self
+                .service
+                .sealed_for_storage(user, prepared.raw.to_vec(), false)
+                .await?;
+            &sealed
+        } else {
+            &prepared.raw
+        };
         // An RCPT address has no line breaks; drop any so the header stays one line.
         let rcpt: String = rcpt.chars().filter(|c| !c.is_control()).collect();
-        let mut raw = Vec::with_capacity(prepared.raw.len() + rcpt.len() + 16);
+        let mut raw = Vec::with_capacity(body.len() + rcpt.len() + 16);
         raw.extend_from_slice(b"Delivered-To: ");
         raw.extend_from_slice(rcpt.as_bytes());
         raw.extend_from_slice(b"\r\n");
-        raw.extend_from_slice(&prepared.raw);
+        raw.extend_from_slice(body);
         self.service.ingest_accepted(raw).await
     }
 
@@ -527,8 +543,15 @@ impl Deliverer {
         }
         for target in &address.targets {
             let parsed = ForwardTarget::parse(target)?;
-            self.send_to_target(outbound.as_ref(), envelope, prepared, rcpt, &parsed)
-                .await?;
+            self.send_to_target(
+                outbound.as_ref(),
+                envelope,
+                prepared,
+                &prepared.raw,
+                rcpt,
+                &parsed,
+            )
+            .await?;
         }
         Ok(DeliveryOutcome::Forwarded {
             targets: address.targets.len(),
@@ -560,10 +583,15 @@ impl Deliverer {
             warn!(user = %user.id, "daily forward limit reached; not forwarding");
             return;
         }
+        // encryptForwarded: the targets get the message encrypted to the user's key.
+        let raw = self
+            .service
+            .sealed_for_forwarding(user, &prepared.raw)
+            .await;
         for t in targets {
             let result = match ForwardTarget::parse(t) {
                 Ok(target) => {
-                    self.send_to_target(outbound.as_ref(), envelope, prepared, rcpt, &target)
+                    self.send_to_target(outbound.as_ref(), envelope, prepared, &raw, rcpt, &target)
                         .await
                 }
                 Err(e) => Err(e),
@@ -625,13 +653,14 @@ impl Deliverer {
         }
     }
 
-    /// Mail targets are queued (the queue delivers and retries); HTTP targets are
-    /// posted at once.
+    /// Mail targets are queued (the queue delivers and retries) with `raw`; HTTP
+    /// targets are posted at once (the parsed message).
     async fn send_to_target(
         &self,
         outbound: &dyn Outbound,
         envelope: &MailEnvelope,
         prepared: &Prepared,
+        raw: &Arc<Vec<u8>>,
         rcpt: &str,
         target: &ForwardTarget,
     ) -> Result<()> {
@@ -648,7 +677,7 @@ impl Deliverer {
             from: envelope.sender.clone(),
             to: vec![to],
             via,
-            raw: prepared.raw.clone(),
+            raw: raw.clone(),
         };
         self.service
             .queue_mail(None, message, None)

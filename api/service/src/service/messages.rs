@@ -55,7 +55,8 @@ impl Service {
         })
     }
 
-    /// Append a raw message to a mailbox.
+    /// Append a raw message to a mailbox (IMAP APPEND, API upload, bounces), in the
+    /// form stored for the user (encrypted to their key when they asked for it).
     pub async fn append(
         &self,
         user: ObjectId,
@@ -63,7 +64,19 @@ impl Service {
         raw: Vec<u8>,
         opts: AppendOptions,
     ) -> Result<Appended> {
-        let content = self.ingest(raw).await?;
+        if raw.is_empty() {
+            return Err(Error::EmptyMessage);
+        }
+        if raw.len() as u64 > self.config().max_message_size {
+            return Err(Error::MessageTooLarge);
+        }
+        let owner = self.get_user(user).await?;
+        let draft = opts
+            .flags
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(crate::flags::DRAFT));
+        let raw = self.sealed_for_storage(&owner, raw, draft).await?;
+        let content = self.ingest_accepted(raw).await?;
         self.append_content(user, mailbox, content, opts).await
     }
 

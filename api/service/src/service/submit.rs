@@ -368,6 +368,7 @@ impl super::delivery::Deliverer {
             }
         }
         if let Some(sent) = sent {
+            let content = service.stored_content(&owner, &raw, content, false).await?;
             service
                 .append_content(
                     user,
@@ -491,6 +492,8 @@ impl Service {
         }
         let size = s.raw.len() as u64;
         let content = self.ingest(s.raw.clone()).await?;
+        // What is stored may be encrypted (below); what is sent is `s.raw`.
+        let stored_raw = Self::encrypts_storage(&owner, s.draft).then(|| s.raw.clone());
         let target = match s.mailbox {
             Some(id) => self.get_mailbox(user, id).await?,
             None => {
@@ -529,6 +532,10 @@ impl Service {
         };
         let seen = (send && target.special_use != Some(SpecialUse::Sent))
             .then(|| super::register::seen_addresses(&content.index));
+        let content = match &stored_raw {
+            Some(raw) => self.stored_content(&owner, raw, content, s.draft).await?,
+            None => content,
+        };
         let mut flags = vec![SEEN.to_string()];
         if s.draft {
             flags.push(DRAFT.to_string());
@@ -586,10 +593,38 @@ impl Service {
             .await?;
         let sent = self.find_special_mailbox(user, SpecialUse::Sent).await?;
         let from = Self::envelope_sender(&owner, &message.index);
+        // A draft is kept readable; once sent, a user who encrypts gets the copy in
+        // \Sent encrypted (a new message in place of the moved draft).
+        let sealed = if Self::encrypts_storage(&owner, false) {
+            Some(self.sealed_for_storage(&owner, raw.clone(), false).await?)
+        } else {
+            None
+        };
         let queue_id = self
             .queue_message(&owner, from, recipients.clone(), raw, send_time)
             .await?;
-        let (uid, id) = self.file_as_sent(user, &sent, mailbox, uid).await?;
+        let (uid, id) = match sealed {
+            Some(sealed) => {
+                let content = self.ingest_accepted(sealed).await?;
+                let appended = self
+                    .append_content(
+                        user,
+                        sent.id,
+                        content,
+                        AppendOptions {
+                            flags: vec![SEEN.to_string()],
+                            ignore_quota: true,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                // The draft (\Draft, so not archived) leaves \Drafts as a move would.
+                self.expunge(user, mailbox, &UidSet::from_uids([uid]), false)
+                    .await?;
+                (appended.uid, appended.id)
+            }
+            None => self.file_as_sent(user, &sent, mailbox, uid).await?,
+        };
         self.record_recipients(user, &message.index).await;
         Ok(Submitted {
             queue_id: Some(queue_id),

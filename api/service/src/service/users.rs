@@ -139,6 +139,7 @@ impl Service {
 
     pub async fn create_user(&self, new: NewUser) -> Result<User> {
         let unameview = crate::normalize::check_new_username(&new.username)?;
+        super::security::encryption::check_pub_key(&new.profile.pub_key)?;
         let id = ObjectId::new();
         let address_text = match (&new.address, new.empty_address) {
             (Some(a), _) => Some(a.clone()),
@@ -296,6 +297,9 @@ impl Service {
             user.internal_data = json_object("internalData", Some(m))?;
         }
         if let Some(p) = update.profile {
+            if p.pub_key != user.profile.pub_key {
+                super::security::encryption::check_pub_key(&p.pub_key)?;
+            }
             user.profile = p;
         }
         if password_changed {

@@ -3,7 +3,7 @@
 //! WildDuck's `user` role may update its own account and addresses; Eider keeps
 //! that role smaller. About itself a user token may change its name, its password
 //! (giving the current one), its forwarding targets (the daily forward limit stays
-//! the operator's), language, spam level, sent-copy setting, 2FA, ASPs, filters,
+//! the operator's), language, spam level, sent-copy setting, PGP key and encryption settings, 2FA, ASPs, filters,
 //! autoreply, mailboxes and messages. Quota, limits, scopes, sender whitelist,
 //! retention, tags, metadata, the disabled/suspended flags and pre-hashed passwords
 //! need root. A refused change answers 403 MissingPrivileges and changes nothing.
@@ -101,6 +101,10 @@ fn changed_profile(
         password_changed: _,
         // Set by the service with a password reset only; no request field names it.
         password_valid_after: _,
+        // The user's own privacy: its key and whether mail is kept encrypted.
+        pub_key: _,
+        encrypt_messages: _,
+        encrypt_forwarded: _,
     } = after;
     if *retention != before.retention {
         out.push("retention");

@@ -12,6 +12,7 @@
 
 mod asps;
 mod authlog;
+pub mod encryption;
 mod pool;
 mod ratelimit;
 mod twofa;
