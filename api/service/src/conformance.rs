@@ -16,8 +16,10 @@ use serde_json::json;
 use crate::model::*;
 use crate::{ObjectId, Store, StoreError};
 
+mod imap_ext_rules;
 mod imap_rules;
 mod lifecycle_rules;
+pub use imap_ext_rules::{metadata_entries, saved_date_and_content_search};
 pub use imap_rules::{sent_day_search, subscriptions};
 pub use lifecycle_rules::{archive, archive_paging, deleted_users, leases};
 
@@ -45,6 +47,8 @@ pub async fn run_all<S: Store>(store: &S) {
         recalculate_storage,
         sent_day_search,
         subscriptions,
+        metadata_entries,
+        saved_date_and_content_search,
         leases,
         archive,
         archive_paging,

@@ -7,6 +7,7 @@ pub mod framing;
 mod lexer;
 mod search;
 pub mod types;
+pub mod url;
 
 pub use command::parse_command;
 pub use lexer::{is_astring_char, is_atom_char};
