@@ -5,7 +5,7 @@ import re
 import socket
 
 from imap_ext_util import lit, server, session, status_of  # noqa: F401 (fixture)
-from imaputil import PASSWORD, make_message
+from imaputil import PASSWORD, make_message, raw_login
 
 
 def count(r, mailbox="INBOX"):
@@ -33,7 +33,7 @@ def test_multiappend_stores_all_with_appenduid(server):
 
 def test_multiappend_is_all_or_none(server):
     uid = server.create_user("quota-user", PASSWORD)
-    r = session(server, user="quota-user")
+    r = raw_login(server, user="quota-user", create=False)
     r.cmd("APPEND INBOX " + "{%d+}\r\n%s" % (len(make_message(0)), make_message(0).decode()))
     before = server.api("GET", f"/users/{uid}")[1]["limits"]["quota"]["used"]
     # Room for the small messages, not for the large third: the first two are stored
