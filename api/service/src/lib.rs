@@ -36,6 +36,7 @@ mod store_domainaccess;
 mod store_files;
 mod store_filters;
 mod store_lifecycle;
+mod store_metadata;
 mod store_queue;
 mod store_register;
 mod store_settings;
@@ -61,6 +62,11 @@ pub use service::{
     content_type_for, normalize_path, AppendOptions, AuthMeta, AuthRequest, AuthSource,
     AuthSuccess, BodyReader, NewAddress, NewFile, NewUser, Protocol, ResolvedRecipient, Service,
     ServiceConfig, UserUpdate,
+};
+/// IMAP METADATA (RFC 5464) and URLAUTH (RFC 4467).
+pub use service::{
+    metadata_entry_name, metadata_name, MetadataDepth, MetadataRefused, METADATA_MAX_ENTRIES,
+    METADATA_MAX_SIZE, URLAUTH_MECHANISM,
 };
 pub use service::{queue_key, FailedRecipient, SmtpJob, SMTP_QUEUE};
 /// Filters and autoreply settings (their API and storage).
@@ -100,6 +106,7 @@ pub use store_lifecycle::{
 };
 pub use store_queue::{Claim, QueueEntry};
 pub mod jobs;
+pub use store_metadata::{MetadataEntry, MetadataStore};
 pub use store_register::{register_terms, RegisteredAddress, SeenAddress};
 pub use store_settings::{SettingsStore, StoredSetting};
 pub use store_webhooks::{Webhook, WebhookQuery, WebhookStore};

@@ -314,6 +314,7 @@ pub use crate::store_domainaccess::DomainAccessStore;
 pub use crate::store_files::FileStore;
 pub use crate::store_filters::{FilterSearch, FilterStore};
 pub use crate::store_lifecycle::{ArchiveStore, DeletedUserStore, LeaseStore};
+pub use crate::store_metadata::MetadataStore;
 pub use crate::store_queue::QueueStore;
 pub use crate::store_register::AddressRegisterStore;
 pub use crate::store_settings::SettingsStore;
@@ -338,6 +339,7 @@ pub trait Store:
     + DkimStore
     + CertStore
     + SettingsStore
+    + MetadataStore
     + DomainAccessStore
     + WebhookStore
 {
@@ -361,6 +363,7 @@ impl<T> Store for T where
         + DkimStore
         + CertStore
         + SettingsStore
+        + MetadataStore
         + DomainAccessStore
         + WebhookStore
 {

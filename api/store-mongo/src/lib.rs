@@ -30,6 +30,7 @@ mod lifecycle;
 mod mailboxes;
 mod messages;
 mod observe;
+mod metadata;
 mod operator;
 mod paging;
 mod queue;
@@ -87,6 +88,7 @@ pub(crate) mod names {
     pub const SETTINGS: &str = "settings";
     pub const DOMAIN_ACCESS: &str = "domainaccess";
     pub const WEBHOOKS: &str = "webhooks";
+    pub const METADATA: &str = "metadata";
 }
 
 /// The MongoDB store. Cheap to clone (the driver's client is a handle to its pool).
@@ -260,6 +262,13 @@ impl MongoStore {
             (
                 SUBSCRIPTIONS,
                 vec![unique(doc! { "user": 1, "path": 1 }, "user_path")],
+            ),
+            (
+                METADATA,
+                vec![unique(
+                    doc! { "user": 1, "mailbox": 1, "name": 1 },
+                    "user_mailbox_name",
+                )],
             ),
             (
                 MESSAGES,

@@ -389,6 +389,7 @@ impl MongoStore {
             return Ok(false);
         }
         self.remove_all(id, Some(user)).await?;
+        self.delete_metadata(user, Some(id)).await?;
         // The mailbox's message history goes with it; its deletion is the last word.
         self.journal_delete(doc! { "mailbox": oid(id), "kind": { "$ne": "MAILBOXDELETE" } })
             .await?;

@@ -11,7 +11,9 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use eider_service::model::{epoch_day, DateField, MessageMeta, SearchKey, SearchQuery};
+use eider_service::model::{
+    epoch_day, saved_bound, saved_date, DateField, MessageMeta, SearchKey, SearchQuery,
+};
 use eider_service::{ObjectId, StoreError};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
@@ -55,6 +57,8 @@ fn date_field(field: DateField, op: &str, t: chrono::DateTime<chrono::Utc>) -> D
             { "hdate": { op: date(t) } },
             { "hdate": Bson::Null, "idate": { op: date(t) } },
         ] },
+        // The id's leading timestamp orders ids by the second they were made.
+        DateField::Saved => doc! { "_id": { op: oid(saved_bound(t)) } },
     }
 }
 
@@ -134,6 +138,7 @@ fn compile(k: &SearchKey, depth: usize) -> Result<Compiled> {
         },
         SearchKey::ModSeq(n) => exact(Cond::Doc(doc! { "modseq": { "$gte": int(*n) } })),
         SearchKey::Thread(id) => exact(Cond::Doc(doc! { "thread": oid(*id) })),
+        SearchKey::Content(id) => exact(Cond::Doc(doc! { "content": oid(*id) })),
         SearchKey::HasAttachment(b) => exact(Cond::Doc(doc! { "ha": *b })),
         SearchKey::And(keys) => {
             let mut docs = Vec::new();
@@ -283,6 +288,7 @@ fn eval(k: &SearchKey, c: &Candidate, text: Option<&(String, String)>) -> bool {
         SearchKey::Text(needle) => contains_ci(&t.0, needle) || contains_ci(&t.1, needle),
         SearchKey::ModSeq(n) => m.modseq >= *n,
         SearchKey::Thread(id) => m.thread == *id,
+        SearchKey::Content(id) => m.content == *id,
         SearchKey::HasAttachment(b) => m.has_attachments == *b,
         SearchKey::And(v) => v.iter().all(|x| eval(x, c, text)),
         SearchKey::Or(a, b) => eval(a, c, text) || eval(b, c, text),
@@ -294,6 +300,7 @@ fn stamp(field: DateField, m: &MessageMeta) -> chrono::DateTime<chrono::Utc> {
     match field {
         DateField::Internal => m.internal_date,
         DateField::Header => m.header_date.unwrap_or(m.internal_date),
+        DateField::Saved => saved_date(m),
     }
 }
 

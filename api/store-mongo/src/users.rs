@@ -186,6 +186,7 @@ impl MongoStore {
         self.delete_user_register(id).await?;
         self.delete_user_files(id).await?;
         self.delete_user_lifecycle(id).await?;
+        self.delete_metadata(id, None).await?;
         self.journal_delete(doc! { "user": oid(id) }).await?;
         Ok(true)
     }

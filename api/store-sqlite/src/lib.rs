@@ -26,6 +26,7 @@ mod journal;
 mod lifecycle;
 mod mailboxes;
 mod messages;
+mod metadata;
 mod operator;
 mod paging;
 mod pool;

@@ -5,7 +5,9 @@
 //! an exact test on the decoded text; shorter needles are tested on every candidate.
 //! Because each text key is "index hit AND exact test", NOT and OR stay exact.
 
-use eider_service::model::{epoch_day, DateField, MessageMeta, SearchKey, SearchQuery};
+use eider_service::model::{
+    epoch_day, saved_bound, DateField, MessageMeta, SearchKey, SearchQuery,
+};
 use eider_service::StoreError;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Transaction};
@@ -87,6 +89,19 @@ impl Compiler {
             }
             SearchKey::Larger(n) => format!("m.size > {}", self.int(int(*n))),
             SearchKey::Smaller(n) => format!("m.size < {}", self.int(int(*n))),
+            // Saved: the id's leading timestamp, compared as a blob (memcmp order).
+            SearchKey::Since(DateField::Saved, t) => {
+                format!(
+                    "m.oid >= {}",
+                    self.bind(Value::Blob(saved_bound(*t).0.to_vec()))
+                )
+            }
+            SearchKey::Before(DateField::Saved, t) => {
+                format!(
+                    "m.oid < {}",
+                    self.bind(Value::Blob(saved_bound(*t).0.to_vec()))
+                )
+            }
             SearchKey::Since(field, t) => format!("{} >= {}", date(*field), self.int(ms(*t))),
             SearchKey::Before(field, t) => format!("{} < {}", date(*field), self.int(ms(*t))),
             SearchKey::SentSince(d) => format!("{SENT_DAY} >= {}", self.int(epoch_day(*d))),
@@ -126,6 +141,9 @@ impl Compiler {
             SearchKey::ModSeq(n) => format!("m.modseq >= {}", self.int(int(*n))),
             SearchKey::Thread(id) => {
                 format!("m.thread = {}", self.bind(Value::Blob(id.0.to_vec())))
+            }
+            SearchKey::Content(id) => {
+                format!("m.content_oid = {}", self.bind(Value::Blob(id.0.to_vec())))
             }
             SearchKey::HasAttachment(b) => {
                 format!("m.has_attachments = {}", self.int(i64::from(*b)))
@@ -212,6 +230,8 @@ fn date(field: DateField) -> &'static str {
         DateField::Internal => "m.internal_date",
         // Without a Date: header the internal date stands in, as other servers do.
         DateField::Header => "COALESCE(m.header_date, m.internal_date)",
+        // Answered from the id (see `Compiler::key`); never reached.
+        DateField::Saved => "m.internal_date",
     }
 }
 

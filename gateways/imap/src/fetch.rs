@@ -196,6 +196,61 @@ async fn read_range(
         .map_err(|e| Abort::Gone(e.to_string()))
 }
 
+/// Why [`section_bytes`] gave no bytes.
+pub(crate) enum SectionRead {
+    /// The message has no such part.
+    Missing,
+    /// More than the caller's limit.
+    TooBig,
+    /// The content could not be read.
+    Gone(String),
+}
+
+/// The bytes of a section of a stored message (the whole message when `section`
+/// is None), cut by `partial` (start, length), as CATENATE and URLFETCH take them:
+/// refused before reading when longer than `limit`.
+pub(crate) async fn section_bytes(
+    service: &Service,
+    msg: &FetchedMessage,
+    section: Option<&Section>,
+    partial: Option<(u64, Option<u64>)>,
+    limit: u64,
+) -> Result<Vec<u8>, SectionRead> {
+    let body = msg.body.as_ref().ok_or(SectionRead::Missing)?;
+    let whole = Section {
+        part: Vec::new(),
+        text: None,
+    };
+    let section = section.unwrap_or(&whole);
+    let content = match section_range(body, msg.meta.size, section) {
+        Some((a, b, true)) => {
+            let raw = read_range(service, body, a, b.min(a + MAX_HEADER_FILTER))
+                .await
+                .map_err(|_| SectionRead::Gone("header unreadable".into()))?;
+            let (names, not) = match &section.text {
+                Some(SectionText::HeaderFieldsNot(n)) => (n.as_slice(), true),
+                Some(SectionText::HeaderFields(n)) => (n.as_slice(), false),
+                _ => (&[][..], true),
+            };
+            Content::Bytes(filter_headers(&raw, names, not))
+        }
+        Some((a, b, false)) => Content::Range(a, b),
+        None => return Err(SectionRead::Missing),
+    };
+    let content = content.partial(partial.map(|(s, l)| (s, l.unwrap_or(u64::MAX))));
+    if content.len() > limit {
+        return Err(SectionRead::TooBig);
+    }
+    match content {
+        Content::Bytes(v) => Ok(v),
+        Content::Range(a, b) => service
+            .content_reader(body, a, b)
+            .read_all()
+            .await
+            .map_err(|e| SectionRead::Gone(e.to_string())),
+    }
+}
+
 impl Session {
     pub(crate) async fn cmd_fetch(
         &mut self,
@@ -415,6 +470,24 @@ impl Session {
                 FetchAtt::ModSeq => self
                     .conn
                     .write(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+                FetchAtt::SaveDate => self.conn.write(
+                    format!(
+                        "SAVEDATE {}",
+                        internal_date(&eider_service::model::saved_date(meta))
+                    )
+                    .as_bytes(),
+                ),
+                FetchAtt::EmailId => self.conn.write(
+                    format!("EMAILID ({})", crate::object_id::render_email(meta.content))
+                        .as_bytes(),
+                ),
+                FetchAtt::ThreadId => self.conn.write(
+                    format!(
+                        "THREADID ({})",
+                        crate::object_id::render_thread(meta.thread)
+                    )
+                    .as_bytes(),
+                ),
                 FetchAtt::Envelope => {
                     if let Some(i) = imap {
                         self.conn.write(b"ENVELOPE ");

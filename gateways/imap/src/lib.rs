@@ -14,6 +14,7 @@ mod binary_append;
 mod commands;
 mod fetch;
 pub mod mailbox_names;
+mod object_id;
 pub mod parser;
 pub mod response;
 mod search;

@@ -78,6 +78,19 @@ pub fn translate(key: &Key, sel: &Selected, uses_modseq: &mut bool) -> SearchKey
             *uses_modseq = true;
             SearchKey::ModSeq(*n)
         }
+        Key::SavedBefore(d) => SearchKey::Before(DateField::Saved, midnight(*d)),
+        Key::SavedSince(d) => SearchKey::Since(DateField::Saved, midnight(*d)),
+        Key::SavedOn(d) => on(DateField::Saved, *d),
+        // Every message has a save date (its id's time).
+        Key::SaveDateSupported => SearchKey::All,
+        Key::EmailId(id) => match crate::object_id::email_id(id) {
+            Some(content) => SearchKey::Content(content),
+            None => SearchKey::Not(Box::new(SearchKey::All)),
+        },
+        Key::ThreadId(id) => match crate::object_id::thread_id(id) {
+            Some(thread) => SearchKey::Thread(thread),
+            None => SearchKey::Not(Box::new(SearchKey::All)),
+        },
         Key::Not(k) => SearchKey::Not(Box::new(translate(k, sel, uses_modseq))),
         Key::Or(a, b) => SearchKey::Or(
             Box::new(translate(a, sel, uses_modseq)),

@@ -28,6 +28,10 @@ pub const MAX_COMMAND: usize = 1024 * 1024;
 /// LOGIN or AUTHENTICATE need a few hundred bytes, and an unauthenticated peer
 /// must not make the server hold more (Dovecot allows a few KB too).
 pub const MAX_PREAUTH_COMMAND: usize = 8 * 1024;
+/// One APPEND command (all of a MULTIAPPEND's messages and CATENATE's text parts)
+/// is read into memory whole, so it may hold at most this many times APPENDLIMIT
+/// in all (each literal is still capped at APPENDLIMIT).
+pub const APPEND_TOTAL_FACTOR: u64 = 2;
 /// Consecutive bad commands after which the connection is closed.
 const MAX_ERRORS: u32 = 50;
 /// How long a TLS handshake may take.
@@ -291,6 +295,13 @@ impl Session {
             "QRESYNC",
             "QUOTA",
             "UTF8=ACCEPT",
+            "MULTIAPPEND",
+            "CATENATE",
+            "OBJECTID",
+            "SAVEDATE",
+            "METADATA",
+            "METADATA-SERVER",
+            "URLAUTH",
         ] {
             caps.push(c.into());
         }
@@ -509,11 +520,15 @@ impl Session {
             // Before login APPEND cannot run: it gets the small limit of any command.
             let is_append = name == "APPEND" && !preauth;
             let limit = if is_append {
-                self.shared.max_message
+                // Per literal APPENDLIMIT, and all literals together the multiple.
+                let total = APPEND_TOTAL_FACTOR.saturating_mul(self.shared.max_message);
+                self.shared
+                    .max_message
+                    .min(total.saturating_sub(buf.len() as u64))
             } else {
                 (max_command.saturating_sub(buf.len())) as u64
             };
-            if refused.is_none() && (lit.len > limit || buf.len() > max_command) {
+            if refused.is_none() && (lit.len > limit || (!is_append && buf.len() > max_command)) {
                 let reply = if is_append {
                     Reply::no("Message too large").with_code("TOOBIG")
                 } else if preauth {
@@ -644,12 +659,17 @@ impl Session {
             C::Unsubscribe(mailbox) => self.cmd_subscribe(mailbox, false).await,
             C::List(list) => self.cmd_list(list).await?,
             C::Status { mailbox, items } => self.cmd_status(mailbox, items).await,
-            C::Append {
+            C::Append { mailbox, messages } => self.cmd_append(mailbox, messages).await,
+            C::GetMetadata {
                 mailbox,
-                flags,
-                date,
-                message,
-            } => self.cmd_append(mailbox, flags, date, message).await,
+                maxsize,
+                depth,
+                entries,
+            } => self.cmd_getmetadata(mailbox, maxsize, depth, entries).await,
+            C::SetMetadata { mailbox, entries } => self.cmd_setmetadata(mailbox, entries).await,
+            C::GenUrlAuth(pairs) => self.cmd_genurlauth(pairs).await,
+            C::ResetKey(mailbox) => self.cmd_resetkey(mailbox).await,
+            C::UrlFetch(urls) => self.cmd_urlfetch(urls).await?,
             C::GetQuota(root) => self.cmd_getquota(root).await,
             C::GetQuotaRoot(mailbox) => self.cmd_getquotaroot(mailbox).await,
             C::SetQuota(_) => Reply::no("Quotas are set through the API").with_code("CANNOT"),

@@ -23,6 +23,7 @@ mod dkim;
 mod files;
 mod filters;
 mod imap;
+mod imap_ext;
 mod journal;
 mod lifecycle;
 mod operator;
@@ -30,6 +31,7 @@ mod queue;
 mod register;
 
 use imap::{sent_day_search, sort_rows, subscriptions};
+use imap_ext::{metadata_entries, saved_date_and_content_search};
 use lifecycle::{archive, archive_paging, deleted_users, leases};
 
 /// One rule of the suite: its name (`area::rule`, or the rule alone for the core
@@ -73,6 +75,8 @@ pub fn all_rules<S: Store>() -> Vec<Rule<S>> {
         sent_day_search,
         sort_rows,
         subscriptions,
+        metadata_entries,
+        saved_date_and_content_search,
         leases,
         archive,
         archive_paging,

@@ -16,7 +16,9 @@ pub use message::{
     AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
     FlagsChanged, ImapStrings, MessageBody, MessageMeta, NewContent, StoredMessage, ThreadRef,
 };
-pub use search::{epoch_day, DateField, SearchKey, SearchQuery, SortOrder};
+pub use search::{
+    epoch_day, saved_bound, saved_date, DateField, SearchKey, SearchQuery, SortOrder,
+};
 pub use sort::{SortKeys, SortRow};
 pub use uidset::UidSet;
 pub use user::{User, UserLimits, UserProfile, UserQuery};

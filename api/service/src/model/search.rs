@@ -11,6 +11,24 @@ pub enum DateField {
     /// The Date: header as an instant (falls back to the internal date). IMAP's
     /// SENT* keys compare days instead: [`SearchKey::SentSince`].
     Header,
+    /// When the message was saved into its mailbox (IMAP SAVEDATE, RFC 8514): the
+    /// time in its id, which is new on every append, copy and move.
+    Saved,
+}
+
+/// The smallest message id of the second `t` falls in: ids compare by their
+/// leading big-endian timestamp, so `id >= saved_bound(t)` is "saved at or after t"
+/// to the second (the precision of the id).
+pub fn saved_bound(t: DateTime<Utc>) -> ObjectId {
+    let secs = t.timestamp().clamp(0, i64::from(u32::MAX)) as u32;
+    let mut b = [0u8; 12];
+    b[..4].copy_from_slice(&secs.to_be_bytes());
+    ObjectId(b)
+}
+
+/// When a message was saved into its mailbox (see [`DateField::Saved`]).
+pub fn saved_date(m: &super::MessageMeta) -> DateTime<Utc> {
+    DateTime::from_timestamp(i64::from(m.id.timestamp()), 0).unwrap_or_default()
 }
 
 /// A search criterion over the messages of one mailbox (or of a user, for the API).
@@ -45,6 +63,8 @@ pub enum SearchKey {
     /// MODSEQ >= value.
     ModSeq(u64),
     Thread(ObjectId),
+    /// Copies of one stored content ([`super::MessageMeta::content`]; IMAP EMAILID).
+    Content(ObjectId),
     HasAttachment(bool),
     And(Vec<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),

@@ -103,6 +103,72 @@ impl Service {
     ) -> Result<Appended> {
         let owner = self.get_user(user).await?;
         let mbox = self.get_mailbox(user, mailbox).await?;
+        let (appended, sent) = self.store_append(id, &owner, &mbox, content, opts).await?;
+        self.appended(user, mailbox, &appended, sent).await;
+        Ok(appended)
+    }
+
+    /// Append several messages to one mailbox, all or none (IMAP MULTIAPPEND,
+    /// RFC 3502). Every message is checked and ingested before anything is stored;
+    /// if storing one fails (quota, store error), the ones stored before it are
+    /// removed again (no archive copy, as they were never visible as a whole) and
+    /// the error is returned. Announcements and webhooks follow only success.
+    pub async fn append_all(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        messages: Vec<(Vec<u8>, AppendOptions)>,
+    ) -> Result<Vec<Appended>> {
+        let owner = self.get_user(user).await?;
+        let mbox = self.get_mailbox(user, mailbox).await?;
+        let mut ingested = Vec::with_capacity(messages.len());
+        for (raw, opts) in messages {
+            normalize_flags(&opts.flags)?;
+            ingested.push((self.ingest(raw).await?, opts));
+        }
+        let mut done: Vec<(Appended, Option<Vec<crate::SeenAddress>>)> =
+            Vec::with_capacity(ingested.len());
+        for (content, opts) in ingested {
+            match self
+                .store_append(ObjectId::new(), &owner, &mbox, content, opts)
+                .await
+            {
+                Ok(a) => done.push(a),
+                Err(e) => {
+                    let stored = UidSet::from_uids(
+                        done.iter()
+                            .filter(|(a, _)| !a.duplicate)
+                            .map(|(a, _)| a.uid),
+                    );
+                    if !stored.is_empty() {
+                        if let Err(undo) = self.store().expunge(mailbox, &stored, false).await {
+                            tracing::error!(%mailbox, "MULTIAPPEND rollback failed: {undo}");
+                        }
+                        // Sessions that saw the partial append catch up with its removal.
+                        self.announce(user, Some(mailbox), 0);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(done.len());
+        for (appended, sent) in done {
+            self.appended(user, mailbox, &appended, sent).await;
+            out.push(appended);
+        }
+        Ok(out)
+    }
+
+    /// The store half of an append: the request built from the options and the
+    /// mailbox's rules, stored. Returns what the announcement needs.
+    async fn store_append(
+        &self,
+        id: ObjectId,
+        owner: &crate::model::User,
+        mbox: &Mailbox,
+        content: NewContent,
+        opts: AppendOptions,
+    ) -> Result<(Appended, Option<Vec<crate::SeenAddress>>)> {
         let flags = normalize_flags(&opts.flags)?;
         let internal_date = opts.internal_date.unwrap_or_else(Utc::now);
         let thread = ThreadRef::Resolve {
@@ -111,15 +177,15 @@ impl Service {
         };
         let expires = opts
             .expires
-            .or_else(|| retention_expiry(&mbox, internal_date));
+            .or_else(|| retention_expiry(mbox, internal_date));
         // A message stored in \Sent (API upload, IMAP APPEND, submit) was sent by
         // the user: its recipients go to the address register.
         let sent = (mbox.special_use == Some(SpecialUse::Sent))
             .then(|| super::register::seen_addresses(&content.index));
         let req = AppendRequest {
             id,
-            user,
-            mailbox,
+            user: owner.id,
+            mailbox: mbox.id,
             content,
             flags,
             internal_date,
@@ -129,28 +195,39 @@ impl Service {
             quota_limit: if opts.ignore_quota {
                 None
             } else {
-                Some(self.quota_limit(&owner).await)
+                Some(self.quota_limit(owner).await)
             },
             dedupe_message_id: opts.dedupe_message_id,
         };
         let appended = self.timed("append", self.store().append(req)).await?;
-        if !appended.duplicate {
-            self.announce(user, Some(mailbox), appended.modseq);
-            self.emit(
-                super::webhooks::events::MESSAGE_NEW,
-                Some(user),
-                serde_json::json!({
-                    "mailbox": mailbox.to_hex(),
-                    "message": appended.id.to_hex(),
-                    "uid": appended.uid,
-                }),
-            )
-            .await;
-            if let Some(seen) = sent {
-                self.record_seen(user, seen).await;
-            }
+        Ok((appended, sent))
+    }
+
+    /// After a stored append: the beacon, the webhook and the address register.
+    async fn appended(
+        &self,
+        user: ObjectId,
+        mailbox: ObjectId,
+        appended: &Appended,
+        sent: Option<Vec<crate::SeenAddress>>,
+    ) {
+        if appended.duplicate {
+            return;
         }
-        Ok(appended)
+        self.announce(user, Some(mailbox), appended.modseq);
+        self.emit(
+            super::webhooks::events::MESSAGE_NEW,
+            Some(user),
+            serde_json::json!({
+                "mailbox": mailbox.to_hex(),
+                "message": appended.id.to_hex(),
+                "uid": appended.uid,
+            }),
+        )
+        .await;
+        if let Some(seen) = sent {
+            self.record_seen(user, seen).await;
+        }
     }
 
     pub async fn copy_messages(

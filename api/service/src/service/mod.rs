@@ -15,6 +15,7 @@ mod imap_support;
 mod lifecycle;
 mod mailboxes;
 mod messages;
+mod metadata;
 mod outbound;
 mod pop3_support;
 mod register;
@@ -22,6 +23,7 @@ pub mod security;
 pub mod settings;
 mod sort;
 mod submit;
+mod urlauth;
 mod users;
 pub mod webhooks;
 
@@ -55,6 +57,10 @@ pub use files::{content_type_for, NewFile};
 pub use lifecycle::{RestoreInfo, UserDeletion, UserRestore};
 pub use mailboxes::normalize_path;
 pub use messages::AppendOptions;
+pub use metadata::{
+    metadata_entry_name, metadata_name, MetadataDepth, MetadataRefused, METADATA_MAX_ENTRIES,
+    METADATA_MAX_SIZE,
+};
 pub use outbound::{queue_key, FailedRecipient, SmtpJob, SMTP_QUEUE};
 pub use register::{MAX_REGISTER_LIMIT, MAX_REGISTER_QUERY};
 pub use sort::{SortCriterion, SortKey, ThreadAlgorithm, ThreadNode};
@@ -62,6 +68,7 @@ pub use submit::{
     ForwardedTo, SmtpSubmission, SmtpSubmitted, StoredForward, Submission, Submitted,
     DEFAULT_MAX_RECIPIENTS, ORIGINAL_FROM_HEADER,
 };
+pub use urlauth::URLAUTH_MECHANISM;
 pub use users::{NewUser, UserUpdate};
 
 /// Server-wide rules the service applies.

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v13_operator.sql"),
     include_str!("v14_sort_keys.sql"),
     include_str!("v15_journal_prune.sql"),
+    include_str!("v16_metadata.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that

@@ -292,6 +292,7 @@ impl Session {
             snap.mailbox.uid_next
         ));
         self.untagged(&format!("OK [HIGHESTMODSEQ {}] Highest", sel.modseq));
+        self.untagged(&format!("OK [MAILBOXID ({})] Ok", sel.id.to_hex()));
         let qresync = params.qresync.clone();
         self.selected = Some(sel);
         self.state = State::Selected;
@@ -403,7 +404,9 @@ impl Session {
             .imap_create_mailbox(self.user_id(), &path, role)
             .await
         {
-            Ok(_) => Reply::ok("CREATE completed"),
+            Ok(m) => {
+                Reply::ok("CREATE completed").with_code(format!("MAILBOXID ({})", m.id.to_hex()))
+            }
             Err(e) => service_error(&e),
         }
     }
@@ -553,7 +556,12 @@ impl Session {
         let counters = self.service().mailbox_counters(user, mailbox.id).await?;
         let mut parts: Vec<String> = Vec::new();
         for item in items {
+            if *item == StatusItem::MailboxId {
+                parts.push(format!("MAILBOXID ({})", mailbox.id.to_hex()));
+                continue;
+            }
             let value = match item {
+                StatusItem::MailboxId => continue,
                 StatusItem::Messages => counters.total,
                 StatusItem::Unseen => counters.unseen,
                 StatusItem::UidNext => u64::from(mailbox.uid_next),

@@ -1,10 +1,8 @@
-//! Message commands: APPEND, STORE, COPY/MOVE, EXPUNGE (UID EXPUNGE), CLOSE/UNSELECT.
+//! Message commands: STORE, COPY/MOVE, EXPUNGE (UID EXPUNGE), CLOSE/UNSELECT.
 
 use std::io;
 
-use chrono::{DateTime, FixedOffset, Utc};
 use eider_service::model::{FlagOp, SortOrder, UidSet};
-use eider_service::AppendOptions;
 
 use crate::parser::{SequenceSet, StoreOp};
 use crate::response::{compress_set, flag_list, service_error, Reply};
@@ -15,45 +13,6 @@ fn bad_sequence() -> Reply {
 }
 
 impl Session {
-    pub(crate) async fn cmd_append(
-        &mut self,
-        raw: Vec<u8>,
-        flags: Vec<String>,
-        date: Option<DateTime<FixedOffset>>,
-        message: Vec<u8>,
-    ) -> Reply {
-        let mailbox = match self.lookup_mailbox(&raw).await {
-            Ok(m) => m,
-            Err(r) if r.code.as_deref() == Some("NONEXISTENT") => {
-                return Reply::no("Mailbox does not exist").with_code("TRYCREATE")
-            }
-            Err(r) => return r,
-        };
-        if message.len() as u64 > self.shared.max_message {
-            return Reply::no("Message too large").with_code("TOOBIG");
-        }
-        let flags: Vec<String> = flags
-            .into_iter()
-            .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
-            .collect();
-        // RFC 3516 4.4: NUL bytes (only possible in a literal8) are stored base64-encoded.
-        let message = crate::binary_append::encode_binary_parts(message);
-        let opts = AppendOptions {
-            flags,
-            internal_date: date.map(|d| d.with_timezone(&Utc)),
-            ..Default::default()
-        };
-        match self
-            .service()
-            .append(self.user_id(), mailbox.id, message, opts)
-            .await
-        {
-            Ok(a) => Reply::ok("APPEND completed")
-                .with_code(format!("APPENDUID {} {}", a.uid_validity, a.uid)),
-            Err(e) => service_error(&e),
-        }
-    }
-
     pub(crate) async fn cmd_close(&mut self, expunge: bool) -> Reply {
         if let Some(sel) = self.selected.as_ref() {
             if expunge && !sel.readonly {

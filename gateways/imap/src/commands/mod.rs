@@ -1,6 +1,7 @@
 //! Command handlers, one file per group. Each is an `impl Session` block:
 //! handlers write untagged answers to the connection and return the tagged one.
 
+mod append;
 mod auth;
 pub(crate) mod context;
 mod idle;
@@ -8,3 +9,5 @@ mod mailbox;
 mod message;
 mod sort;
 pub(crate) mod notify;
+mod metadata;
+mod urlauth;

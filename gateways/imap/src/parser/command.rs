@@ -141,6 +141,50 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
             }
         }
         "APPEND" => append(c)?,
+        "GETMETADATA" => get_metadata(c)?,
+        "GENURLAUTH" => {
+            let mut pairs = Vec::new();
+            while c.eat(b' ') {
+                if pairs.len() >= MAX_METADATA_ENTRIES {
+                    return err("too many URLs");
+                }
+                let url = c.astring()?;
+                c.sp()?;
+                pairs.push((url, c.atom()?.to_ascii_uppercase()));
+            }
+            if pairs.is_empty() {
+                return err("expected a URL");
+            }
+            Command::GenUrlAuth(pairs)
+        }
+        "RESETKEY" => {
+            let mut mailbox = None;
+            if c.eat(b' ') {
+                mailbox = Some(c.astring()?);
+                // Mechanisms: only INTERNAL exists, whose key is the mailbox's.
+                while c.eat(b' ') {
+                    c.atom()?;
+                }
+            }
+            Command::ResetKey(mailbox)
+        }
+        "URLFETCH" => {
+            let mut urls = Vec::new();
+            while c.eat(b' ') {
+                if urls.len() >= MAX_METADATA_ENTRIES {
+                    return err("too many URLs");
+                }
+                if c.peek() == Some(b'(') {
+                    return err("URLFETCH parameters are not supported");
+                }
+                urls.push(c.astring()?);
+            }
+            if urls.is_empty() {
+                return err("expected a URL");
+            }
+            Command::UrlFetch(urls)
+        }
+        "SETMETADATA" => set_metadata(c)?,
         "EXPUNGE" => Command::Expunge { uids: None },
         "SEARCH" => search(c, false)?,
         "SORT" => sort(c, false)?,
@@ -373,6 +417,7 @@ fn status_items(c: &mut Cursor<'_>) -> PResult<Vec<StatusItem>> {
             "SIZE" => StatusItem::Size,
             "APPENDLIMIT" => StatusItem::AppendLimit,
             "DELETED" => StatusItem::Deleted,
+            "MAILBOXID" => StatusItem::MailboxId,
             _ => return err("unknown status item"),
         };
         if !items.contains(&item) {
@@ -385,10 +430,114 @@ fn status_items(c: &mut Cursor<'_>) -> PResult<Vec<StatusItem>> {
     }
 }
 
-fn append(c: &mut Cursor<'_>) -> PResult<Command> {
+/// Most entries one GETMETADATA or SETMETADATA may name.
+const MAX_METADATA_ENTRIES: usize = 1000;
+
+fn metadata_entry(c: &mut Cursor<'_>) -> PResult<String> {
+    c.astring_utf8()
+}
+
+/// RFC 5464: GETMETADATA [SP "(" options ")"] SP mailbox SP (entry / "(" entries ")")
+fn get_metadata(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    let mut maxsize = None;
+    let mut depth = MetadataDepthArg::Zero;
+    if c.eat(b'(') {
+        loop {
+            match c.keyword()?.as_str() {
+                "MAXSIZE" => {
+                    c.sp()?;
+                    maxsize = Some(c.number64()?);
+                }
+                "DEPTH" => {
+                    c.sp()?;
+                    depth = match c.atom()?.to_ascii_uppercase().as_str() {
+                        "0" => MetadataDepthArg::Zero,
+                        "1" => MetadataDepthArg::One,
+                        "INFINITY" => MetadataDepthArg::Infinity,
+                        _ => return err("invalid DEPTH"),
+                    };
+                }
+                _ => return err("unknown GETMETADATA option"),
+            }
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+        }
+        c.sp()?;
+    }
+    let mailbox = c.astring()?;
+    c.sp()?;
+    let mut entries = Vec::new();
+    if c.eat(b'(') {
+        loop {
+            if entries.len() >= MAX_METADATA_ENTRIES {
+                return err("too many entries");
+            }
+            entries.push(metadata_entry(c)?);
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+        }
+    } else {
+        entries.push(metadata_entry(c)?);
+    }
+    Ok(Command::GetMetadata {
+        mailbox,
+        maxsize,
+        depth,
+        entries,
+    })
+}
+
+/// RFC 5464: SETMETADATA SP mailbox SP "(" entry SP value *(SP entry SP value) ")"
+fn set_metadata(c: &mut Cursor<'_>) -> PResult<Command> {
     c.sp()?;
     let mailbox = c.astring()?;
     c.sp()?;
+    c.expect(b'(', "expected entries")?;
+    let mut entries = Vec::new();
+    loop {
+        if entries.len() >= MAX_METADATA_ENTRIES {
+            return err("too many entries");
+        }
+        let name = metadata_entry(c)?;
+        c.sp()?;
+        entries.push((name, c.nstring()?));
+        if c.eat(b')') {
+            break;
+        }
+        c.sp()?;
+    }
+    Ok(Command::SetMetadata { mailbox, entries })
+}
+
+/// Most messages one APPEND may carry (MULTIAPPEND): the command's bytes are
+/// bounded by the framing; this bounds the per-message work on tiny messages.
+pub const MAX_APPEND_MESSAGES: usize = 1000;
+/// Most parts of one CATENATE.
+pub const MAX_CATENATE_PARTS: usize = 256;
+
+fn append(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    let mailbox = c.astring()?;
+    let mut messages = Vec::new();
+    // RFC 3502: append-message *(SP append-message)
+    while c.eat(b' ') {
+        if messages.len() >= MAX_APPEND_MESSAGES {
+            return err("too many messages in one APPEND");
+        }
+        messages.push(append_message(c)?);
+    }
+    if messages.is_empty() {
+        return err("expected a message");
+    }
+    Ok(Command::Append { mailbox, messages })
+}
+
+fn append_message(c: &mut Cursor<'_>) -> PResult<AppendMessage> {
     let mut flags = Vec::new();
     let mut date = None;
     if c.peek() == Some(b'(') {
@@ -399,24 +548,42 @@ fn append(c: &mut Cursor<'_>) -> PResult<Command> {
         date = Some(c.date_time()?);
         c.sp()?;
     }
-    let message = if c.eat_word("UTF8") {
+    let content = if c.eat_word("UTF8") {
         // RFC 6855: UTF8 (literal8)
         c.sp()?;
         c.expect(b'(', "expected (")?;
         let m = c.literal(true)?;
         c.expect(b')', "expected )")?;
-        m
+        AppendContent::Literal(m)
+    } else if c.eat_word("CATENATE") {
+        // RFC 4469: "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+        c.sp()?;
+        c.expect(b'(', "expected (")?;
+        let mut parts = Vec::new();
+        loop {
+            if parts.len() >= MAX_CATENATE_PARTS {
+                return err("too many CATENATE parts");
+            }
+            let kind = c.keyword()?;
+            c.sp()?;
+            parts.push(match kind.as_str() {
+                "TEXT" => CatenatePart::Text(c.literal(true)?),
+                "URL" => CatenatePart::Url(c.astring()?),
+                _ => return err("expected TEXT or URL"),
+            });
+            if c.eat(b')') {
+                break;
+            }
+            c.sp()?;
+        }
+        AppendContent::Catenate(parts)
     } else {
-        c.literal(true)?
+        AppendContent::Literal(c.literal(true)?)
     };
-    if c.peek() == Some(b' ') {
-        return err("MULTIAPPEND is not supported");
-    }
-    Ok(Command::Append {
-        mailbox,
+    Ok(AppendMessage {
         flags,
         date,
-        message,
+        content,
     })
 }
 
@@ -665,6 +832,12 @@ pub(super) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAtt> {
         FetchAtt::BodyStructure
     } else if c.eat_word("MODSEQ") {
         FetchAtt::ModSeq
+    } else if c.eat_word("SAVEDATE") {
+        FetchAtt::SaveDate
+    } else if c.eat_word("EMAILID") {
+        FetchAtt::EmailId
+    } else if c.eat_word("THREADID") {
+        FetchAtt::ThreadId
     } else if c.eat_word("BODY.PEEK") {
         let section = section(c)?;
         FetchAtt::BodySection {
@@ -725,7 +898,7 @@ fn binary_part(c: &mut Cursor<'_>) -> PResult<Vec<u32>> {
     Ok(part)
 }
 
-fn section(c: &mut Cursor<'_>) -> PResult<Section> {
+pub(super) fn section(c: &mut Cursor<'_>) -> PResult<Section> {
     c.expect(b'[', "expected [")?;
     let part = part_numbers(c)?;
     let mut text = None;
@@ -957,16 +1130,13 @@ mod tests {
     #[test]
     fn append_forms() {
         match cmd("a APPEND Drafts (\\Seen $x) \" 7-Feb-1994 21:52:25 -0800\" {5}\r\nhello") {
-            Command::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => {
+            Command::Append { mailbox, messages } => {
                 assert_eq!(mailbox, b"Drafts");
-                assert_eq!(flags, vec!["\\Seen".to_string(), "$x".into()]);
-                assert!(date.is_some());
-                assert_eq!(message, b"hello");
+                assert_eq!(messages.len(), 1);
+                let m = &messages[0];
+                assert_eq!(m.flags, vec!["\\Seen".to_string(), "$x".into()]);
+                assert!(m.date.is_some());
+                assert_eq!(m.content, AppendContent::Literal(b"hello".to_vec()));
             }
             other => panic!("{other:?}"),
         }
@@ -975,6 +1145,63 @@ mod tests {
             Command::Append { .. }
         ));
         assert!(parse_command(b"a APPEND INBOX {5}\r\nhel").is_err());
+        assert!(parse_command(b"a APPEND INBOX").is_err());
+        assert!(parse_command(b"a APPEND INBOX {2}\r\nhi ").is_err());
+    }
+
+    #[test]
+    fn metadata_commands() {
+        match cmd("a GETMETADATA (MAXSIZE 100 DEPTH infinity) \"\" (/shared/comment /private/x)") {
+            Command::GetMetadata {
+                mailbox,
+                maxsize,
+                depth,
+                entries,
+            } => {
+                assert!(mailbox.is_empty());
+                assert_eq!(maxsize, Some(100));
+                assert_eq!(depth, MetadataDepthArg::Infinity);
+                assert_eq!(entries, vec!["/shared/comment", "/private/x"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match cmd("a SETMETADATA INBOX (/private/comment {3}\r\nabc /shared/x NIL)") {
+            Command::SetMetadata { mailbox, entries } => {
+                assert_eq!(mailbox, b"INBOX");
+                assert_eq!(
+                    entries,
+                    vec![
+                        ("/private/comment".to_string(), Some(b"abc".to_vec())),
+                        ("/shared/x".to_string(), None)
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_command(b"a GETMETADATA (DEPTH 2) INBOX /private/x").is_err());
+        assert!(parse_command(b"a SETMETADATA INBOX ()").is_err());
+    }
+
+    #[test]
+    fn multiappend_and_catenate() {
+        match cmd("a APPEND x (\\Seen) {2}\r\nhi \"01-Jan-2020 00:00:00 +0000\" {3}\r\nyou CATENATE (URL \"/x/;uid=1\" TEXT {2+}\r\nab URL /y;uid=2)") {
+            Command::Append { messages, .. } => {
+                assert_eq!(messages.len(), 3);
+                assert_eq!(messages[0].content, AppendContent::Literal(b"hi".to_vec()));
+                assert!(messages[1].flags.is_empty() && messages[1].date.is_some());
+                assert_eq!(
+                    messages[2].content,
+                    AppendContent::Catenate(vec![
+                        CatenatePart::Url(b"/x/;uid=1".to_vec()),
+                        CatenatePart::Text(b"ab".to_vec()),
+                        CatenatePart::Url(b"/y;uid=2".to_vec()),
+                    ])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_command(b"a APPEND x CATENATE ()").is_err());
+        assert!(parse_command(b"a APPEND x CATENATE (FOO {1}\r\na)").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod lexer;
 mod notify;
 mod search;
 pub mod types;
+pub mod url;
 
 pub use command::parse_command;
 pub use lexer::{is_astring_char, is_atom_char};

@@ -96,6 +96,33 @@ fn search_key(c: &mut Cursor<'_>, depth: usize, count: &mut usize) -> PResult<Se
             let value = arg(c)?;
             SearchKey::Header(String::from_utf8_lossy(&name).into_owned(), value)
         }
+        "SAVEDATESUPPORTED" => SearchKey::SaveDateSupported,
+        "EMAILID" | "THREADID" => {
+            c.sp()?;
+            // objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+            let id = c.atom()?;
+            if id.len() > 255
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ParseError::new("invalid object id"));
+            }
+            if word == "EMAILID" {
+                SearchKey::EmailId(id)
+            } else {
+                SearchKey::ThreadId(id)
+            }
+        }
+        "SAVEDBEFORE" | "SAVEDON" | "SAVEDSINCE" => {
+            c.sp()?;
+            let d = c.date()?;
+            match word.as_str() {
+                "SAVEDBEFORE" => SearchKey::SavedBefore(d),
+                "SAVEDON" => SearchKey::SavedOn(d),
+                _ => SearchKey::SavedSince(d),
+            }
+        }
         "BEFORE" | "ON" | "SINCE" | "SENTBEFORE" | "SENTON" | "SENTSINCE" => {
             c.sp()?;
             let d = c.date()?;

@@ -129,6 +129,8 @@ pub enum StatusItem {
     AppendLimit,
     /// Messages with \Deleted (RFC 9051 6.3.11).
     Deleted,
+    /// RFC 8474.
+    MailboxId,
 }
 
 impl StatusItem {
@@ -143,6 +145,7 @@ impl StatusItem {
             StatusItem::Size => "SIZE",
             StatusItem::AppendLimit => "APPENDLIMIT",
             StatusItem::Deleted => "DELETED",
+            StatusItem::MailboxId => "MAILBOXID",
         }
     }
 }
@@ -302,6 +305,11 @@ pub enum FetchAtt {
         partial: Partial,
     },
     BinarySize(Vec<u32>),
+    /// RFC 8514.
+    SaveDate,
+    /// RFC 8474.
+    EmailId,
+    ThreadId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -350,6 +358,14 @@ pub enum SearchKey {
     Uid(SequenceSet),
     SeqSet(SequenceSet),
     ModSeq(u64),
+    /// RFC 8514.
+    SavedBefore(NaiveDate),
+    SavedOn(NaiveDate),
+    SavedSince(NaiveDate),
+    SaveDateSupported,
+    /// RFC 8474.
+    EmailId(String),
+    ThreadId(String),
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -413,11 +429,27 @@ pub enum Command {
         mailbox: Vec<u8>,
         items: Vec<StatusItem>,
     },
+    /// RFC 5464. `mailbox` empty: the server's entries.
+    GetMetadata {
+        mailbox: Vec<u8>,
+        maxsize: Option<u64>,
+        depth: MetadataDepthArg,
+        entries: Vec<String>,
+    },
+    SetMetadata {
+        mailbox: Vec<u8>,
+        /// Entry name and value (None: NIL, remove).
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+    /// RFC 4467: (URL, mechanism) pairs.
+    GenUrlAuth(Vec<(Vec<u8>, String)>),
+    /// RFC 4467: one mailbox's key, or (None) all of them.
+    ResetKey(Option<Vec<u8>>),
+    UrlFetch(Vec<Vec<u8>>),
+    /// APPEND with one message, or several (MULTIAPPEND, RFC 3502).
     Append {
         mailbox: Vec<u8>,
-        flags: Vec<String>,
-        date: Option<DateTime<FixedOffset>>,
-        message: Vec<u8>,
+        messages: Vec<AppendMessage>,
     },
     Check,
     Close,
@@ -507,6 +539,11 @@ impl Command {
             Command::List(l) if l.xlist => "XLIST",
             Command::List(_) => "LIST",
             Command::Status { .. } => "STATUS",
+            Command::GetMetadata { .. } => "GETMETADATA",
+            Command::SetMetadata { .. } => "SETMETADATA",
+            Command::GenUrlAuth(_) => "GENURLAUTH",
+            Command::ResetKey(_) => "RESETKEY",
+            Command::UrlFetch(_) => "URLFETCH",
             Command::Append { .. } => "APPEND",
             Command::Check => "CHECK",
             Command::Close => "CLOSE",
@@ -590,4 +627,33 @@ pub enum NotifyCommand {
         status: bool,
         specs: Vec<NotifySpec>,
     },
+/// One message of an APPEND: its flags, date and content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendMessage {
+    pub flags: Vec<String>,
+    pub date: Option<DateTime<FixedOffset>>,
+    pub content: AppendContent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppendContent {
+    /// The message in one literal (`UTF8 (~{n})` too).
+    Literal(Vec<u8>),
+    /// CATENATE (RFC 4469): text literals and IMAP URLs of stored parts, in order.
+    Catenate(Vec<CatenatePart>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatenatePart {
+    Text(Vec<u8>),
+    Url(Vec<u8>),
+}
+
+/// GETMETADATA's DEPTH option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetadataDepthArg {
+    #[default]
+    Zero,
+    One,
+    Infinity,
 }
