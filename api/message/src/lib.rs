@@ -16,7 +16,7 @@ pub use compose::{compose_dsn, Dsn, DsnRecipient};
 pub use error::MessageError;
 pub use index::{
     parse_addresses, Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress, HeaderLine,
-    MessageIndex, PartKind,
+    MessageIndex, PartKind, LISTING_TEXT_CHARS,
 };
 pub use layout::{read_range, reassemble, BlobEncoding, BlobHash, Encoder, Layout, Piece, Segment};
 pub use transfer::decode_body;

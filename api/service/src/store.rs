@@ -209,6 +209,28 @@ pub trait MessageStore: Send + Sync {
         }
         Ok(out)
     }
+
+    /// The rows of `uids` (in that order; expunged ones left out) with their listing
+    /// fields only ([`eider_message::MessageIndex::listing`]): what a message list
+    /// shows. The default reads each whole message; backends keep the listing
+    /// beside the content so a page reads a few KB.
+    async fn list_entries(
+        &self,
+        mailbox: ObjectId,
+        uids: &[u32],
+    ) -> StoreResult<Vec<ListedMessage>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            if let Some(m) = self.get_message(mailbox, uid).await? {
+                out.push(ListedMessage {
+                    index: m.index.listing(),
+                    meta: m.meta,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     async fn get_message_meta_by_id(
         &self,
         user: ObjectId,

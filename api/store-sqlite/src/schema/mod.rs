@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v11_queue.sql"),
     include_str!("v12_dkim_certs.sql"),
     include_str!("v13_operator.sql"),
+    include_str!("v18_listing.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that
