@@ -277,6 +277,7 @@ pub struct AuthConfig {
     pub max_asps: usize,
     pub token_ttl: u64,
     pub hash_concurrency: usize,
+    pub credential_cache_ttl: u64,
     pub imported_hashes: ImportedHashes,
 }
 
@@ -321,6 +322,7 @@ impl Default for AuthConfig {
             max_asps: d.max_asps,
             token_ttl: d.token_ttl.as_secs(),
             hash_concurrency: 0,
+            credential_cache_ttl: d.credential_cache.ttl().as_secs(),
             imported_hashes: ImportedHashes::default(),
         }
     }
@@ -344,6 +346,9 @@ impl AuthConfig {
         s.max_asps = self.max_asps;
         s.token_ttl = Duration::from_secs(self.token_ttl.max(60));
         s.hash_pool = eider_service::security::HashPool::new(self.hash_concurrency);
+        s.credential_cache = eider_service::security::CredentialCache::new(Duration::from_secs(
+            self.credential_cache_ttl,
+        ));
         let h = &self.imported_hashes;
         s.hash_limits = eider_service::security::HashLimits {
             bcrypt_cost: h.bcrypt_cost,

@@ -4,6 +4,7 @@
 //! to use them (and runs the CPU-heavy ones on its bounded hashing pool).
 
 mod asp;
+mod credkey;
 mod des_crypt;
 mod dkim;
 pub mod mobileconfig;
@@ -16,6 +17,7 @@ mod totp;
 pub use asp::{
     asp_selector, generate_asp, normalize_asp, normalize_scopes, scope_allowed, ASP_LEN, ASP_SCOPES,
 };
+pub use credkey::CredentialKey;
 pub use dkim::{
     dkim_sign, generate_dkim_key, parse_dkim_key, pem_encode, DkimAlgorithm, DkimKeyError,
     DkimKeyMaterial,

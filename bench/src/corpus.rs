@@ -11,6 +11,14 @@
 //!
 //! The large share is capped at 1 % so that 10,000 messages (~1.2 GB) fit the
 //! benchmark's time budget on two cores.
+//!
+//! The text-heavy corpus ([`Corpus::text`], `--corpus text`) has the same headers,
+//! threads and search targets, but bodies are what most real mail is: text of
+//! 0.5–24 KB from a vocabulary of 6,000 made-up words drawn with a skew (so it
+//! compresses about as much as real prose, not as much as 30 repeated words),
+//! 45 % of it multipart/alternative with an HTML copy, replies quoting the start of
+//! the text they answer, and 4 % with one attachment of 10–120 KB that no other
+//! message repeats.
 
 use base64::Engine;
 
@@ -182,13 +190,83 @@ const SENDERS: &[&str] = &[
     "Łukasz Wróbel",
 ];
 
+/// The HTML alternative of `text` (quoted-printable), then the closing delimiter.
+fn push_html(m: &mut Vec<u8>, text: &str, boundary: &str) {
+    m.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n<html><body>\r\n"
+        )
+        .as_bytes(),
+    );
+    for line in text.split("\r\n") {
+        let escaped: String = line
+            .chars()
+            .map(|c| match c {
+                '=' => "=3D".to_string(),
+                c if c.is_ascii() => c.to_string(),
+                c => {
+                    let mut buf = [0u8; 4];
+                    c.encode_utf8(&mut buf)
+                        .bytes()
+                        .map(|b| format!("={b:02X}"))
+                        .collect()
+                }
+            })
+            .collect();
+        // Soft-wrap long lines at 72 characters (never inside an =XX escape).
+        let mut rest = escaped.as_str();
+        while rest.len() > 72 {
+            let mut cut = 72;
+            while rest.as_bytes()[cut - 1] == b'=' || rest.as_bytes()[cut - 2] == b'=' {
+                cut -= 1;
+            }
+            m.extend_from_slice(&rest.as_bytes()[..cut]);
+            m.extend_from_slice(b"=\r\n");
+            rest = &rest[cut..];
+        }
+        m.extend_from_slice(b"<p>");
+        m.extend_from_slice(rest.as_bytes());
+        m.extend_from_slice(b"</p>\r\n");
+    }
+    m.extend_from_slice(format!("</body></html>\r\n--{boundary}--\r\n").as_bytes());
+}
+
+/// Which mail a corpus holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text and attachments shared by many messages (the original corpus).
+    Mixed,
+    /// Mostly text, few attachments, no repeats.
+    Text,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Mixed => "mixed",
+            Kind::Text => "text",
+        }
+    }
+}
+
 /// The deterministic corpus: attachment pools plus a per-message generator.
 pub struct Corpus {
     seed: u64,
+    kind: Kind,
     small: Vec<Attachment>,
     medium: Vec<Attachment>,
     large: Vec<Attachment>,
+    /// Words of the text-heavy corpus.
+    vocabulary: Vec<String>,
 }
+
+/// Syllables the text corpus's words are made of (Latin letters and a few accents).
+const SYLLABLES: &[&str] = &[
+    "ka", "to", "ri", "men", "sa", "lo", "ver", "un", "de", "ist", "an", "ge", "ber", "mo", "ne",
+    "tra", "li", "por", "es", "qu", "el", "ta", "con", "ri", "da", "ü", "é", "str", "ham", "wil",
+    "ox", "pe", "ly", "nor", "fi", "sch", "ach", "ing", "ed", "or", "ay", "ph", "gu", "zo", "bel",
+];
 
 impl Corpus {
     pub fn new(seed: u64) -> Self {
@@ -198,15 +276,167 @@ impl Corpus {
         let large = attachment_pool(&mut rng, "l", 6, 1024 * 1024, 3600 * 1024);
         Self {
             seed,
+            kind: Kind::Mixed,
             small,
             medium,
             large,
+            vocabulary: Vec::new(),
         }
+    }
+
+    /// The text-heavy corpus (see the module documentation).
+    pub fn text(seed: u64) -> Self {
+        let mut rng = Rng::new(seed ^ 0x7E47);
+        let vocabulary = (0..6000)
+            .map(|_| {
+                let n = rng.range(1, 4);
+                (0..n)
+                    .map(|_| SYLLABLES[rng.below(SYLLABLES.len() as u64) as usize])
+                    .collect::<String>()
+            })
+            .collect();
+        Self {
+            seed,
+            kind: Kind::Text,
+            small: Vec::new(),
+            medium: Vec::new(),
+            large: Vec::new(),
+            vocabulary,
+        }
+    }
+
+    pub fn of(kind: Kind, seed: u64) -> Self {
+        match kind {
+            Kind::Mixed => Self::new(seed),
+            Kind::Text => Self::text(seed),
+        }
+    }
+
+    /// A sentence of the text corpus: frequent words far more often than rare ones.
+    fn prose(&self, rng: &mut Rng, words: usize) -> String {
+        let v = self.vocabulary.len() as f64;
+        let mut s = String::new();
+        for i in 0..words {
+            if i > 0 {
+                s.push(' ');
+            }
+            let u = rng.below(1 << 20) as f64 / (1u64 << 20) as f64;
+            let w = &self.vocabulary[((u * u * u) * v) as usize];
+            if i == 0 {
+                let mut c = w.chars();
+                if let Some(f) = c.next() {
+                    s.extend(f.to_uppercase());
+                    s.push_str(c.as_str());
+                }
+            } else {
+                s.push_str(w);
+            }
+            if i + 1 < words && rng.below(9) == 0 {
+                s.push(',');
+            }
+        }
+        s.push('.');
+        s
+    }
+
+    /// The text body of message `n` of the text corpus (2 % name [`RARE_WORD`]).
+    fn text_body(&self, n: usize, quote: bool) -> String {
+        let mut rng = Rng::new(self.seed ^ (n as u64 + 7).wrapping_mul(0xD6E8_FEB8_6659_FD93));
+        // Mostly short, some long: 0.5–24 KB.
+        let target = match rng.below(10) {
+            0..=5 => rng.range(500, 3 * 1024),
+            6..=8 => rng.range(3 * 1024, 10 * 1024),
+            _ => rng.range(10 * 1024, 24 * 1024),
+        };
+        let mut text = String::with_capacity(target + 2048);
+        text.push_str("Hallo zusammen,\r\n\r\n");
+        if n % 50 == 7 {
+            text.push_str(&format!(
+                "Der {RARE_WORD} liegt im Tresor, bitte nicht weitergeben.\r\n"
+            ));
+        }
+        while text.len() < target {
+            let mut para = String::new();
+            for _ in 0..rng.range(2, 6) {
+                let words = rng.range(5, 18);
+                para.push_str(&self.prose(&mut rng, words));
+                para.push(' ');
+            }
+            // Wrapped at 72 columns as mail clients do.
+            let mut line = String::new();
+            for w in para.split_whitespace() {
+                if line.len() + w.len() + 1 > 72 && !line.is_empty() {
+                    text.push_str(&line);
+                    text.push_str("\r\n");
+                    line.clear();
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(w);
+            }
+            text.push_str(&line);
+            text.push_str("\r\n\r\n");
+        }
+        text.push_str("Viele Grüße\r\n");
+        if quote && n > 0 {
+            // A reply quotes the start of the message it answers.
+            let earlier = self.text_body(n - 1, false);
+            text.push_str("\r\nAm Vortag schrieb jemand:\r\n");
+            for l in earlier.split("\r\n").take(40) {
+                text.push_str("> ");
+                text.push_str(l);
+                text.push_str("\r\n");
+            }
+        }
+        text
     }
 
     /// Thread of message `n`: five messages each, the first one the root.
     pub fn thread_of(n: usize) -> usize {
         n / 5
+    }
+
+    /// The body of message `n` of the text corpus, after its headers.
+    fn text_message(&self, n: usize, reply: bool, rng: &mut Rng, boundary: &str, m: &mut Vec<u8>) {
+        let text = self.text_body(n, reply);
+        match rng.below(100) {
+            0..=3 => {
+                // One attachment of its own (a photo or a scan: incompressible).
+                let size = rng.range(10 * 1024, 120 * 1024);
+                let data = rng.bytes(size);
+                m.extend_from_slice(
+                    format!(
+                        "Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+                         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                         Content-Transfer-Encoding: 8bit\r\n\r\n{text}--{boundary}\r\n\
+                         Content-Type: image/jpeg; name=\"scan-{n}.jpg\"\r\n\
+                         Content-Disposition: attachment; filename=\"scan-{n}.jpg\"\r\n\
+                         Content-Transfer-Encoding: base64\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                push_base64(m, &data, 76);
+                m.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+            }
+            4..=48 => {
+                m.extend_from_slice(
+                    format!(
+                        "Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n\
+                         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                         Content-Transfer-Encoding: 8bit\r\n\r\n{text}"
+                    )
+                    .as_bytes(),
+                );
+                push_html(m, &text, boundary);
+            }
+            _ => {
+                m.extend_from_slice(
+                    b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+                );
+                m.extend_from_slice(text.as_bytes());
+            }
+        }
     }
 
     /// Message `n` of the corpus (CRLF line ends, no line starting with a dot).
@@ -278,6 +508,10 @@ impl Corpus {
         h("MIME-Version: 1.0".to_string());
         h("X-Mailer: eider-bench corpus".to_string());
 
+        if self.kind == Kind::Text {
+            self.text_message(n, pos > 0, &mut rng, &boundary, &mut m);
+            return m;
+        }
         // Plain text body of 2–20 KB (smaller when attachments follow).
         let kind = rng.below(100);
         let text_target = if kind < 64 {
@@ -329,44 +563,7 @@ impl Corpus {
                 .as_bytes(),
             );
             m.extend_from_slice(text.as_bytes());
-            m.extend_from_slice(
-                format!(
-                    "--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\
-                     Content-Transfer-Encoding: quoted-printable\r\n\r\n<html><body>\r\n"
-                )
-                .as_bytes(),
-            );
-            for line in text.split("\r\n") {
-                let escaped: String = line
-                    .chars()
-                    .map(|c| match c {
-                        '=' => "=3D".to_string(),
-                        c if c.is_ascii() => c.to_string(),
-                        c => {
-                            let mut buf = [0u8; 4];
-                            c.encode_utf8(&mut buf)
-                                .bytes()
-                                .map(|b| format!("={b:02X}"))
-                                .collect()
-                        }
-                    })
-                    .collect();
-                // Soft-wrap long lines at 72 characters (never inside an =XX escape).
-                let mut rest = escaped.as_str();
-                while rest.len() > 72 {
-                    let mut cut = 72;
-                    while rest.as_bytes()[cut - 1] == b'=' || rest.as_bytes()[cut - 2] == b'=' {
-                        cut -= 1;
-                    }
-                    m.extend_from_slice(&rest.as_bytes()[..cut]);
-                    m.extend_from_slice(b"=\r\n");
-                    rest = &rest[cut..];
-                }
-                m.extend_from_slice(b"<p>");
-                m.extend_from_slice(rest.as_bytes());
-                m.extend_from_slice(b"</p>\r\n");
-            }
-            m.extend_from_slice(format!("</body></html>\r\n--{boundary}--\r\n").as_bytes());
+            push_html(&mut m, &text, &boundary);
             return m;
         }
         m.extend_from_slice(
@@ -424,6 +621,27 @@ mod tests {
             }
             assert!(a.len() >= 2000 && a.len() <= 5 * 1024 * 1024, "{}", a.len());
         }
+    }
+
+    #[test]
+    fn text_corpus_is_text() {
+        let c = Corpus::text(0xE1DE5);
+        let d = Corpus::text(0xE1DE5);
+        let mut total = 0;
+        for n in 0..300 {
+            let a = c.message(n);
+            assert_eq!(a, d.message(n));
+            assert!(!a.windows(3).any(|w| w == b"\n.\r" || w == b"\n.."));
+            for (i, b) in a.iter().enumerate() {
+                if *b == b'\n' {
+                    assert_eq!(a[i - 1], b'\r', "bare LF in message {n}");
+                }
+            }
+            total += a.len();
+        }
+        let mean = total / 300;
+        assert!(mean > 3_000 && mean < 30_000, "mean {mean}");
+        assert!(String::from_utf8_lossy(&c.message(7)).contains(RARE_WORD));
     }
 
     #[test]

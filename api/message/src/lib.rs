@@ -17,7 +17,7 @@ pub use compose::{compose_dsn, Dsn, DsnRecipient};
 pub use error::MessageError;
 pub use index::{
     base_subject, parse_addresses, Address, AttachmentInfo, BodyPart, Envelope, EnvelopeAddress,
-    HeaderLine, MessageIndex, PartKind, SortKeys,
+    HeaderLine, MessageIndex, PartKind, SortKeys, LISTING_TEXT_CHARS,
 };
 pub use layout::{read_range, reassemble, BlobEncoding, BlobHash, Encoder, Layout, Piece, Segment};
 pub use pgp_mime::{is_encrypted, pgp_mime};

@@ -226,6 +226,28 @@ pub trait MessageStore: Send + Sync {
         }
         Ok(out)
     }
+
+    /// The rows of `uids` (in that order; expunged ones left out) with their listing
+    /// fields only ([`eider_message::MessageIndex::listing`]): what a message list
+    /// shows. The default reads whole messages through [`Self::get_messages`]; backends
+    /// that keep the listing beside the content override it, so a page reads a few KB.
+    async fn list_entries(
+        &self,
+        mailbox: ObjectId,
+        uids: &[u32],
+    ) -> StoreResult<Vec<ListedMessage>> {
+        // Through the batch read, so a backend without listings still reads a page
+        // in a few queries.
+        let messages = self.get_messages(mailbox, uids).await?;
+        Ok(messages
+            .into_iter()
+            .map(|m| ListedMessage {
+                index: m.index.listing(),
+                meta: m.meta,
+            })
+            .collect())
+    }
+
     async fn get_message_meta_by_id(
         &self,
         user: ObjectId,

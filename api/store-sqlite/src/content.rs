@@ -32,6 +32,8 @@ pub(crate) struct PreparedContent {
     imap_body: String,
     /// zstd(JSON(root part)).
     mime: Vec<u8>,
+    /// zstd(JSON(index.listing())): what a message list reads.
+    listing: Vec<u8>,
     headers: String,
     body: String,
     pub(crate) size: u64,
@@ -72,6 +74,7 @@ pub(crate) fn prepare(content: NewContent, known: &HashSet<BlobHash>) -> Result<
     let imap_bodystructure = std::mem::take(&mut index.imap_bodystructure);
     let imap_body = std::mem::take(&mut index.imap_body);
     let mime = compress::compress(&serde_json::to_vec(&index.root)?)?;
+    let listing = compress::compress(&serde_json::to_vec(&index.listing())?)?;
     let index_json = serde_json::to_vec(&index)?;
     let index_z = compress::compress(&index_json)?;
 
@@ -106,6 +109,7 @@ pub(crate) fn prepare(content: NewContent, known: &HashSet<BlobHash>) -> Result<
         imap_bodystructure,
         imap_body,
         mime,
+        listing,
         headers,
         body,
         size: index.size,
@@ -129,7 +133,8 @@ pub(crate) fn insert(tx: &Transaction<'_>, p: &mut PreparedContent) -> Result<i6
     }
     tx.prepare_cached(
         "INSERT INTO contents (oid, skeleton, layout, idx, refcount, imap_envelope,
-             imap_bodystructure, imap_body, mime) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8)",
+             imap_bodystructure, imap_body, mime, listing)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         &p.oid.0,
@@ -139,7 +144,8 @@ pub(crate) fn insert(tx: &Transaction<'_>, p: &mut PreparedContent) -> Result<i6
         &p.imap_envelope,
         &p.imap_bodystructure,
         &p.imap_body,
-        &p.mime
+        &p.mime,
+        &p.listing
     ])?;
     let id = tx.last_insert_rowid();
     let mut link =
@@ -246,6 +252,20 @@ pub(crate) fn load(tx: &Transaction<'_>, id: i64) -> Result<(MessageIndex, Layou
         index.search_body = b;
     }
     Ok((index, layout, skeleton))
+}
+
+/// The listing fields of content `id` ([`MessageIndex::listing`]); contents
+/// stored before schema v18 are listed from their index.
+pub(crate) fn load_listing(tx: &Transaction<'_>, id: i64) -> Result<MessageIndex> {
+    let packed: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT listing FROM contents WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| missing(id))?;
+    match packed {
+        Some(z) => unpack(&z),
+        None => Ok(load(tx, id)?.0.listing()),
+    }
 }
 
 /// What `want` asks of content `id`, read from its own columns; contents stored

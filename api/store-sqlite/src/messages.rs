@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use eider_message::BlobHash;
 use eider_service::model::{
     AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
-    FlagsChanged, JournalEntry, JournalKind, MessageMeta, SearchQuery, SortKeys, SortOrder,
-    SortRow, StoredMessage, ThreadRef, UidSet,
+    FlagsChanged, JournalEntry, JournalKind, ListedMessage, MessageMeta, SearchQuery, SortKeys,
+    SortOrder, SortRow, StoredMessage, ThreadRef, UidSet,
 };
 use eider_service::{MessageStore, ObjectId, StoreError, StoreResult};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
@@ -629,6 +629,25 @@ fn get(tx: &Transaction<'_>, mailbox: ObjectId, uid: u32) -> Result<Option<Store
     }))
 }
 
+/// Rows of `uids` (in that order, missing ones left out) with their listing fields.
+fn entries(tx: &Transaction<'_>, mailbox: ObjectId, uids: &[u32]) -> Result<Vec<ListedMessage>> {
+    let sql = format!("SELECT {COLS}, content FROM messages WHERE mailbox = ?1 AND uid = ?2");
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut out = Vec::with_capacity(uids.len());
+    for &uid in uids {
+        let found = stmt
+            .query_row(params![&mailbox.0, uid], |r| {
+                Ok((meta(r)?, r.get::<_, i64>(16)?))
+            })
+            .optional()?;
+        if let Some((meta, content_id)) = found {
+            let index = content::load_listing(tx, content_id)?;
+            out.push(ListedMessage { meta, index });
+        }
+    }
+    Ok(out)
+}
+
 /// Rows with UIDs in `uids` and the parts of their contents `want` names.
 fn fetch(
     tx: &Transaction<'_>,
@@ -875,6 +894,15 @@ impl MessageStore for SqliteStore {
     ) -> StoreResult<Vec<FetchedMessage>> {
         let uids = uids.clone();
         self.read(move |tx| fetch(tx, mailbox, &uids, want)).await
+    }
+
+    async fn list_entries(
+        &self,
+        mailbox: ObjectId,
+        uids: &[u32],
+    ) -> StoreResult<Vec<ListedMessage>> {
+        let uids = uids.to_vec();
+        self.read(move |tx| entries(tx, mailbox, &uids)).await
     }
 
     async fn get_message_meta_by_id(

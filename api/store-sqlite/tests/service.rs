@@ -356,6 +356,93 @@ async fn sort_backfills_keys_of_old_rows() {
     let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
     let service = Service::new(
         store.clone(),
+/// The verified-credential cache: a second login with the same password skips the
+/// hash; a wrong password is always hashed (never a hit) and fails; a password
+/// changed through another instance (another `Service` on the same store, with its
+/// own cache) ends the old password's entry on this one at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_credentials_are_cached_until_the_password_changes() {
+    use eider_service::{AuthRequest, Error, Protocol, UserUpdate};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
+    let one = Service::new(
+        store.clone(),
+        Arc::new(InProcessBus::new()),
+        ServiceConfig::default(),
+    );
+    let other = Service::new(
+        store.clone(),
+        Arc::new(InProcessBus::new()),
+        ServiceConfig::default(),
+    );
+    let user = one
+        .create_user(NewUser {
+            username: "cached".into(),
+            password: Some("first-secret-1".into()),
+            address: Some("cached@example.com".into()),
+            ..NewUser::default()
+        })
+        .await
+        .expect("create user");
+    let login = |password: &str| AuthRequest {
+        username: "cached".into(),
+        password: password.into(),
+        protocol: Protocol::Imap,
+        remote_ip: None,
+    };
+    let cache = one.config().security.credential_cache.clone();
+    assert!(!cache.ttl().is_zero(), "on by default");
+    let ok = one
+        .authenticate(&login("first-secret-1"))
+        .await
+        .expect("login");
+    assert_eq!(ok.user.id, user.id);
+    assert_eq!(cache.stats(), (0, 1), "the first login hashes");
+    one.authenticate(&login("first-secret-1"))
+        .await
+        .expect("again");
+    assert_eq!(cache.stats(), (1, 1), "the second login is a cache hit");
+
+    let wrong = one.authenticate(&login("first-secret-2")).await;
+    assert!(matches!(wrong, Err(Error::AuthFailed)), "{wrong:?}");
+    assert_eq!(
+        cache.stats(),
+        (1, 2),
+        "a wrong password is hashed, never a hit"
+    );
+
+    other
+        .update_user(
+            user.id,
+            UserUpdate {
+                password: Some(Some("second-secret-2".into())),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .expect("change password elsewhere");
+    let old = one.authenticate(&login("first-secret-1")).await;
+    assert!(
+        matches!(old, Err(Error::AuthFailed)),
+        "the old password is refused at once on the other instance: {old:?}"
+    );
+    assert_eq!(cache.stats().0, 1, "no hit for the old password");
+    one.authenticate(&login("second-secret-2"))
+        .await
+        .expect("the new password works");
+}
+
+/// A mailbox list page is read by UID ranges (keyset) with the cursors and totals of
+/// the full-list paging, in both orders, forward and back, and page numbers past the
+/// first still work; each row carries its listing (intro text, addresses).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_list_pages_by_cursor() {
+    use eider_service::api::{MessageListOptions, PageRequest};
+    use eider_service::model::SortOrder;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
+    let service = Service::new(
+        store,
         Arc::new(InProcessBus::new()),
         ServiceConfig::default(),
     );
@@ -363,6 +450,8 @@ async fn sort_backfills_keys_of_old_rows() {
         .create_user(NewUser {
             username: "sorter".into(),
             address: Some("sorter@example.com".into()),
+            username: "lister".into(),
+            address: Some("lister@example.com".into()),
             ..NewUser::default()
         })
         .await
@@ -370,6 +459,11 @@ async fn sort_backfills_keys_of_old_rows() {
     let inbox = service.find_mailbox(user.id, "INBOX").await.expect("inbox");
     for subject in ["Re: zebra", "[x] apple", "mango"] {
         let raw = format!("From: a@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n");
+    for n in 1..=8 {
+        let raw = format!(
+            "From: a{n}@example.com\r\nTo: b@example.com\r\nSubject: m{n}\r\n\r\n{}\r\n",
+            format!("word{n}  ").repeat(100)
+        );
         service
             .append(
                 user.id,
@@ -416,5 +510,100 @@ async fn sort_backfills_keys_of_old_rows() {
             Some("MANGO".to_string())
         ],
         "keys written back"
+    // UID 4 goes: the pages skip it.
+    service
+        .expunge(
+            user.id,
+            inbox.id,
+            &eider_service::model::UidSet::from_uids([4]),
+            false,
+        )
+        .await
+        .expect("expunge");
+    let page = |order: SortOrder, next: Option<&str>, previous: Option<&str>, n: u32| {
+        let service = &service;
+        let opts = MessageListOptions {
+            unseen: false,
+            order,
+            page: PageRequest {
+                limit: 3,
+                next: next.map(String::from),
+                previous: previous.map(String::from),
+                page: n,
+            },
+        };
+        async move {
+            let (_, p) = service
+                .list_mailbox_messages(user.id, inbox.id, &opts)
+                .await
+                .expect("list");
+            let uids: Vec<u32> = p.messages.iter().map(|m| m.meta.uid).collect();
+            (uids, p.total, p.next, p.previous)
+        }
+    };
+    let desc = SortOrder::Descending;
+    let (uids, total, next, prev) = page(desc, None, None, 1).await;
+    assert_eq!((uids, total, prev), (vec![8, 7, 6], 7, None));
+    assert_eq!(next.as_deref(), Some("u6"));
+    let (uids, _, next, prev) = page(desc, Some("u6"), None, 1).await;
+    assert_eq!(
+        (uids, next.as_deref(), prev.as_deref()),
+        (vec![5, 3, 2], Some("u2"), Some("u5"))
+    );
+    let (uids, _, next, prev) = page(desc, Some("u2"), None, 1).await;
+    assert_eq!((uids, next, prev.as_deref()), (vec![1], None, Some("u1")));
+    let (uids, _, next, prev) = page(desc, None, Some("u1"), 1).await;
+    assert_eq!(
+        (uids, next.as_deref(), prev.as_deref()),
+        (vec![5, 3, 2], Some("u2"), Some("u5"))
+    );
+    let (uids, _, next, prev) = page(desc, None, Some("u5"), 1).await;
+    assert_eq!(
+        (uids, next.as_deref(), prev),
+        (vec![8, 7, 6], Some("u6"), None)
+    );
+    // Page numbers past the first read the full list.
+    let (uids, _, next, _) = page(desc, None, None, 2).await;
+    assert_eq!((uids, next.as_deref()), (vec![5, 3, 2], Some("u2")));
+    let asc = SortOrder::Ascending;
+    let (uids, _, next, prev) = page(asc, None, None, 1).await;
+    assert_eq!(
+        (uids, next.as_deref(), prev),
+        (vec![1, 2, 3], Some("u3"), None)
+    );
+    let (uids, _, next, prev) = page(asc, Some("u3"), None, 1).await;
+    assert_eq!(
+        (uids, next.as_deref(), prev.as_deref()),
+        (vec![5, 6, 7], Some("u7"), Some("u5"))
+    );
+    let (uids, _, next, prev) = page(asc, Some("u7"), None, 1).await;
+    assert_eq!((uids, next, prev.as_deref()), (vec![8], None, Some("u8")));
+    let (uids, _, next, prev) = page(asc, None, Some("u5"), 1).await;
+    assert_eq!(
+        (uids, next.as_deref(), prev),
+        (vec![1, 2, 3], Some("u3"), None)
+    );
+    // A cursor past either end.
+    let (uids, _, next, prev) = page(desc, Some("u1"), None, 1).await;
+    assert_eq!((uids, next, prev), (vec![], None, None));
+    let (uids, _, next, prev) = page(asc, None, Some("u1"), 1).await;
+    assert_eq!((uids, next, prev), (vec![], None, None));
+
+    // The rows carry the listing: addresses and the start of the text, not all of it.
+    let opts = MessageListOptions {
+        order: desc,
+        ..Default::default()
+    };
+    let (_, p) = service
+        .list_mailbox_messages(user.id, inbox.id, &opts)
+        .await
+        .expect("list");
+    let first = &p.messages[0];
+    assert_eq!(first.index.subject, "m8");
+    assert_eq!(first.index.from[0].address, "a8@example.com");
+    let text = first.index.text.as_deref().expect("text");
+    assert!(
+        text.starts_with("word8 word8 ") && text.len() < 200,
+        "{text:?}"
     );
 }

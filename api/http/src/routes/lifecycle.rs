@@ -112,7 +112,7 @@ async fn list_archived(
             .results
             .iter()
             .map(|e| {
-                let mut item = list_item(&e.message, &view, None);
+                let mut item = list_item(&e.message.meta, &e.message.index, &view, None);
                 // The archive id; ids stay below 2^32 in practice (one per deletion).
                 item.id = u32::try_from(e.id).unwrap_or(u32::MAX);
                 item

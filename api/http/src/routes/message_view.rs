@@ -183,12 +183,11 @@ pub struct ListOptions {
 }
 
 pub fn list_item(
-    m: &StoredMessage,
+    meta: &MessageMeta,
+    index: &MessageIndex,
     opts: &ListOptions,
     thread_count: Option<u64>,
 ) -> MessageListItem {
-    let meta = &m.meta;
-    let index = &m.index;
     let f = flags(meta);
     MessageListItem {
         id: meta.uid,

@@ -174,7 +174,7 @@ async fn list_messages(
             .messages
             .iter()
             .zip(counts)
-            .map(|(m, c)| list_item(m, &view, c))
+            .map(|(m, c)| list_item(&m.meta, &m.index, &view, c))
             .collect(),
     }))
 }

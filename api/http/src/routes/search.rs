@@ -246,7 +246,7 @@ async fn search_messages(
             .messages
             .iter()
             .zip(counts)
-            .map(|(m, c)| list_item(m, &view, c))
+            .map(|(m, c)| list_item(&m.meta, &m.index, &view, c))
             .collect(),
     }))
 }

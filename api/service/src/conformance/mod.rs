@@ -65,6 +65,7 @@ pub fn all_rules<S: Store>() -> Vec<Rule<S>> {
         content_and_blob_refcounting,
         range_reads,
         fetch_reads_parts,
+        list_entries_read_listings,
         search_keys,
         paging_cursors,
         thread_resolution,
@@ -1371,6 +1372,45 @@ pub async fn range_reads<S: Store>(s: &S) {
             raw[start as usize..end as usize],
             "message range {start}..{end}"
         );
+    }
+    s.delete_user(a.user.id).await.expect("cleanup");
+}
+
+/// What a message list reads: the rows of the UIDs given, in that order (expunged
+/// and unknown ones left out), each with its index's listing.
+pub async fn list_entries_read_listings<S: Store>(s: &S) {
+    let a = account(s, "listentries").await;
+    let raws = [simple(1), simple(2), simple(3)];
+    for raw in &raws {
+        append(s, a.user.id, a.inbox.id, raw, &[]).await;
+    }
+    s.expunge(a.inbox.id, &UidSet::from_uids([2]), false)
+        .await
+        .expect("expunge");
+    let got = s
+        .list_entries(a.inbox.id, &[3, 2, 9, 1])
+        .await
+        .expect("list entries");
+    assert_eq!(
+        got.iter().map(|m| m.meta.uid).collect::<Vec<_>>(),
+        vec![3, 1],
+        "in the order asked, missing UIDs left out"
+    );
+    for (m, raw) in got.iter().zip([&raws[2], &raws[0]]) {
+        let whole = s
+            .get_message(a.inbox.id, m.meta.uid)
+            .await
+            .expect("get")
+            .expect("exists");
+        assert_eq!(m.meta, whole.meta);
+        let listing = ingest(raw).index.listing();
+        assert_eq!(m.index.subject, listing.subject);
+        assert_eq!(m.index.from, listing.from);
+        assert_eq!(m.index.to, listing.to);
+        assert_eq!(m.index.text, listing.text);
+        assert_eq!(m.index.headers, listing.headers);
+        assert_eq!(m.index.message_id, listing.message_id);
+        assert_eq!(m.index.root.media_type, listing.root.media_type);
     }
     s.delete_user(a.user.id).await.expect("cleanup");
 }

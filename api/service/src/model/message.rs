@@ -49,6 +49,23 @@ pub struct StoredMessage {
     pub skeleton: BlobHash,
 }
 
+/// A message as a list shows it: the row and its listing fields
+/// ([`MessageIndex::listing`]), not the bodies, layout or search text.
+#[derive(Debug, Clone)]
+pub struct ListedMessage {
+    pub meta: MessageMeta,
+    pub index: MessageIndex,
+}
+
+impl From<StoredMessage> for ListedMessage {
+    fn from(m: StoredMessage) -> Self {
+        ListedMessage {
+            meta: m.meta,
+            index: m.index,
+        }
+    }
+}
+
 impl StoredMessage {
     /// The parts of the full message a FETCH-style read carries.
     pub fn into_fetched(self, want: FetchWant) -> FetchedMessage {

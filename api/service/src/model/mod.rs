@@ -14,7 +14,8 @@ pub use journal::{Beacon, JournalEntry, JournalKind};
 pub use mailbox::{Mailbox, MailboxCounters, SpecialUse};
 pub use message::{
     AppendRequest, Appended, CopiedMessage, FetchWant, FetchedMessage, FlagOp, FlagUpdate,
-    FlagsChanged, ImapStrings, MessageBody, MessageMeta, NewContent, StoredMessage, ThreadRef,
+    FlagsChanged, ImapStrings, ListedMessage, MessageBody, MessageMeta, NewContent, StoredMessage,
+    ThreadRef,
 };
 pub use search::{
     epoch_day, saved_bound, saved_date, DateField, SearchKey, SearchQuery, SortOrder,

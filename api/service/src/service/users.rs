@@ -314,6 +314,10 @@ impl Service {
         // Sessions must not outlive the credentials they logged in with: disabling
         // or suspending ends all of them, a new password those that used the old one
         // (ASP sessions stay). Access tokens are refused by `token_user` already.
+        if locks || password_changed {
+            // Entries of the old hash can no longer match; drop them now anyway.
+            self.security().credential_cache.forget_user(id);
+        }
         if locks {
             self.bus().publish(crate::model::Beacon::logout(id));
         } else if password_changed {
@@ -328,6 +332,7 @@ impl Service {
         if self.store().delete_user(id).await? {
             // Its ASPs, 2FA, tokens and auth log go too; a user id is never reused.
             self.store().delete_user_auth(id).await?;
+            self.security().credential_cache.forget_user(id);
             self.bus().publish(crate::model::Beacon::logout(id));
             self.emit(
                 super::webhooks::events::USER_DELETE_COMPLETED,

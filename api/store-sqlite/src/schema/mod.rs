@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("v14_sort_keys.sql"),
     include_str!("v15_journal_prune.sql"),
     include_str!("v16_metadata.sql"),
+    include_str!("v17_listing.sql"),
 ];
 
 /// Foreign keys are not enforced: every reference is maintained by the code that

@@ -7,7 +7,7 @@ use eider_message::{AttachmentInfo, BlobHash};
 
 use super::paging::{parse_uid_cursor, uid_cursor, window, PageRequest};
 use crate::flags::{DELETED, DRAFT, FLAGGED, SEEN};
-use crate::model::{FlagOp, Mailbox, SearchKey, SearchQuery, SortOrder, StoredMessage, UidSet};
+use crate::model::{FlagOp, ListedMessage, Mailbox, SearchKey, SearchQuery, SortOrder, UidSet};
 use crate::service::Service;
 use crate::{Error, ObjectId, Result};
 
@@ -23,7 +23,7 @@ pub struct MessageListOptions {
 /// One page of messages with the cursors around it.
 #[derive(Debug, Clone)]
 pub struct MessagePage {
-    pub messages: Vec<StoredMessage>,
+    pub messages: Vec<ListedMessage>,
     pub total: u64,
     pub next: Option<String>,
     pub previous: Option<String>,
@@ -50,6 +50,12 @@ pub struct MessageUpdate {
     pub updated: u64,
     /// (old uid, new uid) of moved messages.
     pub moved: Vec<(u32, u32)>,
+}
+
+/// The UIDs lo..=hi, None when empty (a cursor at either end of the UID space).
+fn span(lo: u64, hi: u64) -> Option<UidSet> {
+    let (lo, hi) = (lo.max(1), hi.min(u64::from(u32::MAX)));
+    (lo <= hi).then(|| UidSet::range(lo as u32, hi as u32))
 }
 
 /// Parse WildDuck's message selector: "5", "1,2,3", "3:15" or "3:*".
@@ -152,6 +158,11 @@ impl Service {
         opts: &MessageListOptions,
     ) -> Result<(Mailbox, MessagePage)> {
         let mbox = self.get_mailbox(user, mailbox).await?;
+        if !opts.unseen {
+            if let Some(page) = self.keyset_page(&mbox, opts).await? {
+                return Ok((mbox, page));
+            }
+        }
         let mut uids: Vec<u32> = if opts.unseen {
             let query = SearchQuery {
                 user,
@@ -185,7 +196,7 @@ impl Service {
         // A message expunged meanwhile is simply left out.
         let messages = self
             .store()
-            .get_messages(mailbox, &uids[start..end])
+            .list_entries(mailbox, &uids[start..end])
             .await?;
         let page = MessagePage {
             messages,
@@ -194,6 +205,114 @@ impl Service {
             previous: (start > 0 && start < uids.len()).then(|| uid_cursor(uids[start])),
         };
         Ok((mbox, page))
+    }
+
+    /// A page of the whole mailbox read by UID ranges (keyset paging): the rows of
+    /// the page plus one to tell whether more follow, and one row beyond a cursor,
+    /// instead of every UID of the mailbox per request. The cursors and `total` are
+    /// those of [`window`] over the full UID list. None for page numbers past the
+    /// first, which the caller serves from the full list.
+    async fn keyset_page(
+        &self,
+        mbox: &Mailbox,
+        opts: &MessageListOptions,
+    ) -> Result<Option<MessagePage>> {
+        let req = &opts.page;
+        let read = |field: &'static str, c: Option<&str>| -> Result<Option<u32>> {
+            match c {
+                None => Ok(None),
+                Some(c) => parse_uid_cursor(c)
+                    .map(Some)
+                    .ok_or_else(|| crate::StoreError::InvalidCursor(field).into()),
+            }
+        };
+        let next = read("next", req.next.as_deref())?;
+        let previous = read("previous", req.previous.as_deref())?;
+        if next.is_none() && previous.is_none() && req.page > 1 {
+            return Ok(None);
+        }
+        let limit = req.limit();
+        let desc = opts.order == SortOrder::Descending;
+        let (fwd, back) = if desc {
+            (SortOrder::Descending, SortOrder::Ascending)
+        } else {
+            (SortOrder::Ascending, SortOrder::Descending)
+        };
+        let k_after = |k: u32| -> Option<UidSet> {
+            // Keys strictly after k in display order.
+            if desc {
+                span(1, u64::from(k).saturating_sub(1))
+            } else {
+                span(u64::from(k) + 1, u64::from(u32::MAX))
+            }
+        };
+        let k_before = |k: u32| -> Option<UidSet> {
+            // Keys strictly before k in display order.
+            if desc {
+                span(u64::from(k) + 1, u64::from(u32::MAX))
+            } else {
+                span(1, u64::from(k).saturating_sub(1))
+            }
+        };
+        let rows = |set: Option<UidSet>, order: SortOrder, n: usize| async move {
+            match set {
+                None => Ok(Vec::new()),
+                Some(set) => self
+                    .store()
+                    .list_messages(mbox.id, &set, order, n.min(u32::MAX as usize) as u32)
+                    .await
+                    .map(|v| v.into_iter().map(|m| m.uid).collect::<Vec<u32>>()),
+            }
+        };
+        let (page, has_next, has_previous) = if let Some(k) = previous {
+            let mut page = rows(k_before(k), back, limit + 1).await?;
+            let has_previous = page.len() > limit;
+            page.truncate(limit);
+            page.reverse();
+            // Anything at k or after it: the following page.
+            let at_or_after = if desc {
+                span(1, u64::from(k))
+            } else {
+                span(u64::from(k), u64::from(u32::MAX))
+            };
+            let has_next = !page.is_empty() && !rows(at_or_after, fwd, 1).await?.is_empty();
+            (page, has_next, has_previous)
+        } else {
+            let mut page = match next {
+                Some(k) => rows(k_after(k), fwd, limit + 1).await?,
+                None => rows(Some(UidSet::all()), fwd, limit + 1).await?,
+            };
+            let has_next = page.len() > limit;
+            page.truncate(limit);
+            let has_previous = match next {
+                // Anything at k or before it: the preceding page.
+                Some(k) => {
+                    let at_or_before = if desc {
+                        span(u64::from(k), u64::from(u32::MAX))
+                    } else {
+                        span(1, u64::from(k))
+                    };
+                    !page.is_empty() && !rows(at_or_before, back, 1).await?.is_empty()
+                }
+                None => false,
+            };
+            (page, has_next, has_previous)
+        };
+        let next = has_next
+            .then(|| page.last().map(|&u| uid_cursor(u)))
+            .flatten();
+        let previous = has_previous
+            .then(|| page.first().map(|&u| uid_cursor(u)))
+            .flatten();
+        let messages = self.store().list_entries(mbox.id, &page).await?;
+        // Kept in step by every message change (one row read).
+        let total = self.store().mailbox_counters(mbox.id).await?.total;
+        Ok(Some(MessagePage {
+            messages,
+            total,
+            next,
+            previous,
+        }))
     }
 
     /// How many of the user's messages belong to a thread.

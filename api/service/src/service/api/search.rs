@@ -311,7 +311,7 @@ impl Service {
         let mut messages = Vec::with_capacity(end - start);
         for meta in &found[start..end] {
             if let Some(m) = self.store().get_message(meta.mailbox, meta.uid).await? {
-                messages.push(m);
+                messages.push(m.into());
             }
         }
         Ok(MessagePage {

@@ -132,6 +132,7 @@ impl Service {
         if !self.store().delete_asp(user, id).await? {
             return Err(Error::AspNotFound);
         }
+        self.security().credential_cache.forget_user(user);
         // The sessions that logged in with it end, on every instance.
         self.bus()
             .publish(crate::model::Beacon::revoke(user, Some(id)));

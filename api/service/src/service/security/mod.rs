@@ -13,6 +13,7 @@
 mod asps;
 mod authlog;
 pub mod encryption;
+mod credcache;
 mod pool;
 mod ratelimit;
 mod twofa;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 pub use asps::{CreatedAsp, NewAsp};
 pub use authlog::AuthLogEntry;
+pub use credcache::CredentialCache;
 pub use eider_auth::{HashLimits, SecretBox};
 pub use pool::HashPool;
 pub use twofa::TotpSetup;
@@ -66,6 +68,8 @@ pub struct SecurityConfig {
     pub hash_limits: eider_auth::HashLimits,
     /// Seals TOTP seeds at rest; None keeps them in plaintext.
     pub secrets: Option<eider_auth::SecretBox>,
+    /// Verified credentials skip the hash for its TTL (shared by clones).
+    pub credential_cache: CredentialCache,
 }
 
 impl Default for SecurityConfig {
@@ -88,6 +92,7 @@ impl Default for SecurityConfig {
             hash_pool: HashPool::default(),
             hash_limits: eider_auth::HashLimits::default(),
             secrets: None,
+            credential_cache: CredentialCache::default(),
         }
     }
 }
@@ -119,19 +124,30 @@ impl Service {
 
     /// [`Service::check_password`] for one of `user`'s secrets: the user's checks
     /// run one at a time, so many parallel logins of one user (whose stored hash
-    /// may be slow) hold at most one of the pool's threads.
+    /// may be slow) hold at most one of the pool's threads. A secret that matched
+    /// the same stored hash within the credential cache's TTL is not hashed again
+    /// (see [`CredentialCache`]).
     pub(crate) async fn check_user_password(
         &self,
         user: crate::ObjectId,
         password: &str,
         hash: &str,
     ) -> Result<bool> {
-        let (password, hash) = (password.to_string(), hash.to_string());
-        self.security()
+        let cache = &self.security().credential_cache;
+        if cache.verified(user, password, hash) {
+            return Ok(true);
+        }
+        let (owned_password, owned_hash) = (password.to_string(), hash.to_string());
+        let ok = self
+            .security()
             .hash_pool
             .run_for(user, move || {
-                eider_auth::verify_password(&password, &hash).unwrap_or(false)
+                eider_auth::verify_password(&owned_password, &owned_hash).unwrap_or(false)
             })
-            .await
+            .await?;
+        if ok {
+            cache.remember(user, password, hash);
+        }
+        Ok(ok)
     }
 }
