@@ -3,6 +3,7 @@ api/store-sqlite/examples/v1_fixture.rs from the migration file) opens with the
 current binary, migrates, and serves its messages byte for byte."""
 
 import imaplib
+import os
 import sqlite3
 import subprocess
 
@@ -12,11 +13,12 @@ from ops_util import cli
 
 def make_fixture(tmp_path):
     store, expected = tmp_path / "v1store", tmp_path / "expected"
-    subprocess.run(
-        ["cargo", "run", "-q", "-p", "eider-store-sqlite", "--example", "v1_fixture", "--",
-         str(store), str(expected)],
-        cwd=ROOT, check=True, timeout=1800,
-    )
+    built = ROOT / "target" / "debug" / "examples" / "v1_fixture"
+    if os.environ.get("EIDER_V1_FIXTURE_PREBUILT") and built.exists():
+        cmd = [str(built)]
+    else:
+        cmd = ["cargo", "run", "-q", "-p", "eider-store-sqlite", "--example", "v1_fixture", "--"]
+    subprocess.run(cmd + [str(store), str(expected)], cwd=ROOT, check=True, timeout=1800)
     return store, expected
 
 
