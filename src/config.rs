@@ -42,6 +42,13 @@ pub struct StorageConfig {
 #[serde(rename_all = "camelCase")]
 pub struct LogConfig {
     pub level: String,
+    /// "text" or "json".
+    #[serde(default = "text_format")]
+    pub format: String,
+}
+
+fn text_format() -> String {
+    "text".into()
 }
 
 impl Config {

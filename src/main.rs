@@ -1,6 +1,7 @@
 //! The `eider` binary: `eider serve` (the default) runs every enabled service
 //! on the configured store; other subcommands are admin helpers.
 
+mod cli;
 mod config;
 mod serve;
 
@@ -26,6 +27,9 @@ struct ServeOpts {
     /// Override one setting, e.g. --set imap.port=1143 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
+    /// Machine-readable output (admin, backup and check commands).
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -37,6 +41,30 @@ enum Command {
     /// Deliver a message file (or a generated test message) over LMTP to the
     /// configured [lmtp] listener, like WildDuck's examples/push-message.js.
     PushMessage(PushArgs),
+    /// Take a consistent copy of the running (or stopped) embedded store into the
+    /// directory DEST, which `eider serve --set storage.path=DEST` opens as it is.
+    Backup { dest: PathBuf },
+    /// Check the embedded store: references, counters, journal order and every
+    /// message reassembled byte for byte. Exit status 1 when damage is found.
+    Check {
+        /// Fix what has one right answer (orphans, counters); stop the server first.
+        #[arg(long)]
+        repair: bool,
+        /// Reassemble only N messages picked at random.
+        #[arg(long, value_name = "N")]
+        sample: Option<u64>,
+    },
+    /// Users: create, list, show, passwd, disable, delete.
+    #[command(subcommand)]
+    User(cli::admin::UserCmd),
+    /// A user's addresses: add, remove.
+    #[command(subcommand)]
+    Address(cli::admin::AddressCmd),
+    /// A user's mailboxes.
+    #[command(subcommand)]
+    Mailbox(cli::admin::MailboxCmd),
+    /// Issue an API access token for a user, or print the root token.
+    Token(cli::admin::TokenArgs),
 }
 
 #[derive(clap::Args)]
@@ -121,29 +149,29 @@ fn push_message(cfg: &config::Config, args: PushArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let cfg = match config::Config::load(cli.opts.config.as_deref(), &cli.opts.set) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("eider: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            serve::run(cfg)
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::DefaultConfig = command {
+        print!("{}", config::DEFAULT_TOML);
+        return ExitCode::SUCCESS;
+    }
+    let cfg = match config::Config::load(cli.opts.config.as_deref(), &cli.opts.set) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("eider: {e}");
+            return ExitCode::from(2);
         }
-        Command::DefaultConfig => {
-            print!("{}", config::DEFAULT_TOML);
-            ExitCode::SUCCESS
-        }
-        Command::PushMessage(args) => {
-            match config::Config::load(cli.opts.config.as_deref(), &cli.opts.set) {
-                Ok(cfg) => push_message(&cfg, args),
-                Err(e) => {
-                    eprintln!("eider: {e}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+    };
+    let json = cli.opts.json;
+    use cli::admin::Admin;
+    match command {
+        Command::Serve => serve::run(cfg),
+        Command::DefaultConfig => ExitCode::SUCCESS,
+        Command::PushMessage(args) => push_message(&cfg, args),
+        Command::Backup { dest } => cli::ops::backup(&cfg, &dest, json),
+        Command::Check { repair, sample } => cli::ops::check(&cfg, repair, sample, json),
+        Command::User(c) => cli::admin::run(&cfg, Admin::User(c), json),
+        Command::Address(c) => cli::admin::run(&cfg, Admin::Address(c), json),
+        Command::Mailbox(c) => cli::admin::run(&cfg, Admin::Mailbox(c), json),
+        Command::Token(c) => cli::admin::run(&cfg, Admin::Token(c), json),
     }
 }

@@ -86,13 +86,32 @@ const PURGE_BATCH: u32 = 1000;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(cfg: Config) -> ExitCode {
-    let log: LogConfig = cfg.section("log").unwrap_or(LogConfig {
-        level: "info".into(),
-    });
+    let log: LogConfig = match cfg.section("log") {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("eider: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    match log.format.as_str() {
+        // One object per line: the event's fields flattened to the top level, the
+        // enclosing session span (session id, remote address) under "span".
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init(),
+        "text" => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        other => {
+            eprintln!("eider: [log] format must be \"text\" or \"json\", not {other:?}");
+            return ExitCode::from(2);
+        }
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,7 +132,63 @@ pub fn run(cfg: Config) -> ExitCode {
     }
 }
 
-fn service_config(cfg: &Config, storage: &StorageConfig) -> Result<ServiceConfig, String> {
+/// Open the configured store and the bus its instances share. The admin commands
+/// open it the same way as `eider serve`, next to a running server: the embedded
+/// store is SQLite in WAL mode with a busy timeout, so two processes take turns.
+pub(crate) async fn open_store(
+    cfg: &Config,
+    storage: &StorageConfig,
+    opts: eider_store_sqlite::SqliteOptions,
+) -> Result<(Arc<dyn Store>, Arc<dyn Bus>), String> {
+    let dbs: DbsConfig = cfg.section("dbs").map_err(|e| e.to_string())?;
+    let store: Arc<dyn Store> = match storage.backend.as_str() {
+        "embedded" => {
+            let opts = eider_store_sqlite::SqliteOptions {
+                synchronous: storage.synchronous.parse().map_err(|e| format!("{e}"))?,
+                ..opts
+            };
+            let store = eider_store_sqlite::SqliteStore::open(&storage.path, opts)
+                .map_err(|e| format!("cannot open the store in {}: {e}", storage.path.display()))?;
+            info!(path = %storage.path.display(), "embedded store opened");
+            Arc::new(store)
+        }
+        "mongodb" => {
+            let store = eider_store_mongo::MongoStore::connect(&dbs.mongo)
+                .await
+                .map_err(|e| format!("cannot open the MongoDB store ([dbs] mongo): {e}"))?;
+            Arc::new(store)
+        }
+        other => {
+            return Err(format!(
+                "storage backend {other:?} is not available in this build"
+            ))
+        }
+    };
+    // Instances sharing a MongoDB share their beacons and counters through Redis.
+    let bus: Arc<dyn Bus> = if storage.backend == "mongodb" && !dbs.redis.trim().is_empty() {
+        let bus = eider_store_mongo::RedisBus::connect(dbs.redis.trim())
+            .await
+            .map_err(|e| format!("cannot use Redis ([dbs] redis): {e}"))?;
+        let reconnects = bus.reconnect_counter();
+        eider_net::metrics::register_gauge(
+            "eider_redis_reconnects_total",
+            "Times the Redis beacon subscriber lost its connection and subscribed again.",
+            move || vec![(Vec::new(), reconnects.load(Relaxed) as f64)],
+        );
+        Arc::new(bus)
+    } else {
+        if storage.backend == "mongodb" {
+            warn!("[dbs] redis is empty: changes are announced within this instance only");
+        }
+        Arc::new(InProcessBus::new())
+    };
+    Ok((store, bus))
+}
+
+pub(crate) fn service_config(
+    cfg: &Config,
+    storage: &StorageConfig,
+) -> Result<ServiceConfig, String> {
     let mut sc = ServiceConfig::default();
     let auth: crate::config::AuthConfig = cfg.section("auth").map_err(|e| e.to_string())?;
     auth.apply(&mut sc.security);
@@ -268,48 +343,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
         );
     }
     let storage: StorageConfig = cfg.section("storage").map_err(|e| e.to_string())?;
-    let dbs: DbsConfig = cfg.section("dbs").map_err(|e| e.to_string())?;
-    let store: Arc<dyn Store> = match storage.backend.as_str() {
-        "embedded" => {
-            let opts = eider_store_sqlite::SqliteOptions {
-                synchronous: storage.synchronous.parse().map_err(|e| format!("{e}"))?,
-                ..Default::default()
-            };
-            let store = eider_store_sqlite::SqliteStore::open(&storage.path, opts)
-                .map_err(|e| format!("cannot open the store in {}: {e}", storage.path.display()))?;
-            info!(path = %storage.path.display(), "embedded store opened");
-            Arc::new(store)
-        }
-        "mongodb" => {
-            let store = eider_store_mongo::MongoStore::connect(&dbs.mongo)
-                .await
-                .map_err(|e| format!("cannot open the MongoDB store ([dbs] mongo): {e}"))?;
-            Arc::new(store)
-        }
-        other => {
-            return Err(format!(
-                "storage backend {other:?} is not available in this build"
-            ))
-        }
-    };
-    // Instances sharing a MongoDB share their beacons and counters through Redis.
-    let bus: Arc<dyn Bus> = if storage.backend == "mongodb" && !dbs.redis.trim().is_empty() {
-        let bus = eider_store_mongo::RedisBus::connect(dbs.redis.trim())
-            .await
-            .map_err(|e| format!("cannot use Redis ([dbs] redis): {e}"))?;
-        let reconnects = bus.reconnect_counter();
-        eider_net::metrics::register_gauge(
-            "eider_redis_reconnects_total",
-            "Times the Redis beacon subscriber lost its connection and subscribed again.",
-            move || vec![(Vec::new(), reconnects.load(Relaxed) as f64)],
-        );
-        Arc::new(bus)
-    } else {
-        if storage.backend == "mongodb" {
-            warn!("[dbs] redis is empty: changes are announced within this instance only");
-        }
-        Arc::new(InProcessBus::new())
-    };
+    let (store, bus) =
+        open_store(&cfg, &storage, eider_store_sqlite::SqliteOptions::default()).await?;
     let mut sc = service_config(&cfg, &storage)?;
     // Runtime settings whose defaults live in a gateway's section.
     use eider_service::settings::keys;

@@ -13,6 +13,7 @@
 mod addresses;
 mod audit;
 mod auth;
+mod backup;
 mod blobs;
 mod codec;
 mod compress;
@@ -46,7 +47,9 @@ use std::sync::Arc;
 use eider_service::{StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags, Transaction};
 
+pub use backup::{backup, BackupReport};
 pub use error::SqliteError;
+pub use integrity::{check_database, CheckOptions, CheckReport};
 pub use writer::WriteStats;
 
 use pool::Pool;
@@ -193,7 +196,12 @@ impl SqliteStore {
             )?;
             conn.busy_timeout(std::time::Duration::from_secs(30))?;
             let tx = conn.transaction()?;
-            integrity::check(&tx)
+            let mut report = integrity::CheckReport {
+                problems: integrity::check(&tx)?,
+                ..Default::default()
+            };
+            integrity::check_data(&tx, None, &|_, _, _| {}, &mut report)?;
+            Ok(report.problems)
         })
         .await
         .map_err(|e| SqliteError::Internal(format!("verify task failed: {e}")))?

@@ -187,7 +187,24 @@ pub(crate) async fn serve_connection(
         }
         Err(_) => return,
     };
-    let _permit = permit;
+    // Every line this connection logs carries its session id and remote address.
+    let span = tracing::info_span!(
+        "session",
+        proto = "imap",
+        session = %ObjectId::new().to_hex(),
+        remote = %remote
+    );
+    let body = session_body(shared, permit, stream, remote, login_deadline);
+    tracing::Instrument::instrument(body, span).await;
+}
+
+async fn session_body(
+    shared: Arc<Shared>,
+    _permit: eider_net::Permit,
+    stream: TcpStream,
+    remote: SocketAddr,
+    login_deadline: tokio::time::Instant,
+) {
     // On the socket, under TLS and DEFLATE: every write of the session is bounded.
     let write_limit = Duration::from_secs(shared.config.write_timeout.max(1));
     let stream = eider_net::WriteDeadline::new(stream, write_limit);
@@ -224,6 +241,7 @@ pub(crate) async fn serve_connection(
         errors: 0,
         login_deadline,
     };
+    info!(event = "session_start", "IMAP session started");
     session.run().await;
 }
 
@@ -329,6 +347,8 @@ impl Session {
         // the session (logout, account disabled, its password changed or ASP
         // deleted) while waiting for a command.
         let mut logout: Option<broadcast::Receiver<Beacon>> = None;
+        // How the session ended, for the session_end log line.
+        let mut ended = "closed";
         loop {
             // A client that does not read its answers cannot hold the connection:
             // before login the write shares the login deadline, after it the idle one.
@@ -339,7 +359,10 @@ impl Session {
             };
             match tokio::time::timeout_at(write_deadline, self.conn.flush()).await {
                 Ok(Ok(())) => {}
-                Ok(Err(_)) | Err(_) => break,
+                Ok(Err(_)) | Err(_) => {
+                    ended = "write_failed";
+                    break;
+                }
             }
             self.conn.release_buffers();
             if logout.is_none() {
@@ -391,10 +414,12 @@ impl Session {
                 r = tokio::time::timeout_at(deadline, self.read_command()) => r,
                 _ = stop.changed() => {
                     self.untagged("BYE Server shutting down");
+                    ended = "shutdown";
                     break;
                 }
                 _ = wait_logout(&mut logout, &source) => {
                     self.untagged("BYE Logged out");
+                    ended = "revoked";
                     break;
                 }
             };
@@ -402,15 +427,18 @@ impl Session {
                 Ok(Ok(f)) => f,
                 Ok(Err(e)) => {
                     debug!(remote = %self.conn.remote, "connection error: {e}");
+                    ended = "error";
                     break;
                 }
                 Err(_) if unauthenticated && tokio::time::Instant::now() >= self.login_deadline => {
                     debug!(remote = %self.conn.remote, "IMAP login timeout");
                     self.untagged("BYE Autologout; login not completed in time");
+                    ended = "timeout";
                     break;
                 }
                 Err(_) => {
                     self.untagged("BYE Autologout; idle for too long");
+                    ended = "timeout";
                     break;
                 }
             };
@@ -434,11 +462,13 @@ impl Session {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => {
                                 debug!(remote = %self.conn.remote, "connection error: {e}");
+                                ended = "error";
                                 break;
                             }
                             Err(_) => {
                                 debug!(remote = %self.conn.remote, "IMAP login timeout");
                                 self.untagged("BYE Autologout; login not completed in time");
+                                ended = "timeout";
                                 break;
                             }
                         }
@@ -452,17 +482,23 @@ impl Session {
             }
             if self.errors >= MAX_ERRORS {
                 self.untagged("BYE Too many invalid commands");
+                ended = "too_many_errors";
                 break;
             }
             if self.state == State::Logout {
+                ended = "logout";
                 break;
             }
         }
         let _ = self.conn.flush().await;
         self.conn.shutdown().await;
-        if self.slot.is_some() {
-            debug!(user = %self.username, "IMAP session closed");
-        }
+        // The user id only once logged in (the field holds a placeholder before).
+        let user = if self.slot.is_some() {
+            self.user.to_hex()
+        } else {
+            String::new()
+        };
+        info!(event = "session_end", user = %user, outcome = ended, "IMAP session ended");
     }
 
     fn count_error(&mut self) {

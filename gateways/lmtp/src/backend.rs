@@ -93,12 +93,18 @@ impl Backend for ServiceBackend {
                 .zip(outcomes)
                 .map(|(r, o)| {
                     let reply = outcome_reply(&o);
+                    let user = match &r.target {
+                        eider_service::RecipientTarget::Local { user, .. } => user.to_hex(),
+                        _ => String::new(),
+                    };
                     info!(
+                        event = "delivery",
+                        user = %user,
+                        outcome = reply.code,
                         client = %tx.client,
                         from = tx.sender.as_deref().unwrap_or("<>"),
                         rcpt = %r.rcpt,
                         size,
-                        code = reply.code,
                         "delivery: {}",
                         reply.lines.first().map(|l| l.as_ref()).unwrap_or("")
                     );

@@ -249,7 +249,29 @@ async fn serve_connection(
         Err(Rejected::Busy(_)) => return eider_net::say_and_close(stream, &TOO_MANY).await,
         Err(_) => return,
     };
-    debug!(%peer, "LMTP connection");
+    // Every line this connection logs (deliveries too) carries its session id.
+    let span = tracing::info_span!(
+        "session",
+        proto = "lmtp",
+        session = %eider_service::ObjectId::new().to_hex(),
+        remote = %peer
+    );
+    let body = async move {
+        info!(event = "session_start", "LMTP session started");
+        session_body(backend, config, tls, stream, peer, stop).await;
+        info!(event = "session_end", "LMTP session ended");
+    };
+    tracing::Instrument::instrument(body, span).await;
+}
+
+async fn session_body(
+    backend: Arc<ServiceBackend>,
+    config: Arc<SessionConfig>,
+    tls: Option<eider_tls::Tls>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+) {
     let peer_text = peer.to_string();
     let session = Session::new(
         backend.clone(),
