@@ -41,10 +41,13 @@ class Gpg:
             assert proc.returncode == 0, proc.stderr.decode(errors="replace")
         return proc
 
-    def new_key(self, uid, algo="future-default", usage="default"):
+    def new_key(self, uid, algo="future-default", usage="default", encryption_subkey=None):
         self.run("--quick-gen-key", uid, algo, usage, "never")
         out = self.run("--with-colons", "--fingerprint", uid).stdout.decode()
         fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+        if encryption_subkey:
+            # GnuPG 2.2 makes an explicit rsa2048 primary sign/certify only.
+            self.run("--quick-add-key", fpr, encryption_subkey, "encr", "never")
         armored = self.run("--armor", "--export", fpr).stdout.decode()
         return fpr, armored
 
@@ -180,7 +183,8 @@ def test_key_is_validated_stored_and_shown(eider, gpg):
     assert eider.api("GET", f"/users/{uid}")[1]["encryptForwarded"] is False
 
     # An RSA key (GnuPG 2.2's default) is accepted too; an empty string clears the key.
-    rsa_fpr, rsa = gpg.new_key("Rsa <rsa@example.com>", "rsa2048", "default")
+    rsa_fpr, rsa = gpg.new_key("Rsa <rsa@example.com>", "rsa2048", "default",
+                               encryption_subkey="rsa2048")
     assert eider.api("PUT", f"/users/{uid}", {"pubKey": rsa})[0] == 200
     assert eider.api("GET", f"/users/{uid}")[1]["keyInfo"]["fingerprint"] == rsa_fpr.lower()
     assert eider.api("PUT", f"/users/{uid}", {"pubKey": ""})[0] == 200

@@ -195,13 +195,25 @@ def test_redis_restart_three_instances_under_load(start_eider, private_redis):  
     watchers = [idle_on(s, "load") for s in (a, b, c)]
     assert metric(a, "eider_redis_reconnects_total") == 0
 
+    def acked():
+        with load.lock:
+            return len(load.acked)
+
+    def until(predicate, timeout=60):
+        # Bounded waits instead of fixed sleeps: a loaded CI machine delivers slowly.
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     with Load([a, b, c], user_id) as load:
-        time.sleep(2)
+        until(lambda: acked() >= 1)
         private_redis.stop()
         down_at = time.monotonic()
-        time.sleep(3)
-        with load.lock:
-            during = len(load.acked)
+        before = acked()
+        # Mail keeps flowing while Redis is down: more deliveries are acknowledged.
+        until(lambda: acked() > before)
+        time.sleep(1)
+        during = acked() - before
         private_redis.start()
         back_at = time.monotonic()
         time.sleep(4)

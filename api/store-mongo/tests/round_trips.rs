@@ -371,7 +371,9 @@ async fn round_trips_per_operation_are_bounded() {
         "FETCH BODY[] of a 2.5 MB message took {body_big} round trips"
     );
     assert!(meta <= 3, "FETCH metadata took {meta} round trips");
-    assert!(list <= 4, "a message list page took {list} round trips");
+    // The mailbox, its page of UIDs by range, the rows and contents of the page, and
+    // the total from the mailbox counters (instead of every UID of the mailbox).
+    assert!(list <= 5, "a message list page took {list} round trips");
     // Writes: thread, quota and duplicate checks, the chunks in one insert, then one
     // transaction (about a dozen commands); the counts printed above are the record.
     assert!(upload <= 22, "an upload took {upload} round trips");

@@ -346,16 +346,6 @@ async fn dkim_keys_sealed_and_chosen_by_domain() {
     }
 }
 
-/// Rows stored before the SORT keys existed (schema v14 leaves them NULL) are sorted
-/// right and get their keys written back on first use (the lazy backfill).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sort_backfills_keys_of_old_rows() {
-    use eider_service::model::UidSet;
-    use eider_service::{MessageStore, SortCriterion, SortKey};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
-    let service = Service::new(
-        store.clone(),
 /// The verified-credential cache: a second login with the same password skips the
 /// hash; a wrong password is always hashed (never a hit) and fails; a password
 /// changed through another instance (another `Service` on the same store, with its
@@ -448,8 +438,6 @@ async fn message_list_pages_by_cursor() {
     );
     let user = service
         .create_user(NewUser {
-            username: "sorter".into(),
-            address: Some("sorter@example.com".into()),
             username: "lister".into(),
             address: Some("lister@example.com".into()),
             ..NewUser::default()
@@ -457,8 +445,6 @@ async fn message_list_pages_by_cursor() {
         .await
         .expect("create user");
     let inbox = service.find_mailbox(user.id, "INBOX").await.expect("inbox");
-    for subject in ["Re: zebra", "[x] apple", "mango"] {
-        let raw = format!("From: a@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n");
     for n in 1..=8 {
         let raw = format!(
             "From: a{n}@example.com\r\nTo: b@example.com\r\nSubject: m{n}\r\n\r\n{}\r\n",
@@ -474,42 +460,6 @@ async fn message_list_pages_by_cursor() {
             .await
             .expect("append");
     }
-    // Make the rows look like ones written before v14.
-    let conn = rusqlite::Connection::open(dir.path().join(eider_store_sqlite::DATABASE_FILE))
-        .expect("open raw");
-    conn.execute("UPDATE messages SET sort_keys = NULL", [])
-        .expect("clear keys");
-    drop(conn);
-    let rows = store
-        .sort_rows(inbox.id, &UidSet::all())
-        .await
-        .expect("rows");
-    assert!(rows.iter().all(|r| r.keys.is_none()));
-    let by_subject = [SortCriterion {
-        key: SortKey::Subject,
-        reverse: false,
-    }];
-    let sorted = service
-        .sort_messages(user.id, inbox.id, &[1, 2, 3], &by_subject)
-        .await
-        .expect("sort");
-    assert_eq!(sorted, vec![2, 3, 1], "apple, mango, zebra");
-    let rows = store
-        .sort_rows(inbox.id, &UidSet::all())
-        .await
-        .expect("rows");
-    let subjects: Vec<_> = rows
-        .iter()
-        .map(|r| r.keys.as_ref().map(|k| k.subject.clone()))
-        .collect();
-    assert_eq!(
-        subjects,
-        vec![
-            Some("ZEBRA".to_string()),
-            Some("APPLE".to_string()),
-            Some("MANGO".to_string())
-        ],
-        "keys written back"
     // UID 4 goes: the pages skip it.
     service
         .expunge(
@@ -605,5 +555,78 @@ async fn message_list_pages_by_cursor() {
     assert!(
         text.starts_with("word8 word8 ") && text.len() < 200,
         "{text:?}"
+    );
+}
+
+/// Rows stored before the SORT keys existed (schema v14 leaves them NULL) are sorted
+/// right and get their keys written back on first use (the lazy backfill).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sort_backfills_keys_of_old_rows() {
+    use eider_service::model::UidSet;
+    use eider_service::{MessageStore, SortCriterion, SortKey};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).expect("open"));
+    let service = Service::new(
+        store.clone(),
+        Arc::new(InProcessBus::new()),
+        ServiceConfig::default(),
+    );
+    let user = service
+        .create_user(NewUser {
+            username: "sorter".into(),
+            address: Some("sorter@example.com".into()),
+            ..NewUser::default()
+        })
+        .await
+        .expect("create user");
+    let inbox = service.find_mailbox(user.id, "INBOX").await.expect("inbox");
+    for subject in ["Re: zebra", "[x] apple", "mango"] {
+        let raw = format!("From: a@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n");
+        service
+            .append(
+                user.id,
+                inbox.id,
+                raw.into_bytes(),
+                AppendOptions::default(),
+            )
+            .await
+            .expect("append");
+    }
+    // Make the rows look like ones written before v14.
+    let conn = rusqlite::Connection::open(dir.path().join(eider_store_sqlite::DATABASE_FILE))
+        .expect("open raw");
+    conn.execute("UPDATE messages SET sort_keys = NULL", [])
+        .expect("clear keys");
+    drop(conn);
+    let rows = store
+        .sort_rows(inbox.id, &UidSet::all())
+        .await
+        .expect("rows");
+    assert!(rows.iter().all(|r| r.keys.is_none()));
+    let by_subject = [SortCriterion {
+        key: SortKey::Subject,
+        reverse: false,
+    }];
+    let sorted = service
+        .sort_messages(user.id, inbox.id, &[1, 2, 3], &by_subject)
+        .await
+        .expect("sort");
+    assert_eq!(sorted, vec![2, 3, 1], "apple, mango, zebra");
+    let rows = store
+        .sort_rows(inbox.id, &UidSet::all())
+        .await
+        .expect("rows");
+    let subjects: Vec<_> = rows
+        .iter()
+        .map(|r| r.keys.as_ref().map(|k| k.subject.clone()))
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![
+            Some("ZEBRA".to_string()),
+            Some("APPLE".to_string()),
+            Some("MANGO".to_string())
+        ],
+        "keys written back"
     );
 }

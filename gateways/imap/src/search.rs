@@ -239,14 +239,6 @@ impl Session {
                 ));
             }
         }
-        // IMAP4rev2 answers SEARCH with ESEARCH, ALL by default (RFC 9051 6.4.4).
-        let ret = match ret {
-            None if self.rev2 => Some(SearchReturn {
-                all: true,
-                ..SearchReturn::default()
-            }),
-            r => r,
-        };
         let Some(sel) = self.selected.as_ref() else {
             return Ok(Err(Reply::bad("No mailbox selected")));
         };
@@ -305,6 +297,14 @@ impl Session {
         criteria: Key,
         ret: Option<SearchReturn>,
     ) -> io::Result<Reply> {
+        // IMAP4rev2 answers SEARCH with ESEARCH, ALL by default (RFC 9051 6.4.4).
+        let ret = match ret {
+            None if self.rev2 => Some(SearchReturn {
+                all: true,
+                ..SearchReturn::default()
+            }),
+            r => r,
+        };
         let m = match self
             .run_search(uid_mode, charset.as_deref(), &criteria)
             .await?

@@ -64,20 +64,32 @@ impl Service {
         raw: Vec<u8>,
         opts: AppendOptions,
     ) -> Result<Appended> {
+        let owner = self.get_user(user).await?;
+        let content = self.ingest_for(&owner, raw, &opts).await?;
+        self.append_content(user, mailbox, content, opts).await
+    }
+
+    /// What every append by a client (APPEND, MULTIAPPEND, API upload) stores: the
+    /// size limits checked, then the message sealed to the owner's key when they asked
+    /// for encryption at rest (drafts stay clear), then ingested.
+    async fn ingest_for(
+        &self,
+        owner: &crate::model::User,
+        raw: Vec<u8>,
+        opts: &AppendOptions,
+    ) -> Result<NewContent> {
         if raw.is_empty() {
             return Err(Error::EmptyMessage);
         }
         if raw.len() as u64 > self.config().max_message_size {
             return Err(Error::MessageTooLarge);
         }
-        let owner = self.get_user(user).await?;
         let draft = opts
             .flags
             .iter()
             .any(|f| f.eq_ignore_ascii_case(crate::flags::DRAFT));
-        let raw = self.sealed_for_storage(&owner, raw, draft).await?;
-        let content = self.ingest_accepted(raw).await?;
-        self.append_content(user, mailbox, content, opts).await
+        let raw = self.sealed_for_storage(owner, raw, draft).await?;
+        self.ingest_accepted(raw).await
     }
 
     /// Append already-ingested content (delivery ingests once for many recipients).
@@ -124,7 +136,7 @@ impl Service {
         let mut ingested = Vec::with_capacity(messages.len());
         for (raw, opts) in messages {
             normalize_flags(&opts.flags)?;
-            ingested.push((self.ingest(raw).await?, opts));
+            ingested.push((self.ingest_for(&owner, raw, &opts).await?, opts));
         }
         let mut done: Vec<(Appended, Option<Vec<crate::SeenAddress>>)> =
             Vec::with_capacity(ingested.len());

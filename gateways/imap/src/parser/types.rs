@@ -627,6 +627,8 @@ pub enum NotifyCommand {
         status: bool,
         specs: Vec<NotifySpec>,
     },
+}
+
 /// One message of an APPEND: its flags, date and content.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppendMessage {

@@ -12,8 +12,8 @@
 
 mod asps;
 mod authlog;
-pub mod encryption;
 mod credcache;
+pub mod encryption;
 mod pool;
 mod ratelimit;
 mod twofa;
